@@ -1,0 +1,150 @@
+"""The one description of a style-transfer run: the CLI, the Python API and exports share it.
+
+Default weights follow the TensorFlow tutorial "Neural style transfer"
+(tensorflow.org/tutorials/generative/style_transfer), which uses Keras's ImageNet VGG19 with
+exactly our normalisation: Gram matrices divided by H*W, mean squared differences for content
+and style, style averaged over the layers. It uses content_weight=1e4, style_weight=1e-2 and
+Adam(learning_rate=0.02, beta_1=0.99, epsilon=0.1) on pixels in [0, 1]; we keep pixels in
+[0, 255], so the step and epsilon are scaled by 255 and 1/255 to give the same trajectory.
+
+Its total-variation term is the L1 sum `tf.image.total_variation` (weight 30 on [0, 1]
+pixels); ours is the mean of squared neighbour differences in [0, 255] units, so the weight
+cannot be copied. TV_WEIGHT matches the tutorial's TV gradient at its 512x384 working size
+for a neighbour difference of 8 grey levels: 30/255 * (2*512*384*3) / (2*8) ~= 8.7e3.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+VGG19_LAYERS = (
+    "block1_conv1", "block1_conv2", "block1_pool",
+    "block2_conv1", "block2_conv2", "block2_pool",
+    "block3_conv1", "block3_conv2", "block3_conv3", "block3_conv4", "block3_pool",
+    "block4_conv1", "block4_conv2", "block4_conv3", "block4_conv4", "block4_pool",
+    "block5_conv1", "block5_conv2", "block5_conv3", "block5_conv4", "block5_pool",
+)  # fmt: skip
+
+CONTENT_WEIGHT = 1e4
+STYLE_WEIGHT = 1e-2
+TV_WEIGHT = 8.7e3
+# Per-optimizer step sizes: Adam as in the tutorial (0.02 on [0, 1] pixels); L-BFGS takes the
+# full quasi-Newton step as in Gatys et al. and jcjohnson/neural-style (learningRate 1).
+LEARNING_RATES = {"adam": 0.02 * 255.0, "lbfgs": 1.0}
+OPTIMIZERS = tuple(LEARNING_RATES)
+WEIGHT_CHOICES = ("auto", "imagenet", "random")
+POOLING_CHOICES = ("max", "avg")
+INIT_CHOICES = ("content", "noise", "gray")
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; the message is one sentence fit to show a user."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Every setting of a run, validated on construction."""
+
+    size: int = 512
+    steps: int = 500
+    optimizer: str = "lbfgs"
+    learning_rate: float | None = None  # None: the optimizer's default in LEARNING_RATES
+    content_weight: float = CONTENT_WEIGHT
+    style_weight: float = STYLE_WEIGHT
+    tv_weight: float = TV_WEIGHT
+    content_layers: tuple[str, ...] = ("block4_conv2",)
+    style_layers: tuple[str, ...] = (
+        "block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1",
+    )  # fmt: skip
+    style_layer_weights: tuple[float, ...] | None = None  # None: equal; always normalised
+    init: str = "content"  # content | noise | gray | path of an image
+    weights: str = "auto"  # auto | imagenet | random | path of a VGG19 .h5 file
+    pooling: str = "max"
+    seed: int = 0
+    lbfgs_history: int = 10
+
+    def __post_init__(self):
+        for name in ("content_layers", "style_layers"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.style_layer_weights is not None:
+            object.__setattr__(
+                self, "style_layer_weights", tuple(float(w) for w in self.style_layer_weights)
+            )
+        self._validate()
+
+    def _validate(self):
+        _require(self.size >= 16, f"size must be at least 16 pixels, got {self.size}")
+        _require(self.steps >= 1, f"steps must be at least 1, got {self.steps}")
+        _require(
+            self.optimizer in OPTIMIZERS,
+            f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}",
+        )
+        if self.learning_rate is not None:
+            _require_positive("learning_rate", self.learning_rate)
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            _require_non_negative(name, getattr(self, name))
+        _require(bool(self.content_layers), "at least one content layer is needed")
+        _require(bool(self.style_layers), "at least one style layer is needed")
+        for layer in self.content_layers + self.style_layers:
+            _require(
+                layer in VGG19_LAYERS,
+                f"unknown VGG19 layer {layer!r}; valid names are block1_conv1 ... block5_pool",
+            )
+        if self.style_layer_weights is not None:
+            _require(
+                len(self.style_layer_weights) == len(self.style_layers),
+                f"{len(self.style_layer_weights)} style layer weights given for "
+                f"{len(self.style_layers)} style layers",
+            )
+            for w in self.style_layer_weights:
+                _require_non_negative("every style layer weight", w)
+            _require(sum(self.style_layer_weights) > 0, "style layer weights sum to zero")
+        _require(
+            self.init in INIT_CHOICES or os.path.isfile(self.init),
+            f"init must be content, noise, gray or an image file; {self.init!r} is none of these",
+        )
+        _require(
+            self.weights in WEIGHT_CHOICES or os.path.isfile(self.weights),
+            f"weights must be auto, imagenet, random or a .h5 file; "
+            f"{self.weights!r} is none of these",
+        )
+        _require(
+            self.pooling in POOLING_CHOICES,
+            f"pooling must be max or avg, got {self.pooling!r}",
+        )
+        _require(self.lbfgs_history >= 1, "lbfgs_history must be at least 1")
+
+    @property
+    def step_size(self) -> float:
+        """The learning rate actually used: the explicit one or the optimizer's default."""
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return LEARNING_RATES[self.optimizer]
+
+    @property
+    def normalized_style_layer_weights(self) -> tuple[float, ...]:
+        """Per-layer style weights summing to 1 (equal when none were given)."""
+        raw = self.style_layer_weights or (1.0,) * len(self.style_layers)
+        total = sum(raw)
+        return tuple(w / total for w in raw)
+
+    def replace(self, **changes) -> Config:
+        """A copy with some fields changed, validated again."""
+        return dataclasses.replace(self, **changes)
+
+
+def _require(ok: bool, message: str):
+    if not ok:
+        raise ConfigError(message)
+
+
+def _require_non_negative(name: str, value: float):
+    _require(
+        math.isfinite(value) and value >= 0, f"{name} must be a finite number >= 0, got {value}"
+    )
+
+
+def _require_positive(name: str, value: float):
+    _require(math.isfinite(value) and value > 0, f"{name} must be a finite number > 0, got {value}")
