@@ -1,0 +1,163 @@
+"""Adam and L-BFGS as pure functions: (image, gradient, state) -> (new image, new state).
+
+Pure so that the same math serves the interactive loop (which keeps the state in
+tf.Variables) and the exported serving loop (which carries it as tf.while_loop variables, so
+concurrent requests never share state). Every update projects the image back to [0, 255].
+Nothing here is data-dependent Python control flow, so both compile under XLA.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol
+
+import tensorflow as tf
+
+from nst_tf.config import Config
+
+PIXEL_MAX = 255.0
+
+
+def project(image: tf.Tensor) -> tf.Tensor:
+    """Clip pixel values into the valid range [0, 255]."""
+    return tf.clip_by_value(image, 0.0, PIXEL_MAX)
+
+
+def _dot(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_sum(a * b)
+
+
+class Optimizer(Protocol):
+    def init(self, image: tf.Tensor) -> NamedTuple: ...
+
+    def update(
+        self, image: tf.Tensor, grad: tf.Tensor, state: NamedTuple
+    ) -> tuple[tf.Tensor, NamedTuple]: ...
+
+
+class AdamState(NamedTuple):
+    m: tf.Tensor  # first moment, image-shaped
+    v: tf.Tensor  # second moment, image-shaped
+    t: tf.Tensor  # number of updates so far, float32 scalar
+
+
+class Adam:
+    """Adam (Kingma & Ba) with bias correction.
+
+    Defaults are the TensorFlow style-transfer tutorial's (beta_1=0.99, epsilon=0.1 on [0, 1]
+    pixels), with epsilon rescaled by 1/255 for [0, 255] pixels; see nst_tf.config.
+    """
+
+    def __init__(
+        self,
+        learning_rate: float,
+        beta_1: float = 0.99,
+        beta_2: float = 0.999,
+        epsilon: float = 0.1 / PIXEL_MAX,
+    ):
+        self.learning_rate = learning_rate
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+
+    def init(self, image: tf.Tensor) -> AdamState:
+        zeros = tf.zeros_like(image)
+        return AdamState(m=zeros, v=zeros, t=tf.constant(0.0))
+
+    def update(
+        self, image: tf.Tensor, grad: tf.Tensor, state: AdamState
+    ) -> tuple[tf.Tensor, AdamState]:
+        t = state.t + 1.0
+        m = self.beta_1 * state.m + (1.0 - self.beta_1) * grad
+        v = self.beta_2 * state.v + (1.0 - self.beta_2) * tf.square(grad)
+        m_hat = m / (1.0 - tf.pow(self.beta_1, t))
+        v_hat = v / (1.0 - tf.pow(self.beta_2, t))
+        step = self.learning_rate * m_hat / (tf.sqrt(v_hat) + self.epsilon)
+        return project(image - step), AdamState(m=m, v=v, t=t)
+
+
+class LBFGSState(NamedTuple):
+    s: tf.Tensor  # [history, *image.shape] position differences, oldest first
+    y: tf.Tensor  # [history, *image.shape] gradient differences, oldest first
+    rho: tf.Tensor  # [history] 1 / (s . y); 0 marks an empty slot
+    prev_image: tf.Tensor
+    prev_grad: tf.Tensor
+    t: tf.Tensor  # number of updates so far, float32 scalar
+
+
+class LBFGS:
+    """Limited-memory BFGS, the optimizer Gatys et al. used, one gradient evaluation per step.
+
+    The inverse Hessian comes from the two-loop recursion (Nocedal & Wright, Alg. 7.4) over a
+    fixed-size history kept as a shift register, so the graph has static shapes and no
+    data-dependent loops. Like torch.optim.LBFGS without line search (the setting
+    jcjohnson/neural-style uses), the step is `learning_rate` times the quasi-Newton
+    direction, and the first step, with no curvature known yet, is scaled by 1/|g|_1.
+    A curvature pair with s . y <= 0 is skipped, which keeps the direction a descent one.
+    """
+
+    def __init__(self, learning_rate: float = 1.0, history: int = 10):
+        self.learning_rate = learning_rate
+        self.history = history
+
+    def init(self, image: tf.Tensor) -> LBFGSState:
+        empty = tf.zeros([self.history] + image.shape.as_list(), image.dtype)
+        return LBFGSState(
+            s=empty,
+            y=empty,
+            rho=tf.zeros([self.history]),
+            prev_image=tf.zeros_like(image),
+            prev_grad=tf.zeros_like(image),
+            t=tf.constant(0.0),
+        )
+
+    def update(
+        self, image: tf.Tensor, grad: tf.Tensor, state: LBFGSState
+    ) -> tuple[tf.Tensor, LBFGSState]:
+        s, y, rho = self._remember(image, grad, state)
+        direction = self._two_loop(grad, s, y, rho)
+        new_image = project(image - self.learning_rate * direction)
+        return new_image, LBFGSState(s, y, rho, image, grad, state.t + 1.0)
+
+    def _remember(self, image, grad, state):
+        """Shift the newest curvature pair into the history if it has positive curvature."""
+        s_new = image - state.prev_image
+        y_new = grad - state.prev_grad
+        sy = _dot(s_new, y_new)
+        accept = tf.logical_and(state.t > 0.0, sy > 1e-10)
+
+        def push():
+            return (
+                tf.concat([state.s[1:], s_new[None]], 0),
+                tf.concat([state.y[1:], y_new[None]], 0),
+                tf.concat([state.rho[1:], [1.0 / sy]], 0),
+            )
+
+        return tf.cond(accept, push, lambda: (state.s, state.y, state.rho))
+
+    def _two_loop(self, grad, s, y, rho):
+        """H @ grad for the L-BFGS inverse Hessian H; empty slots (rho 0) contribute nothing."""
+        q = grad
+        alphas = []
+        for i in reversed(range(self.history)):
+            alpha = rho[i] * _dot(s[i], q)
+            q = q - alpha * y[i]
+            alphas.append(alpha)
+        has_history = rho[-1] > 0.0
+        yy = _dot(y[-1], y[-1])
+        gamma = tf.where(
+            has_history,
+            _dot(s[-1], y[-1]) / tf.where(has_history, yy, 1.0),
+            tf.minimum(1.0, 1.0 / tf.reduce_sum(tf.abs(grad))),
+        )
+        r = gamma * q
+        for i, alpha in zip(range(self.history), reversed(alphas)):
+            beta = rho[i] * _dot(y[i], r)
+            r = r + (alpha - beta) * s[i]
+        return r
+
+
+def make_optimizer(config: Config) -> Optimizer:
+    """The optimizer a config names, with its learning rate."""
+    if config.optimizer == "adam":
+        return Adam(config.step_size)
+    return LBFGS(config.step_size, history=config.lbfgs_history)
