@@ -1,0 +1,101 @@
+"""The optimisation loop and the Python API on a real image pair (random weights, 64 px)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import nst_tf
+from nst_tf.objective import Objective
+from nst_tf.transfer import StyleTransfer
+
+
+def test_total_loss_gradient_matches_finite_differences(extractor, config, content, style):
+    """Directional derivative along a random direction, by central differences."""
+    objective = Objective(config, extractor)
+    small_content, small_style = content[:32, :32], style[:32, :32]
+    targets = objective.targets(small_content[None], small_style[None])
+    wavy = small_content + 20 * np.sin(np.arange(32))[:, None, None]
+    x = tf.constant(np.clip(wavy, 0, 255)[None], tf.float32)
+    terms, grad = objective.terms_and_gradient(x, targets)
+    direction = tf.constant(np.random.default_rng(1).normal(size=x.shape), tf.float32)
+    h = 0.05
+    plus = objective.terms(x + h * direction, targets)["total"].numpy().astype(np.float64)
+    minus = objective.terms(x - h * direction, targets)["total"].numpy().astype(np.float64)
+    numeric = (plus - minus) / (2 * h)
+    analytic = float(tf.reduce_sum(grad * direction))
+    assert analytic == pytest.approx(numeric, rel=2e-2)
+
+
+def test_terms_are_weighted_and_sum_to_total(extractor, config, content, style):
+    objective = Objective(config, extractor)
+    targets = objective.targets(content[None], style[None])
+    terms = objective.terms(tf.constant(content[None]), targets)
+    assert float(terms["content"]) == 0.0  # the content image matches itself
+    assert float(terms["total"]) == pytest.approx(float(terms["style"] + terms["tv"]))
+    double = Objective(config.replace(style_weight=2 * config.style_weight), extractor)
+    assert float(double.terms(content[None], targets)["style"]) == pytest.approx(
+        2 * float(terms["style"]), rel=1e-6
+    )
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_each_optimizer_lowers_the_loss(extractor, config, content, style, optimizer):
+    transfer = StyleTransfer(content, style, config.replace(optimizer=optimizer), extractor)
+    first = float(transfer.loss_terms()["total"])
+    result = transfer.run(15)
+    last = float(transfer.loss_terms()["total"])
+    assert last < 0.9 * first
+    assert result.shape == content.shape
+    assert result.min() >= 0 and result.max() <= 255
+
+
+def test_lbfgs_beats_adam_in_the_same_number_of_evaluations(extractor, config, content, style):
+    def final_loss(optimizer):
+        c = config.replace(optimizer=optimizer, init="noise")
+        transfer = StyleTransfer(content, style, c, extractor)
+        transfer.run(40)
+        return float(transfer.loss_terms()["total"])
+
+    assert final_loss("lbfgs") < final_loss("adam")
+
+
+def test_step_returns_loss_at_the_image_it_updates(extractor, config, content, style):
+    transfer = StyleTransfer(content, style, config, extractor)
+    before = float(transfer.loss_terms()["total"])
+    assert float(transfer.step()["total"]) == pytest.approx(before, rel=1e-6)
+    assert isinstance(transfer.image, tf.Variable)
+
+
+def test_same_seed_gives_the_same_result(extractor, config, content, style):
+    c = config.replace(init="noise", seed=7)
+    a = StyleTransfer(content, style, c, extractor).run(5)
+    b = StyleTransfer(content, style, c, extractor).run(5)
+    np.testing.assert_array_equal(a, b)
+    other = StyleTransfer(content, style, c.replace(seed=8), extractor).run(5)
+    assert not np.array_equal(a, other)
+
+
+@pytest.mark.parametrize("init", ["content", "noise", "gray", "path"])
+def test_init_choices(extractor, config, content, style, init, tmp_path):
+    if init == "path":
+        path = tmp_path / "start.png"
+        nst_tf.images.save_image(str(path), np.full((20, 40, 3), 200.0))
+        init = str(path)
+    transfer = StyleTransfer(content, style, config.replace(init=init), extractor)
+    start = transfer.result()
+    assert start.shape == content.shape
+    expected = {"content": content, "gray": np.full_like(content, 127.5)}.get(init)
+    if expected is not None:
+        np.testing.assert_array_equal(start, expected)
+    elif init == "noise":
+        assert start.std() > 50
+    else:
+        np.testing.assert_allclose(start, 200.0, atol=0.5)
+
+
+def test_stylize_accepts_paths_and_resizes_to_config_size(config):
+    from tests.conftest import CONTENT_PATH, STYLE_PATH
+
+    image = nst_tf.stylize(CONTENT_PATH, STYLE_PATH, config.replace(size=48, steps=2))
+    assert max(image.shape[:2]) == 48 and image.shape[2] == 3
+    assert image.dtype == np.float32
