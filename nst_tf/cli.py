@@ -36,7 +36,9 @@ flags.DEFINE_integer("size", DEFAULTS.size, "Longest side of the output, in pixe
 flags.DEFINE_integer("steps", DEFAULTS.steps, "Optimisation steps (loss evaluations).")
 flags.DEFINE_enum("optimizer", DEFAULTS.optimizer, OPTIMIZERS, "Optimizer.")
 flags.DEFINE_float(
-    "learning_rate", None, "Step size; default 5.1 for adam, 1.0 (full quasi-Newton step) for lbfgs."
+    "learning_rate",
+    None,
+    "Step size; default 5.1 for adam, 1.0 (the full quasi-Newton step) for lbfgs.",
 )
 flags.DEFINE_float("content_weight", DEFAULTS.content_weight, "Weight of the content loss.")
 flags.DEFINE_float("style_weight", DEFAULTS.style_weight, "Weight of the style loss.")
@@ -161,10 +163,7 @@ class Progress:
         elapsed = time.monotonic() - self.start
         eta = elapsed / step * (self.total - step)
         losses = " ".join(f"{k} {terms[k]:.4g}" for k in ("total", "content", "style", "tv"))
-        line = (
-            f"step {step}/{self.total}  {losses}  "
-            f"{elapsed / step:.2f} s/step  ETA {_clock(eta)}"
-        )
+        line = f"step {step}/{self.total}  {losses}  {elapsed / step:.2f} s/step  ETA {_clock(eta)}"
         self.stream.write(f"\r{line}\033[K" if self.live else line + "\n")
         self.stream.flush()
 

@@ -16,9 +16,7 @@ from absl import logging
 from nst_tf.config import VGG19_LAYERS
 
 IMAGENET_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
-IMAGENET_URL = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + IMAGENET_FILE
-)
+IMAGENET_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + IMAGENET_FILE
 # Keras's VGG19 "caffe" preprocessing: BGR channel order, these per-channel means removed.
 BGR_MEAN = (103.939, 116.779, 123.68)
 

@@ -14,6 +14,14 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 MIN_SIDE = 16
+# What Pillow raises for files it cannot decode (its plugins use SyntaxError for corrupt data).
+UNREADABLE = (
+    UnidentifiedImageError,
+    Image.DecompressionBombError,
+    OSError,
+    SyntaxError,
+    ValueError,
+)
 
 
 class ImageError(ValueError):
@@ -23,7 +31,7 @@ class ImageError(ValueError):
 def load_image(path: str, size: int | None = None) -> np.ndarray:
     """Read an image file as RGB float32 [H, W, 3] in [0, 255], upright (EXIF applied).
 
-    With `size`, the image is resized (antialiased Lanczos) so that its longest side is `size` pixels.
+    With `size`, it is resized (antialiased Lanczos) so that its longest side is `size` pixels.
     Grey, palette, CMYK, 16-bit and alpha images are converted; alpha is composited on white.
     """
     if not os.path.exists(path):
@@ -35,7 +43,7 @@ def load_image(path: str, size: int | None = None) -> np.ndarray:
             img.seek(0)  # first frame of an animation
             img = ImageOps.exif_transpose(img)
             rgb = _to_rgb8(img)
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
+    except UNREADABLE as e:
         raise ImageError(f"{path}: not a readable image ({_reason(e)})") from None
     array = np.asarray(rgb, dtype=np.float32)
     if size is not None:

@@ -1,9 +1,7 @@
 """The optimisation loop: a tf.Variable image updated by a tf.function-compiled step.
 
-    transfer = StyleTransfer(content, style, Config(steps=300))
-    for _ in range(300):
-        terms = transfer.step()     # one loss + gradient evaluation and one update
-    result = transfer.result()      # [H, W, 3] float32 in [0, 255]
+`StyleTransfer(content, style, config).run()` is the whole loop; `step()` is one iteration
+(one loss-and-gradient evaluation and one update) for callers who drive the loop themselves.
 """
 
 from __future__ import annotations

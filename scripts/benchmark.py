@@ -85,7 +85,8 @@ def measure(size: int, repeats: int) -> dict[str, float]:
 
 def table(rows: dict[int, dict[str, float]]) -> str:
     lines = [
-        "| size | bare VGG19 fwd+bwd (s) | adam step (s) | lbfgs step (s) | adam / bare | lbfgs / bare |",
+        "| size | bare VGG19 fwd+bwd (s) | adam step (s) | lbfgs step (s) "
+        "| adam / bare | lbfgs / bare |",
         "|---:|---:|---:|---:|---:|---:|",
     ]
     for size, r in rows.items():

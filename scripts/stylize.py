@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The nst-tf command, runnable from a checkout: python scripts/stylize.py --content=... --style=..."""
+"""The nst-tf command as a script: python scripts/stylize.py --content=A --style=B --output=C."""
 
 from nst_tf.cli import run
 

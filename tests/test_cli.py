@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -81,7 +80,9 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize("name,flags,message,code", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
-def test_bad_input_gives_one_clear_line_and_no_output(tmp_path, bad_files, name, flags, message, code):
+def test_bad_input_gives_one_clear_line_and_no_output(
+    tmp_path, bad_files, name, flags, message, code
+):
     out = tmp_path / "out.png"
     fill = {"tmp": tmp_path, **bad_files}
     args = [f"--content={CONTENT_PATH}", f"--style={STYLE_PATH}", f"--output={out}", *FAST]

@@ -21,7 +21,9 @@ def test_returns_requested_layers_and_stops_at_the_deepest(extractor, config):
 def test_preprocessing_matches_keras_vgg19():
     rgb = np.random.default_rng(0).uniform(0, 255, (2, 5, 5, 3)).astype(np.float32)
     ours = features.CaffePreprocess()(rgb)
-    np.testing.assert_allclose(ours, keras.applications.vgg19.preprocess_input(rgb.copy()), rtol=1e-6)
+    np.testing.assert_allclose(
+        ours, keras.applications.vgg19.preprocess_input(rgb.copy()), rtol=1e-6
+    )
 
 
 def test_random_weights_are_seeded_he_normal():
