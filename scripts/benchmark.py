@@ -1,22 +1,26 @@
 #!/usr/bin/env python3
-"""Seconds per step of our Adam and L-BFGS steps against a bare VGG19 forward+backward.
+"""Benchmarks of nst_tf, printed as Markdown tables (and appended to BENCHMARKS.md on request).
 
-The bare network is the same truncated VGG19 (same layers, same weights) differentiated
-with respect to its input, with a trivial loss: what any optimisation-based style transfer
-must pay per step. The ratio step/bare is the overhead of our losses and optimizer.
+Suites (--suite, comma-separated):
+  step     seconds per step of our Adam and L-BFGS steps against a bare VGG19 forward and
+           input-gradient through the same truncated network (--sizes).
+  serving  latency of the exported serving_default signature through the TF1 session loader
+           (as TF Serving runs it) against the Python API on the same input (--serving_size,
+           --serving_steps).
 
-    python scripts/benchmark.py                      # 256 and 512 px, prints a table
-    python scripts/benchmark.py --sizes=256,512 --append   # also appends it to BENCHMARKS.md
+    python scripts/benchmark.py --suite=step,serving --append
 
 Timings use random weights: the arithmetic is the same as with the ImageNet weights.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -24,29 +28,33 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from nst_tf import Config, StyleTransfer  # noqa: E402
 from nst_tf.config import OPTIMIZERS  # noqa: E402
 from nst_tf.features import build_extractor  # noqa: E402
 
-flags.DEFINE_list("sizes", ["256", "512"], "Square image sizes in pixels.")
-flags.DEFINE_integer("repeats", 10, "Timed rounds (after 3 warm-up rounds).")
-flags.DEFINE_bool("append", False, "Append the table to BENCHMARKS.md.")
+flags.DEFINE_list("suite", ["step"], "Suites to run: step, serving.")
+flags.DEFINE_list("sizes", ["256", "512"], "step: square image sizes in pixels.")
+flags.DEFINE_integer("repeats", 10, "Timed rounds (after the warm-up rounds).")
+flags.DEFINE_integer("serving_size", 256, "serving: square image size in pixels.")
+flags.DEFINE_list("serving_steps", ["50", "200"], "serving: optimizer steps per request.")
+flags.DEFINE_bool("append", False, "Append the tables to BENCHMARKS.md.")
 FLAGS = flags.FLAGS
 
 
-def seconds_per_call(fns: dict[str, object], repeats: int) -> dict[str, float]:
-    """Median wall time of each fn() over `repeats` rounds, after 3 warm-up rounds.
+def seconds_per_call(fns: dict[str, object], repeats: int, warmup: int = 3) -> dict[str, float]:
+    """Median wall time of each fn() over `repeats` rounds, after `warmup` rounds.
 
     The functions take turns within each round, so a slow spell of a shared machine
     lands on all of them alike and the ratios stay fair.
     """
     times = {name: [] for name in fns}
-    for round_ in range(3 + repeats):
+    for round_ in range(warmup + repeats):
         for name, fn in fns.items():
             start = time.perf_counter()
             _block(fn())
-            if round_ >= 3:
+            if round_ >= warmup:
                 times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
 
@@ -54,7 +62,16 @@ def seconds_per_call(fns: dict[str, object], repeats: int) -> dict[str, float]:
 def _block(result) -> None:
     """Wait for the result's values, so asynchronous execution is inside the timing."""
     for t in tf.nest.flatten(result):
-        t.numpy()
+        if hasattr(t, "numpy"):
+            t.numpy()
+
+
+def _images(size: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return tuple(rng.uniform(0, 255, (size, size, 3)).astype(np.float32) for _ in "cs")
+
+
+# -- step: our step against the bare network ---------------------------------------------
 
 
 def bare_network(extractor, image: tf.Tensor):
@@ -71,30 +88,79 @@ def bare_network(extractor, image: tf.Tensor):
     return forward_backward
 
 
-def measure(size: int, repeats: int) -> dict[str, float]:
-    rng = np.random.default_rng(0)
-    content, style = (rng.uniform(0, 255, (size, size, 3)).astype(np.float32) for _ in "cs")
-    base = Config(size=size, weights="random")
-    extractor = build_extractor(base.content_layers + base.style_layers, weights="random")
-    fns = {"bare": bare_network(extractor, tf.constant(content[None]))}
-    for optimizer in OPTIMIZERS:
-        config = base.replace(optimizer=optimizer)
-        fns[optimizer] = StyleTransfer(content, style, config, extractor).step
-    return seconds_per_call(fns, repeats)
-
-
-def table(rows: dict[int, dict[str, float]]) -> str:
+def step_suite(repeats: int) -> str:
     lines = [
         "| size | bare VGG19 fwd+bwd (s) | adam step (s) | lbfgs step (s) "
         "| adam / bare | lbfgs / bare |",
         "|---:|---:|---:|---:|---:|---:|",
     ]
-    for size, r in rows.items():
+    for size in (int(s) for s in FLAGS.sizes):
+        print(f"step: {size}x{size} ...", file=sys.stderr)
+        content, style = _images(size)
+        base = Config(size=size, weights="random")
+        extractor = build_extractor(base.content_layers + base.style_layers, weights="random")
+        fns = {"bare": bare_network(extractor, tf.constant(content[None]))}
+        for optimizer in OPTIMIZERS:
+            config = base.replace(optimizer=optimizer)
+            fns[optimizer] = StyleTransfer(content, style, config, extractor).step
+        r = seconds_per_call(fns, repeats)
         lines.append(
             f"| {size}x{size} | {r['bare']:.3f} | {r['adam']:.3f} | {r['lbfgs']:.3f} | "
             f"{r['adam'] / r['bare']:.2f} | {r['lbfgs'] / r['bare']:.2f} |"
         )
-    return "\n".join(lines)
+    return (
+        f"Median of {repeats} interleaved rounds after 3 warm-up rounds; float32.\n\n"
+        + "\n".join(lines)
+    )
+
+
+# -- serving: the exported loop through the session loader against the Python API --------
+
+
+def serving_suite(repeats: int) -> str:
+    from nst_tf.export import SessionModel, export_saved_model
+
+    size = FLAGS.serving_size
+    content, style = _images(size)
+    encoded = {}
+    for name, image in (("content_bytes", content), ("style_bytes", style)):
+        buffer = io.BytesIO()
+        Image.fromarray(image.astype(np.uint8)).save(buffer, "PNG")
+        encoded[name] = buffer.getvalue()
+    config = Config(size=size, weights="random")
+    extractor = build_extractor(config.content_layers + config.style_layers, weights="random")
+    with tempfile.TemporaryDirectory() as root:
+        print("serving: exporting ...", file=sys.stderr)
+        served = SessionModel(export_saved_model(config, root))
+        lines = [
+            "| steps | serving_default via session (s) | Python API (s) | serving / API |",
+            "|---:|---:|---:|---:|",
+        ]
+        # The API as a user calls it: a new StyleTransfer per image (its targets and the
+        # tracing of its step included), the extractor built once.
+        decoded = [np.asarray(Image.open(io.BytesIO(v)), np.float32) for v in encoded.values()]
+        for steps in (int(s) for s in FLAGS.serving_steps):
+            print(f"serving: {steps} steps ...", file=sys.stderr)
+            fns = {
+                "serving": lambda n=steps: served.run(**encoded, num_steps=n),
+                "api": lambda n=steps: StyleTransfer(*decoded, config, extractor).run(n),
+            }
+            r = seconds_per_call(fns, repeats, warmup=1)
+            lines.append(
+                f"| {steps} | {r['serving']:.2f} | {r['api']:.2f} | {r['serving'] / r['api']:.2f} |"
+            )
+        served.close()
+    return (
+        f"{size}x{size} PNG inputs, L-BFGS; median of {repeats} interleaved rounds after 1 "
+        "warm-up round; the serving time includes decoding, targets and PNG encoding.\n\n"
+        + "\n".join(lines)
+    )
+
+
+SUITES = {
+    "step": ("Step time against the bare network", step_suite),
+    "serving": ("Serving latency against the Python API", serving_suite),
+}
 
 
 def machine() -> str:
@@ -112,21 +178,21 @@ def machine() -> str:
 
 def main(argv):
     del argv
-    rows = {}
-    for size in (int(s) for s in FLAGS.sizes):
-        print(f"measuring {size}x{size} ...", file=sys.stderr)
-        rows[size] = measure(size, FLAGS.repeats)
-    report = (
-        f"Machine: {machine()}\n"
-        f"Command: `python scripts/benchmark.py {' '.join(sys.argv[1:])}`\n"
-        f"Median of {FLAGS.repeats} interleaved rounds after 3 warm-up rounds; float32; "
-        "random weights.\n\n"
-        f"{table(rows)}\n"
+    unknown = set(FLAGS.suite) - set(SUITES)
+    if unknown:
+        raise app.UsageError(
+            f"unknown suite {', '.join(sorted(unknown))}; choose from {', '.join(SUITES)}"
+        )
+    header = (
+        f"Machine: {machine()}\nCommand: `python scripts/benchmark.py {' '.join(sys.argv[1:])}`\n"
     )
-    print(report)
-    if FLAGS.append:
-        with open(os.path.join(os.path.dirname(__file__), "..", "BENCHMARKS.md"), "a") as f:
-            f.write(f"\n### Step time, {time.strftime('%Y-%m-%d')}\n\n{report}")
+    for name in FLAGS.suite:
+        title, suite = SUITES[name]
+        report = f"### {title}, {time.strftime('%Y-%m-%d')}\n\n{header}{suite(FLAGS.repeats)}\n"
+        print(report)
+        if FLAGS.append:
+            with open(os.path.join(os.path.dirname(__file__), "..", "BENCHMARKS.md"), "a") as f:
+                f.write(f"\n{report}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Shared fixtures: small real images and one random-weights VGG19 for the whole session."""
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,6 +13,15 @@ from nst_tf.images import load_image
 SAMPLES = os.path.join(os.path.dirname(__file__), "..", "nst_tf", "samples")
 CONTENT_PATH = os.path.join(SAMPLES, "chelsea.jpg")
 STYLE_PATH = os.path.join(SAMPLES, "swirls.jpg")
+# The test export: small limits, so over-limit requests are cheap to make.
+EXPORT_SIZE, EXPORT_STEPS, MAX_STEPS, MAX_PIXELS = 64, 4, 50, 96 * 96
+
+
+def run_module(module: str, *args: str) -> subprocess.CompletedProcess:
+    """`python -m module args...` in a fresh process."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +44,26 @@ def extractor(config):
     from nst_tf.features import build_extractor
 
     return build_extractor(config.content_layers + config.style_layers, weights="random")
+
+
+@pytest.fixture(scope="session")
+def export_path(tmp_path_factory) -> str:
+    """A SavedModel written by the real export command, in another process."""
+    root = tmp_path_factory.mktemp("models")
+    result = run_module(
+        "nst_tf.export_cli", f"--export_dir={root}", "--name=nst", "--version=3",
+        "--weights=random", f"--size={EXPORT_SIZE}", f"--steps={EXPORT_STEPS}",
+        f"--max_steps={MAX_STEPS}", f"--max_pixels={MAX_PIXELS}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return str(root / "nst" / "3")
+
+
+@pytest.fixture(scope="session")
+def served(export_path):
+    """The export loaded the way TF Serving loads it."""
+    from nst_tf.export import SessionModel
+
+    model = SessionModel(export_path)
+    yield model
+    model.close()

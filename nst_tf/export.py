@@ -1,0 +1,351 @@
+"""SavedModel export: the style-transfer loop and its pieces as TensorFlow Serving signatures.
+
+Signatures (names and dtypes are a public contract; the README documents them):
+
+    serving_default  content_bytes, style_bytes: string [] or [1], encoded JPEG/PNG/...;
+                     optional num_steps, max_size (int32), content_weight, style_weight,
+                     tv_weight (float32) -> stylized_bytes: string [1] (PNG), loss: float32 [1]
+    stylize          content [1, H, W, 3], style [1, h, w, 3]: float32 in [0, 255]; optional
+                     num_steps and weights -> image [1, H, W, 3], total, content, style, tv
+    loss             image, content, style (+ optional weights) -> total, content, style, tv
+    targets          content, style -> content_<layer> features, style_<layer> Gram matrices
+    init_state       image -> state_<field>: the optimizer's starting state
+    step             image, state_<field>..., content_<layer>..., style_<layer>... (+ optional
+                     weights) -> image, state_<field>..., total, content, style, tv
+
+Every signature is a pure function: the image and optimizer state travel as tensors (in the
+loop, as tf.while_loop variables), and no variable is written, so TF Serving can run
+requests concurrently in one session. Optional inputs have their defaults (the exported
+Config's) stored in the SignatureDef. Requests over the export's limits fail with
+InvalidArgument naming the limit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+
+import keras
+import tensorflow as tf
+
+from nst_tf.config import Config, ConfigError
+from nst_tf.images import MIN_SIDE, resize_longest, to_uint8
+from nst_tf.objective import LossWeights, Objective, Targets
+from nst_tf.optimize import make_optimizer, minimize
+
+IMAGE_SPEC = tf.TensorSpec([1, None, None, 3], tf.float32)
+BYTES_SPEC = tf.TensorSpec(None, tf.string)  # [] or [1]
+TERMS = ("total", "content", "style", "tv")
+WEIGHT_NAMES = ("content_weight", "style_weight", "tv_weight")
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What one request may ask for; larger requests are refused with InvalidArgument."""
+
+    max_steps: int = 1000  # optimizer steps per request
+    max_pixels: int = 1024 * 1024  # H * W of the image being optimised
+    max_input_pixels: int = 50_000_000  # H * W of a decoded input image
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            if getattr(self, field.name) < 1:
+                raise ConfigError(
+                    f"{field.name} must be at least 1, got {getattr(self, field.name)}"
+                )
+
+
+class ServingModel:
+    """The exported functions, built on the same Objective and optimizer as the local loop."""
+
+    def __init__(self, config: Config, limits: Limits | None = None, extractor=None):
+        self.config = config
+        self.limits = limits or Limits()
+        self.objective = Objective(config, extractor)
+        self.optimizer = make_optimizer(config)
+
+    # -- the computations, tensors in and out ------------------------------------------
+
+    def targets(self, content: tf.Tensor, style: tf.Tensor) -> Targets:
+        """Targets for content [1, H, W, 3]; the style is resized to the content's longest side."""
+        longest = tf.reduce_max(tf.shape(content)[1:3])
+        return self.objective.targets(content, resize_longest(style, longest))
+
+    def stylize(
+        self, content: tf.Tensor, style: tf.Tensor, num_steps: tf.Tensor, weights: LossWeights
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """The stylized image after `num_steps` steps from the content, and its loss terms."""
+        targets = self.targets(content, style)
+
+        def terms_and_gradient(image):
+            return self.objective.terms_and_gradient(image, targets, weights)
+
+        image = minimize(terms_and_gradient, self.optimizer, content, num_steps)
+        return image, self.objective.terms(image, targets, weights)
+
+    # -- request checks -----------------------------------------------------------------
+
+    def _check_steps(self, num_steps: tf.Tensor) -> tf.Tensor:
+        limit = self.limits.max_steps
+        checks = [
+            tf.debugging.assert_non_negative(num_steps, message="num_steps must be >= 0"),
+            tf.debugging.assert_less_equal(
+                num_steps, limit, message=f"num_steps exceeds the limit max_steps={limit}"
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            return tf.identity(num_steps)
+
+    def _check_image(self, image: tf.Tensor, name: str, limit_name: str) -> tf.Tensor:
+        return check_image(image, name, limit_name, getattr(self.limits, limit_name))
+
+    def _decode(self, data: tf.Tensor, name: str) -> tf.Tensor:
+        return decode_image(data, name, self.limits.max_input_pixels)
+
+    # -- the signatures -----------------------------------------------------------------
+
+    def signatures(self) -> dict[str, tuple[Callable, list]]:
+        """{name: (function, input signature)}; optional inputs carry tensor defaults."""
+        c = self.config
+        steps = tf.constant(c.steps, tf.int32)
+        size = tf.constant(c.size, tf.int32)
+        cw, sw, tw = (
+            tf.constant(w, tf.float32) for w in (c.content_weight, c.style_weight, c.tv_weight)
+        )
+        scalar = {n: tf.TensorSpec([], tf.float32, name=n) for n in WEIGHT_NAMES}
+        weight_specs = [scalar[n] for n in WEIGHT_NAMES]
+        steps_spec = tf.TensorSpec([], tf.int32, name="num_steps")
+
+        def serving_default(
+            content_bytes, style_bytes, num_steps=steps, max_size=size,
+            content_weight=cw, style_weight=sw, tv_weight=tw,
+        ):  # fmt: skip
+            content = self._decode(content_bytes, "content")
+            style = self._decode(style_bytes, "style")
+            tf.debugging.assert_positive(max_size, message="max_size must be > 0")
+            longest = tf.minimum(max_size, tf.reduce_max(tf.shape(content)[:2]))
+            content = self._check_image(resize_longest(content, longest), "content", "max_pixels")
+            weights = LossWeights(content_weight, style_weight, tv_weight)
+            image, terms = self.stylize(
+                content[None], style[None], self._check_steps(num_steps), weights
+            )
+            return {
+                "stylized_bytes": tf.reshape(tf.io.encode_png(to_uint8(image[0])), [1]),
+                "loss": tf.reshape(terms["total"], [1]),
+            }
+
+        def stylize(
+            content, style, num_steps=steps, content_weight=cw, style_weight=sw, tv_weight=tw
+        ):
+            content = self._check_image(content, "content", "max_pixels")
+            style = self._check_image(style, "style", "max_input_pixels")
+            weights = LossWeights(content_weight, style_weight, tv_weight)
+            image, terms = self.stylize(content, style, self._check_steps(num_steps), weights)
+            return {"image": image, **terms}
+
+        def loss(image, content, style, content_weight=cw, style_weight=sw, tv_weight=tw):
+            targets = self.targets(content, style)
+            weights = LossWeights(content_weight, style_weight, tv_weight)
+            return self.objective.terms(image, targets, weights)
+
+        def targets(content, style):
+            return self._targets_dict(self.targets(content, style))
+
+        def init_state(image):
+            return self._state_dict(self.optimizer.init(image))
+
+        def step(inputs, content_weight=cw, style_weight=sw, tv_weight=tw):
+            targets = self._targets_from_dict(inputs)
+            state = self._state_from_dict(inputs)
+            weights = LossWeights(content_weight, style_weight, tv_weight)
+            terms, grad = self.objective.terms_and_gradient(inputs["image"], targets, weights)
+            image, state = self.optimizer.update(inputs["image"], grad, state)
+            return {"image": image, **self._state_dict(state), **terms}
+
+        named = lambda name: tf.TensorSpec(IMAGE_SPEC.shape, tf.float32, name=name)  # noqa: E731
+        bytes_specs = [
+            tf.TensorSpec(None, tf.string, name=n) for n in ("content_bytes", "style_bytes")
+        ]
+        return {
+            "serving_default": (
+                serving_default,
+                [
+                    *bytes_specs,
+                    steps_spec,
+                    tf.TensorSpec([], tf.int32, name="max_size"),
+                    *weight_specs,
+                ],
+            ),
+            "stylize": (stylize, [named("content"), named("style"), steps_spec, *weight_specs]),
+            "loss": (loss, [named("image"), named("content"), named("style"), *weight_specs]),
+            "targets": (targets, [named("content"), named("style")]),
+            "init_state": (init_state, [named("image")]),
+            "step": (step, [self._step_input_spec(), *weight_specs]),
+        }
+
+    # -- flat, named forms of Targets and optimizer state for the signatures -------------
+
+    def _targets_dict(self, targets: Targets) -> dict[str, tf.Tensor]:
+        c = self.config
+        return {
+            **{f"content_{n}": t for n, t in zip(c.content_layers, targets.content)},
+            **{f"style_{n}": t for n, t in zip(c.style_layers, targets.style)},
+        }
+
+    def _targets_from_dict(self, d: dict[str, tf.Tensor]) -> Targets:
+        c = self.config
+        return Targets(
+            content=tuple(d[f"content_{n}"] for n in c.content_layers),
+            style=tuple(d[f"style_{n}"] for n in c.style_layers),
+        )
+
+    def _state_dict(self, state) -> dict[str, tf.Tensor]:
+        return {f"state_{k}": v for k, v in state._asdict().items()}
+
+    def _state_from_dict(self, d: dict[str, tf.Tensor]):
+        template = type(self.optimizer.init(tf.zeros([1, 1, 1, 3])))
+        return template(**{k: d[f"state_{k}"] for k in template._fields})
+
+    def _step_input_spec(self) -> dict[str, tf.TensorSpec]:
+        """Named specs of the step's inputs, shapes from tracing init_state and targets."""
+        state = tf.function(self.optimizer.init).get_concrete_function(IMAGE_SPEC)
+        targets = tf.function(self.targets).get_concrete_function(IMAGE_SPEC, IMAGE_SPEC)
+        tensors = {
+            "image": IMAGE_SPEC,
+            **self._state_dict(state.structured_outputs),
+            **self._targets_dict(targets.structured_outputs),
+        }
+        return {k: tf.TensorSpec(t.shape, t.dtype, name=k) for k, t in tensors.items()}
+
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+def size_checks(height, width, name: str, limit_name: str, limit: int) -> list[tf.Operation]:
+    """Assertions that each side is >= MIN_SIDE and height * width <= limit."""
+    pixels = tf.cast(height, tf.int64) * tf.cast(width, tf.int64)
+    return [
+        tf.debugging.assert_greater_equal(
+            tf.cast(tf.minimum(height, width), tf.int64),
+            tf.constant(MIN_SIDE, tf.int64),
+            message=f"{name} image: each side must be at least {MIN_SIDE} pixels",
+        ),
+        tf.debugging.assert_less_equal(
+            pixels,
+            tf.constant(limit, tf.int64),
+            message=f"{name} image exceeds the limit {limit_name}={limit} (height * width)",
+        ),
+    ]
+
+
+def check_image(image: tf.Tensor, name: str, limit_name: str, limit: int) -> tf.Tensor:
+    """`image` [..., H, W, 3] once checked; a failed check raises InvalidArgument."""
+    shape = tf.shape(image)
+    with tf.control_dependencies(size_checks(shape[-3], shape[-2], name, limit_name, limit)):
+        return tf.identity(image)
+
+
+def decode_image(data: tf.Tensor, name: str, max_input_pixels: int) -> tf.Tensor:
+    """Encoded JPEG or PNG bytes ([] or [1]) -> float32 [H, W, 3] in [0, 255].
+
+    The size is read from the header and checked before decoding, so a small file that
+    claims a huge image (a decompression bomb) is refused without allocating it. Anything
+    but exactly one JPEG or PNG within the limits raises InvalidArgument.
+    """
+    one = tf.debugging.assert_equal(
+        tf.size(data), 1, message=f"{name}_bytes must hold exactly one encoded image"
+    )
+    with tf.control_dependencies([one]):
+        data = tf.reshape(data, [])
+    is_png = tf.equal(tf.strings.substr(data, 0, len(PNG_MAGIC)), PNG_MAGIC)
+    is_jpeg = tf.equal(tf.strings.substr(data, 0, len(JPEG_MAGIC)), JPEG_MAGIC)
+    kind = tf.debugging.Assert(
+        tf.logical_or(is_png, is_jpeg), [f"{name}_bytes must be a JPEG or PNG image"]
+    )
+    with tf.control_dependencies([kind]):
+        height_width = tf.cond(
+            is_png,
+            lambda: _png_height_width(data),
+            lambda: tf.cast(tf.image.extract_jpeg_shape(data)[:2], tf.int64),
+        )
+    checks = size_checks(
+        height_width[0], height_width[1], name, "max_input_pixels", max_input_pixels
+    )
+    with tf.control_dependencies(checks):
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    return check_image(tf.cast(image, tf.float32), name, "max_input_pixels", max_input_pixels)
+
+
+def _png_height_width(data: tf.Tensor) -> tf.Tensor:
+    """Height and width from a PNG's IHDR chunk (big-endian uint32s at bytes 16 and 20)."""
+    header = tf.strings.substr(tf.strings.join([data, b"\0" * 24]), 16, 8)  # short: zeros
+    raw = tf.cast(tf.io.decode_raw(header, tf.uint8), tf.int64)
+    width = raw[0] * 2**24 + raw[1] * 2**16 + raw[2] * 2**8 + raw[3]
+    height = raw[4] * 2**24 + raw[5] * 2**16 + raw[6] * 2**8 + raw[7]
+    return tf.stack([height, width])
+
+
+def export_saved_model(
+    config: Config,
+    export_dir: str,
+    name: str = "nst_tf",
+    version: int = 1,
+    limits: Limits | None = None,
+) -> str:
+    """Write `export_dir/name/version/` in the layout TF Serving watches; returns its path.
+
+    Written to a temporary directory and renamed, so a failed export leaves nothing behind;
+    an existing version is never overwritten (a server may be serving it).
+    """
+    path = os.path.join(export_dir, name, str(version))
+    if os.path.exists(path):
+        raise FileExistsError(f"{path} already exists; choose another --version")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    model = ServingModel(config, limits)
+    archive = keras.export.ExportArchive()
+    archive.track(model.objective.extractor)
+    for signature, (fn, input_signature) in model.signatures().items():
+        archive.add_endpoint(signature, fn, input_signature=input_signature)
+    tmp = tempfile.mkdtemp(dir=os.path.dirname(path), prefix=f".{version}-")
+    try:
+        archive.write_out(tmp, verbose=False)
+        extra = os.path.join(tmp, "assets.extra")
+        os.makedirs(extra, exist_ok=True)
+        with open(os.path.join(extra, "nst_tf_config.json"), "w") as f:
+            json.dump(
+                {"config": dataclasses.asdict(config), "limits": dataclasses.asdict(model.limits)},
+                f,
+                indent=2,
+            )
+        os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+class SessionModel:
+    """A SavedModel loaded the way TF Serving loads it: the TF1 session loader, sess.run."""
+
+    def __init__(self, path: str, tags: tuple[str, ...] = ("serve",)):
+        self.graph = tf.Graph()
+        self.session = tf.compat.v1.Session(graph=self.graph)
+        with self.graph.as_default():
+            meta = tf.compat.v1.saved_model.loader.load(self.session, list(tags), path)
+        self.signatures = dict(meta.signature_def)
+
+    def run(self, signature: str = "serving_default", **inputs) -> dict:
+        """Feed the named inputs (others take their defaults); returns every output."""
+        sig = self.signatures[signature]
+        feed = {sig.inputs[k].name: v for k, v in inputs.items()}
+        fetch = {k: v.name for k, v in sig.outputs.items()}
+        return self.session.run(fetch, feed)
+
+    def close(self) -> None:
+        self.session.close()

@@ -1,0 +1,59 @@
+"""nst-tf-export: write a SavedModel that TensorFlow Serving can serve.
+
+    nst-tf-export --export_dir=saved_models --name=nst_tf --version=1
+
+Writes EXPORT_DIR/NAME/VERSION/ (saved_model.pb, variables/, assets.extra/). The loss
+flags become the defaults of the signatures' optional inputs (--steps for num_steps,
+--size for max_size). Exit status as for nst-tf: 2 for a bad flag or an existing version,
+1 when the export fails.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+
+from absl import flags, logging  # noqa: E402
+
+from nst_tf import options  # noqa: E402
+from nst_tf.config import ConfigError  # noqa: E402
+
+PROG = "nst-tf-export"
+
+flags.DEFINE_string("export_dir", "saved_models", "Directory of the model repository.")
+flags.DEFINE_string("name", "nst_tf", "Model name: the subdirectory TF Serving serves it under.")
+flags.DEFINE_integer("version", 1, "Model version: a new integer for each export.")
+flags.DEFINE_integer("max_steps", 1000, "Largest num_steps a request may ask for.")
+flags.DEFINE_integer("max_pixels", 1024 * 1024, "Largest height * width to optimise.")
+flags.DEFINE_integer("max_input_pixels", 50_000_000, "Largest height * width of an input image.")
+options.define_config_flags(init=False)
+FLAGS = flags.FLAGS
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        options.fail(PROG, f"unexpected arguments: {' '.join(argv[1:])}", 2)
+    from nst_tf.export import Limits, export_saved_model
+    from nst_tf.features import WeightsError
+
+    try:
+        config = options.config_from_flags()
+        limits = Limits(FLAGS.max_steps, FLAGS.max_pixels, FLAGS.max_input_pixels)
+        if FLAGS.version < 1:
+            raise ConfigError(f"version must be a positive integer, got {FLAGS.version}")
+        path = export_saved_model(config, FLAGS.export_dir, FLAGS.name, FLAGS.version, limits)
+    except (ConfigError, FileExistsError) as e:
+        options.fail(PROG, str(e), 2)
+    except (WeightsError, OSError) as e:
+        options.fail(PROG, str(e), 1)
+    logging.info("Wrote %s.", path)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    options.run(main, PROG)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,85 @@
+"""What the nst-tf commands share: the Config flags, their mapping onto Config, clean failure.
+
+Every Config field with a flag of the same name is taken from the flags, so a new setting
+needs one flag definition here and nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable
+
+from absl import app, flags
+
+from nst_tf.config import INIT_CHOICES, OPTIMIZERS, POOLING_CHOICES, Config, ConfigError
+
+DEFAULTS = Config()
+FLAGS = flags.FLAGS
+
+
+def define_config_flags(*, init: bool = True) -> None:
+    """Define a flag for each Config field (all but --init when `init` is False)."""
+    flags.DEFINE_integer("size", DEFAULTS.size, "Longest side of the output, in pixels.")
+    flags.DEFINE_integer("steps", DEFAULTS.steps, "Optimisation steps (loss evaluations).")
+    flags.DEFINE_enum("optimizer", DEFAULTS.optimizer, OPTIMIZERS, "Optimizer.")
+    flags.DEFINE_float(
+        "learning_rate",
+        None,
+        "Step size; default 5.1 for adam, 1.0 (the full quasi-Newton step) for lbfgs.",
+    )
+    flags.DEFINE_float("content_weight", DEFAULTS.content_weight, "Weight of the content loss.")
+    flags.DEFINE_float("style_weight", DEFAULTS.style_weight, "Weight of the style loss.")
+    flags.DEFINE_float("tv_weight", DEFAULTS.tv_weight, "Weight of the total-variation loss.")
+    flags.DEFINE_list("content_layers", list(DEFAULTS.content_layers), "VGG19 content layers.")
+    flags.DEFINE_list("style_layers", list(DEFAULTS.style_layers), "VGG19 style layers.")
+    flags.DEFINE_list(
+        "style_layer_weights", None, "Per-style-layer weights (normalised to sum 1); default equal."
+    )
+    if init:
+        flags.DEFINE_string(
+            "init", DEFAULTS.init, f"Starting image: {', '.join(INIT_CHOICES)} or an image file."
+        )
+    flags.DEFINE_string(
+        "weights",
+        DEFAULTS.weights,
+        "VGG19 weights: auto (ImageNet if available, else random with a warning), imagenet, "
+        "random (seeded, for trials), or a path to "
+        "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5.",
+    )
+    flags.DEFINE_enum("pooling", DEFAULTS.pooling, POOLING_CHOICES, "VGG19 pooling.")
+    flags.DEFINE_integer("seed", DEFAULTS.seed, "Seed for noise init and random weights.")
+
+
+def config_from_flags() -> Config:
+    """The Config the parsed flags describe; fields without a flag keep their defaults."""
+    values = {f.name: FLAGS[f.name].value for f in dataclasses.fields(Config) if f.name in FLAGS}
+    for name in ("content_layers", "style_layers"):
+        values[name] = tuple(values[name])
+    if values.get("style_layer_weights") is not None:
+        try:
+            values["style_layer_weights"] = tuple(float(w) for w in values["style_layer_weights"])
+        except ValueError:
+            raise ConfigError(
+                "style_layer_weights must be numbers, got "
+                + ",".join(values["style_layer_weights"])
+            ) from None
+    return Config(**values)
+
+
+def fail(prog: str, message: str, code: int):
+    """One line on stderr, then exit with `code`."""
+    sys.stderr.write(f"{prog}: error: {message}\n")
+    sys.exit(code)
+
+
+def run(main: Callable[[list[str]], None], prog: str) -> None:
+    """app.run(main), with a bad flag reported as one line and exit status 2."""
+
+    def parse(argv: list[str]) -> list[str]:
+        try:
+            return FLAGS(argv)
+        except flags.Error as e:
+            fail(prog, str(e), 2)
+
+    app.run(main, flags_parser=parse)

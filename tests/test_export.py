@@ -1,0 +1,278 @@
+"""SavedModel export, loaded and run the way TensorFlow Serving does (TF1 session loader)."""
+
+import io
+import os
+import threading
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from nst_tf import StyleTransfer
+from nst_tf.export import ServingModel
+from tests.conftest import MAX_PIXELS, MAX_STEPS, run_module
+
+SIGNATURES = {
+    "serving_default": (
+        {"content_bytes", "style_bytes", "num_steps", "max_size"}
+        | {"content_weight", "style_weight", "tv_weight"},
+        {"stylized_bytes", "loss"},
+    ),
+    "stylize": (
+        {"content", "style", "num_steps", "content_weight", "style_weight", "tv_weight"},
+        {"image", "total", "content", "style", "tv"},
+    ),
+    "loss": (
+        {"image", "content", "style", "content_weight", "style_weight", "tv_weight"},
+        {"total", "content", "style", "tv"},
+    ),
+    "targets": ({"content", "style"}, None),
+    "init_state": ({"image"}, None),
+    "step": (None, None),
+}
+
+
+def encode(image: np.ndarray, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image.astype(np.uint8)).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def test_layout_is_what_tf_serving_watches(export_path):
+    assert os.path.isfile(os.path.join(export_path, "saved_model.pb"))
+    assert os.path.isdir(os.path.join(export_path, "variables"))
+    assert os.path.isfile(os.path.join(export_path, "assets.extra", "nst_tf_config.json"))
+    assert not [p for p in os.listdir(os.path.dirname(export_path)) if p.startswith(".")]
+
+
+def test_signatures_have_the_documented_names(served):
+    for name, (inputs, outputs) in SIGNATURES.items():
+        sig = served.signatures[name]
+        if inputs is not None:
+            assert set(sig.inputs) == inputs, name
+        if outputs is not None:
+            assert set(sig.outputs) == outputs, name
+    defaults = served.signatures["serving_default"].defaults
+    assert set(defaults) == {"num_steps", "max_size", "content_weight", "style_weight", "tv_weight"}
+
+
+def test_saved_model_cli_show_lists_the_signatures(export_path):
+    result = run_module(
+        "tensorflow.python.tools.saved_model_cli", "show", "--dir", export_path, "--all"
+    )
+    assert result.returncode == 0, result.stderr
+    for name in SIGNATURES:
+        assert f"signature_def['{name}']" in result.stdout
+    assert "inputs['content_bytes']" in result.stdout and "DT_STRING" in result.stdout
+
+
+def test_saved_model_cli_run_uses_signature_defaults(export_path, content, style, tmp_path):
+    np.save(tmp_path / "c.npy", content[None, :32, :32])
+    np.save(tmp_path / "s.npy", style[None, :32, :32])
+    result = run_module(
+        "tensorflow.python.tools.saved_model_cli", "run", "--dir", export_path,
+        "--tag_set", "serve", "--signature_def", "stylize",
+        "--inputs", f"content={tmp_path / 'c.npy'};style={tmp_path / 's.npy'}",
+        "--input_exprs", "num_steps=2", "--outdir", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert np.load(tmp_path / "out" / "image.npy").shape == (1, 32, 32, 3)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_serving_default_stylizes_encoded_images(served, content, style, fmt):
+    out = served.run(content_bytes=encode(content, fmt), style_bytes=[encode(style, fmt)])
+    assert out["stylized_bytes"].shape == (1,) and out["loss"].shape == (1,)
+    with Image.open(io.BytesIO(out["stylized_bytes"][0])) as img:
+        assert img.format == "PNG"
+        assert img.size == (content.shape[1], content.shape[0])
+    start = served.run(
+        content_bytes=encode(content, fmt), style_bytes=encode(style, fmt), num_steps=0
+    )
+    assert out["loss"][0] < start["loss"][0]
+
+
+def test_max_size_shrinks_large_inputs_only(served, content, style):
+    out = served.run(
+        content_bytes=encode(content, "PNG"),
+        style_bytes=encode(style, "PNG"),
+        max_size=32,
+        num_steps=1,
+    )
+    with Image.open(io.BytesIO(out["stylized_bytes"][0])) as img:
+        assert max(img.size) == 32
+
+
+def test_stylize_equals_the_python_api(served, config, content, style):
+    steps = 3
+    out = served.run("stylize", content=content[None], style=style[None], num_steps=steps)
+    local = StyleTransfer(content, style, config)
+    expected = local.run(steps)
+    np.testing.assert_allclose(out["image"][0], expected, atol=0.05)
+    terms = local.loss_terms()
+    for name in ("total", "content", "style", "tv"):
+        assert out[name] == pytest.approx(float(terms[name]), rel=1e-3)
+
+
+def test_client_side_loop_with_step_equals_stylize(served, content, style):
+    targets = served.run("targets", content=content[None], style=style[None])
+    state = served.run("init_state", image=content[None])
+    image = content[None]
+    for _ in range(3):
+        out = served.run("step", image=image, **state, **targets)
+        image = out["image"]
+        state = {k: out[k] for k in state}
+    whole = served.run("stylize", content=content[None], style=style[None], num_steps=3)
+    np.testing.assert_allclose(image, whole["image"], atol=0.05)
+
+
+def test_loss_signature_matches_the_objective(served, config, content, style):
+    out = served.run(
+        "loss", image=content[None], content=content[None], style=style[None], tv_weight=0.0
+    )
+    local = StyleTransfer(content, style, config.replace(tv_weight=0.0)).loss_terms()
+    assert out["content"] == 0.0 and out["tv"] == 0.0
+    assert out["total"] == pytest.approx(float(local["total"]), rel=1e-4)
+
+
+def test_concurrent_requests_each_get_their_own_answer(served, content, style):
+    inputs = [
+        (content, style, 2),
+        (style, content, 3),
+        (content[::-1].copy(), style, 2),
+        (np.ascontiguousarray(content[:, ::-1]), style[::-1].copy(), 3),
+    ]
+    expected = [
+        served.run("stylize", content=c[None], style=s[None], num_steps=n)["image"]
+        for c, s, n in inputs
+    ]
+    results = [None] * len(inputs)
+
+    def request(i):
+        c, s, n = inputs[i]
+        results[i] = served.run("stylize", content=c[None], style=s[None], num_steps=n)["image"]
+
+    threads = [threading.Thread(target=request, args=(i,)) for i in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(results, expected):
+        np.testing.assert_allclose(got, want, atol=1e-3)
+
+
+def _encoded(image: Image.Image, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+GIF = _encoded(Image.new("RGB", (32, 32), (200, 10, 10)), "GIF")
+JPEG = _encoded(Image.new("RGB", (64, 64), (10, 200, 10)), "JPEG")
+BOMB = _encoded(Image.new("1", (10000, 10000)), "PNG")  # ~25 KB claiming 100 megapixels
+
+BAD_REQUESTS = [
+    ("garbage bytes", {"content_bytes": b"not an image"}, "must be a JPEG or PNG image"),
+    ("empty bytes", {"style_bytes": b""}, "must be a JPEG or PNG image"),
+    ("gif bytes", {"style_bytes": GIF}, "must be a JPEG or PNG image"),
+    ("truncated jpeg", {"content_bytes": JPEG[:200]}, "Invalid JPEG data"),
+    ("decompression bomb", {"content_bytes": BOMB}, "max_input_pixels=50000000"),
+    ("too many steps", {"num_steps": MAX_STEPS + 1}, f"max_steps={MAX_STEPS}"),
+    ("negative steps", {"num_steps": -1}, "num_steps must be >= 0"),
+    ("two images", {"content_bytes": [b"a", b"b"]}, "exactly one encoded image"),
+]
+
+
+@pytest.mark.parametrize("name,change,message", BAD_REQUESTS, ids=[b[0] for b in BAD_REQUESTS])
+def test_bad_requests_are_invalid_argument(served, content, style, name, change, message):
+    request = {
+        "content_bytes": encode(content, "PNG"),
+        "style_bytes": encode(style, "PNG"),
+        **change,
+    }
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        served.run(**request)
+
+
+def test_images_over_the_pixel_limit_are_invalid_argument(served, content, style):
+    big = np.zeros((1, 100, 100, 3), np.float32)  # 10000 > MAX_PIXELS = 9216
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"max_pixels={MAX_PIXELS}"):
+        served.run("stylize", content=big, style=style[None], num_steps=1)
+    small = np.zeros((1, 8, 40, 3), np.float32)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at least 16 pixels"):
+        served.run("stylize", content=small, style=style[None], num_steps=1)
+
+
+def test_step_compiles_with_xla(config, extractor, content, style):
+    """TPUs run only XLA-compiled graphs: the step must compile with jit_compile=True."""
+    model = ServingModel(config, extractor=extractor)
+    fn, specs = model.signatures()["step"]
+    targets = model._targets_dict(model.targets(content[None], style[None]))
+    state = model._state_dict(model.optimizer.init(tf.constant(content[None])))
+    inputs = {"image": tf.constant(content[None]), **state, **targets}
+    args = (
+        inputs,
+        *(tf.constant(w) for w in (config.content_weight, config.style_weight, config.tv_weight)),
+    )
+    compiled = tf.function(fn, jit_compile=True)
+    plain = tf.function(fn)
+    got, want = compiled(*args), plain(*args)
+    assert "HloModule" in compiled.experimental_get_compiler_ir(*args)(stage="hlo")
+    np.testing.assert_allclose(got["image"], want["image"], atol=1e-2)
+    assert float(got["total"]) == pytest.approx(float(want["total"]), rel=1e-4)
+
+
+def test_export_refuses_to_overwrite_a_version(export_path):
+    root = os.path.dirname(os.path.dirname(export_path))
+    result = run_module(
+        "nst_tf.export_cli", f"--export_dir={root}", "--name=nst", "--version=3", "--weights=random"
+    )
+    assert result.returncode == 2
+    assert "already exists" in result.stderr and "Traceback" not in result.stderr
+
+
+FILE_WRITING_OPS = {
+    "WriteFile", "SaveV2", "Save", "SaveSlices", "MergeV2Checkpoints", "CreateSummaryFileWriter",
+    "WriteSummary", "WriteScalarSummary", "WriteImageSummary", "WriteHistogramSummary",
+}  # fmt: skip
+
+
+def test_served_signatures_write_no_files(export_path):
+    """Every op reachable from a signature's outputs, through nested functions, is listed."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel()
+    with open(os.path.join(export_path, "saved_model.pb"), "rb") as f:
+        saved.ParseFromString(f.read())
+    meta = saved.meta_graphs[0]
+    nodes = {n.name: n for n in meta.graph_def.node}
+    functions = {f.signature.name: f for f in meta.graph_def.library.function}
+    ops, seen_nodes, seen_functions = set(), set(), set()
+
+    def visit_attrs(attrs):
+        for value in attrs.values():
+            names = [value.func.name] + [f.name for f in value.list.func]
+            for name in filter(None, names):
+                if name not in seen_functions:
+                    seen_functions.add(name)
+                    for node in functions[name].node_def:
+                        ops.add(node.op)
+                        visit_attrs(node.attr)
+
+    stack = [
+        t.name.split(":")[0]
+        for key, sig in meta.signature_def.items()
+        if key != "__saved_model_init_op"
+        for t in sig.outputs.values()
+    ]
+    while stack:
+        node = nodes[stack.pop()]
+        if node.name in seen_nodes:
+            continue
+        seen_nodes.add(node.name)
+        ops.add(node.op)
+        visit_attrs(node.attr)
+        stack.extend(i.lstrip("^").split(":")[0] for i in node.input)
+    assert "Conv2D" in ops and {"While", "StatelessWhile"} & ops  # the walk went deep
+    assert not ops & FILE_WRITING_OPS
