@@ -3,142 +3,143 @@
     nst-tf --content=photo.jpg --style=painting.jpg --output=out.png
 
 Exit status: 0 done; 2 a flag, input file or output path is wrong (nothing is computed);
-1 the run failed (weights unavailable, write failed); 130 interrupted. Errors are one line
-on stderr; the output file is written atomically, so it is complete or absent.
+1 the run failed (weights unavailable, loss not finite, write failed); 130 or 143
+interrupted by SIGINT or SIGTERM, after writing the current image and a checkpoint that
+--resume continues from. Errors are one line on stderr; files are written atomically, so
+they are complete or absent.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
 
-from nst_tf.config import (  # noqa: E402
-    INIT_CHOICES,
-    OPTIMIZERS,
-    POOLING_CHOICES,
-    Config,
-    ConfigError,
+from nst_tf import options  # noqa: E402
+from nst_tf.config import ConfigError  # noqa: E402
+from nst_tf.images import (  # noqa: E402
+    MAX_PIXELS,
+    ImageError,
+    check_output_path,
+    load_image,
+    save_image,
 )
-from nst_tf.images import ImageError, check_output_path, load_image, save_image  # noqa: E402
 
 PROG = "nst-tf"
-DEFAULTS = Config()
 
 flags.DEFINE_string("content", None, "Content image: the photo to repaint.")
 flags.DEFINE_string("style", None, "Style image: the painting whose style to copy.")
 flags.DEFINE_string("output", "out.png", "Output image; .png, .jpg, .jpeg or .webp.")
-flags.DEFINE_integer("size", DEFAULTS.size, "Longest side of the output, in pixels.")
-flags.DEFINE_integer("steps", DEFAULTS.steps, "Optimisation steps (loss evaluations).")
-flags.DEFINE_enum("optimizer", DEFAULTS.optimizer, OPTIMIZERS, "Optimizer.")
-flags.DEFINE_float(
-    "learning_rate",
-    None,
-    "Step size; default 5.1 for adam, 1.0 (the full quasi-Newton step) for lbfgs.",
-)
-flags.DEFINE_float("content_weight", DEFAULTS.content_weight, "Weight of the content loss.")
-flags.DEFINE_float("style_weight", DEFAULTS.style_weight, "Weight of the style loss.")
-flags.DEFINE_float("tv_weight", DEFAULTS.tv_weight, "Weight of the total-variation loss.")
-flags.DEFINE_list("content_layers", list(DEFAULTS.content_layers), "VGG19 content layers.")
-flags.DEFINE_list("style_layers", list(DEFAULTS.style_layers), "VGG19 style layers.")
-flags.DEFINE_list(
-    "style_layer_weights", None, "Per-style-layer weights (normalised to sum 1); default equal."
-)
-flags.DEFINE_string(
-    "init", DEFAULTS.init, f"Starting image: {', '.join(INIT_CHOICES)} or an image file."
-)
-flags.DEFINE_string(
-    "weights",
-    DEFAULTS.weights,
-    "VGG19 weights: auto (ImageNet if available, else random with a warning), imagenet, "
-    "random (seeded, for trials), or a path to vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5.",
-)
-flags.DEFINE_enum("pooling", DEFAULTS.pooling, POOLING_CHOICES, "VGG19 pooling.")
-flags.DEFINE_integer("seed", DEFAULTS.seed, "Seed for noise init and random weights.")
+options.define_config_flags()
 flags.DEFINE_integer(
     "save_every", 0, "Also write the image every N steps, as OUTPUT_0100.png etc.; 0: never."
+)
+flags.DEFINE_integer(
+    "checkpoint_every", 0, "Also checkpoint every N steps (always on SIGINT/SIGTERM); 0: never."
+)
+flags.DEFINE_string(
+    "checkpoint_dir", None, "Where checkpoints go; default OUTPUT.checkpoint next to the output."
+)
+flags.DEFINE_bool("resume", False, "Continue from the checkpoint in --checkpoint_dir.")
+flags.DEFINE_integer(
+    "max_pixels", MAX_PIXELS, "Refuse input images with more pixels (decompression bombs)."
 )
 flags.mark_flags_as_required(["content", "style"])
 FLAGS = flags.FLAGS
 
 
-def config_from_flags() -> Config:
-    """The Config the flags describe."""
-    try:
-        layer_weights = (
-            None
-            if FLAGS.style_layer_weights is None
-            else tuple(float(w) for w in FLAGS.style_layer_weights)
-        )
-    except ValueError:
-        raise ConfigError(
-            f"style_layer_weights must be numbers, got {','.join(FLAGS.style_layer_weights)}"
-        ) from None
-    return Config(
-        size=FLAGS.size,
-        steps=FLAGS.steps,
-        optimizer=FLAGS.optimizer,
-        learning_rate=FLAGS.learning_rate,
-        content_weight=FLAGS.content_weight,
-        style_weight=FLAGS.style_weight,
-        tv_weight=FLAGS.tv_weight,
-        content_layers=tuple(FLAGS.content_layers),
-        style_layers=tuple(FLAGS.style_layers),
-        style_layer_weights=layer_weights,
-        init=FLAGS.init,
-        weights=FLAGS.weights,
-        pooling=FLAGS.pooling,
-        seed=FLAGS.seed,
-    )
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived; the run stops after the step in progress."""
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         _fail(f"unexpected arguments: {' '.join(argv[1:])}", 2)
+    signals = _catch_signals()
+    checkpoint_dir = FLAGS.checkpoint_dir or FLAGS.output + ".checkpoint"
     try:
-        config = config_from_flags()
-        if FLAGS.save_every < 0:
-            raise ConfigError(f"save_every must be >= 0, got {FLAGS.save_every}")
+        config = options.config_from_flags()
+        for name in ("save_every", "checkpoint_every"):
+            if FLAGS[name].value < 0:
+                raise ConfigError(f"{name} must be >= 0, got {FLAGS[name].value}")
+        if FLAGS.max_pixels < 1:
+            raise ConfigError(f"max_pixels must be at least 1, got {FLAGS.max_pixels}")
         check_output_path(FLAGS.output)
-        content = load_image(FLAGS.content, config.size)
-        style = load_image(FLAGS.style, config.size)
+        if FLAGS.resume and not os.path.isdir(checkpoint_dir):
+            raise ConfigError(f"{checkpoint_dir}: no checkpoint to resume from")
+        content = load_image(FLAGS.content, config.size, FLAGS.max_pixels)
+        style = load_image(FLAGS.style, config.size, FLAGS.max_pixels)
     except (ConfigError, ImageError) as e:
         _fail(str(e), 2)
 
     from nst_tf.features import WeightsError
-    from nst_tf.transfer import StyleTransfer
+    from nst_tf.transfer import NumericError, StyleTransfer
 
     try:
         transfer = StyleTransfer(content, style, config)
-    except ImageError as e:  # an --init image that does not decode
+        if FLAGS.resume:
+            transfer.restore(checkpoint_dir)
+    except (ImageError, ConfigError) as e:  # an --init image that does not decode, a mismatch
         _fail(str(e), 2)
     except WeightsError as e:
         _fail(str(e), 1)
     height, width = content.shape[:2]
+    first = int(transfer.steps_taken)
     logging.info(
-        "Stylizing %s (%dx%d) in the style of %s: %d %s steps.",
-        FLAGS.content, width, height, FLAGS.style, config.steps, config.optimizer,
+        "Stylizing %s (%dx%d) in the style of %s: %s%d %s steps.",
+        FLAGS.content, width, height, FLAGS.style,
+        f"from step {first}, " if first else "", config.steps, config.optimizer,
     )  # fmt: skip
-    progress = Progress(config.steps)
+    progress = Progress(config.steps, first)
 
     def after_step(step: int, terms: dict[str, float]) -> None:
         progress.update(step, terms)
         if FLAGS.save_every and step % FLAGS.save_every == 0 and step < config.steps:
             save_image(numbered_path(FLAGS.output, step, config.steps), transfer.result())
+        if FLAGS.checkpoint_every and step % FLAGS.checkpoint_every == 0:
+            transfer.save(checkpoint_dir)
+        if signals:
+            raise Interrupted()
 
     try:
+        if signals:  # arrived while the model was being built
+            raise Interrupted()
         image = transfer.run(callback=after_step)
         save_image(FLAGS.output, image)
-    except ImageError as e:
+    except Interrupted:
+        progress.close()
+        transfer.save(checkpoint_dir)
+        save_image(FLAGS.output, transfer.result())
+        name = signal.Signals(signals[0]).name
+        _fail(
+            f"{name} at step {int(transfer.steps_taken)} of {config.steps}; wrote "
+            f"{FLAGS.output} and a checkpoint in {checkpoint_dir}: add --resume to continue",
+            128 + signals[0],
+        )
+    except NumericError as e:
+        progress.close()
+        save_image(FLAGS.output, transfer.result())
+        _fail(f"{e} Wrote the last finite image to {FLAGS.output}.", 1)
+    except (ImageError, OSError) as e:
         _fail(str(e), 1)
-    except KeyboardInterrupt:
-        _fail("interrupted; no output written", 130)
     progress.close()
+    if os.path.isdir(checkpoint_dir) and (FLAGS.resume or FLAGS.checkpoint_every):
+        shutil.rmtree(checkpoint_dir)  # finished: nothing left to resume
     logging.info("Wrote %s.", FLAGS.output)
+
+
+def _catch_signals() -> list[int]:
+    """From now on SIGINT and SIGTERM are recorded in the returned list instead of killing us."""
+    received: list[int] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda signum, frame: received.append(signum))
+    return received
 
 
 def numbered_path(path: str, step: int, steps: int) -> str:
@@ -150,8 +151,9 @@ def numbered_path(path: str, step: int, steps: int) -> str:
 class Progress:
     """Step, loss terms, speed and ETA: one live line on a terminal, else every 5%."""
 
-    def __init__(self, total: int, stream=sys.stderr):
+    def __init__(self, total: int, first: int = 0, stream=sys.stderr):
         self.total = total
+        self.first = first  # steps already taken before this run (resumed)
         self.stream = stream
         self.live = stream.isatty()
         self.every = max(1, total // 20)
@@ -160,10 +162,10 @@ class Progress:
     def update(self, step: int, terms: dict[str, float]) -> None:
         if not self.live and step % self.every and step != self.total:
             return
-        elapsed = time.monotonic() - self.start
-        eta = elapsed / step * (self.total - step)
+        per_step = (time.monotonic() - self.start) / (step - self.first)
+        eta = per_step * (self.total - step)
         losses = " ".join(f"{k} {terms[k]:.4g}" for k in ("total", "content", "style", "tv"))
-        line = f"step {step}/{self.total}  {losses}  {elapsed / step:.2f} s/step  ETA {_clock(eta)}"
+        line = f"step {step}/{self.total}  {losses}  {per_step:.2f} s/step  ETA {_clock(eta)}"
         self.stream.write(f"\r{line}\033[K" if self.live else line + "\n")
         self.stream.flush()
 
@@ -179,21 +181,12 @@ def _clock(seconds: float) -> str:
 
 
 def _fail(message: str, code: int):
-    sys.stderr.write(f"{PROG}: error: {message}\n")
-    sys.exit(code)
-
-
-def _parse_flags(argv: list[str]) -> list[str]:
-    """Parse flags; a bad flag is a usage error: one line, exit 2, no traceback."""
-    try:
-        return FLAGS(argv)
-    except flags.Error as e:
-        _fail(str(e), 2)
+    options.fail(PROG, message, code)
 
 
 def run() -> None:
     """Console-script entry point."""
-    app.run(main, flags_parser=_parse_flags)
+    options.run(main, PROG)
 
 
 if __name__ == "__main__":

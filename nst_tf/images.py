@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -14,66 +15,88 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 MIN_SIDE = 16
+MAX_PIXELS = 100_000_000  # largest decoded image accepted by default (10000 x 10000)
 # What Pillow raises for files it cannot decode (its plugins use SyntaxError for corrupt data).
-UNREADABLE = (
-    UnidentifiedImageError,
-    Image.DecompressionBombError,
-    OSError,
-    SyntaxError,
-    ValueError,
-)
+UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, ValueError)
 
 
 class ImageError(ValueError):
     """An image cannot be read or written; the message is one sentence fit to show a user."""
 
 
-def load_image(path: str, size: int | None = None) -> np.ndarray:
+def load_image(path: str, size: int | None = None, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Read an image file as RGB float32 [H, W, 3] in [0, 255], upright (EXIF applied).
 
     With `size`, it is resized (antialiased Lanczos) so that its longest side is `size` pixels.
-    Grey, palette, CMYK, 16-bit and alpha images are converted; alpha is composited on white.
+    Grey, palette, CMYK, 16-bit and alpha images are converted; alpha is composited on white;
+    an animation gives its first frame. Files of more than `max_pixels` pixels are refused from
+    their header, before decoding (decompression bombs).
     """
     if not os.path.exists(path):
         raise ImageError(f"{path}: no such file")
     if os.path.isdir(path):
         raise ImageError(f"{path}: is a directory, not an image file")
     try:
-        with Image.open(path) as img:
-            img.seek(0)  # first frame of an animation
-            img = ImageOps.exif_transpose(img)
-            rgb = _to_rgb8(img)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit rules
+            with Image.open(path) as img:
+                _check_size(path, img.size, max_pixels)
+                img.seek(0)  # first frame of an animation
+                rgb = _to_rgb8(ImageOps.exif_transpose(img))
+    except Image.DecompressionBombError:
+        raise ImageError(f"{path}: image is too large to decode safely") from None
     except UNREADABLE as e:
         raise ImageError(f"{path}: not a readable image ({_reason(e)})") from None
     array = np.asarray(rgb, dtype=np.float32)
     if size is not None:
-        array = resize_longest(array, size)
-    if min(array.shape[:2]) < MIN_SIDE:
-        raise ImageError(
-            f"{path}: image is {array.shape[1]}x{array.shape[0]} pixels; "
-            f"each side must be at least {MIN_SIDE}"
-        )
+        array = resize_longest(array, size).numpy()
+        _check_size(path, (array.shape[1], array.shape[0]), max_pixels, resized_to=size)
     return array
 
 
-def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize an RGB float image [H, W, 3] in [0, 255] (antialiased Lanczos), kept in range."""
-    if image.shape[:2] == (height, width):
-        return image
-    resized = tf.image.resize(image, (height, width), method="lanczos3", antialias=True)
-    return np.clip(resized.numpy(), 0.0, 255.0)
+def _check_size(path: str, wh: tuple[int, int], max_pixels: int, resized_to: int = 0) -> None:
+    width, height = wh
+    at = f" at size {resized_to}" if resized_to else ""
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(
+            f"{path}: image is {width}x{height} pixels{at}; each side must be at least {MIN_SIDE}"
+        )
+    if width * height > max_pixels:
+        raise ImageError(
+            f"{path}: image is {width}x{height} = {width * height} pixels{at}, "
+            f"over the limit of {max_pixels} (--max_pixels)"
+        )
 
 
-def resize_longest(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize an RGB float image so its longest side is `size` pixels, aspect ratio kept."""
-    height, width = image.shape[:2]
-    scale = size / max(height, width)
-    return resize(image, max(1, round(height * scale)), max(1, round(width * scale)))
+def resize(image: tf.Tensor | np.ndarray, height, width) -> tf.Tensor:
+    """Resize RGB float images [..., H, W, 3] in [0, 255] (antialiased Lanczos), kept in range.
+
+    Sizes may be Python ints or scalar tensors, so this also runs in graphs with dynamic shapes.
+    An image already of that size is returned unchanged (Lanczos at scale 1 is not exact).
+    """
+    image = tf.convert_to_tensor(image, tf.float32)
+    size = tf.cast(tf.stack([height, width]), tf.int32)
+
+    def resized():
+        scaled = tf.image.resize(image, size, method="lanczos3", antialias=True)
+        return tf.clip_by_value(scaled, 0.0, 255.0)
+
+    unchanged = tf.reduce_all(tf.equal(tf.shape(image)[-3:-1], size))
+    return tf.cond(unchanged, lambda: image, resized)
 
 
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """Round and clip a float image in [0, 255] to uint8."""
-    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+def resize_longest(image: tf.Tensor | np.ndarray, size) -> tf.Tensor:
+    """Resize RGB float images [..., H, W, 3] so the longest side is `size`, aspect kept."""
+    shape = tf.shape(image)
+    height_width = tf.cast(shape[-3:-1], tf.float64)
+    scale = tf.cast(size, tf.float64) / tf.reduce_max(height_width)
+    new = tf.maximum(1, tf.cast(tf.round(height_width * scale), tf.int32))
+    return resize(image, new[0], new[1])
+
+
+def to_uint8(image: tf.Tensor | np.ndarray) -> tf.Tensor:
+    """Clip a float image to [0, 255] and round it (half to even) to uint8."""
+    return tf.cast(tf.round(tf.clip_by_value(tf.cast(image, tf.float32), 0.0, 255.0)), tf.uint8)
 
 
 def check_output_path(path: str) -> None:
@@ -105,7 +128,7 @@ def save_image(path: str, image: np.ndarray) -> None:
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".nst_tf-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            Image.fromarray(to_uint8(image)).save(f, format=fmt, **_save_options(fmt))
+            Image.fromarray(to_uint8(image).numpy()).save(f, format=fmt, **_save_options(fmt))
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException as e:

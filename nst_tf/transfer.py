@@ -6,13 +6,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
+import os
 from collections.abc import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from nst_tf.config import Config
+from nst_tf.config import Config, ConfigError
 from nst_tf.images import load_image, resize, resize_longest
 from nst_tf.objective import Objective, Targets
 from nst_tf.optimize import make_optimizer
@@ -21,11 +25,27 @@ Image = str | np.ndarray  # a file path, or an RGB array [H, W, 3] in [0, 255]
 Callback = Callable[[int, dict[str, float]], None]
 
 
+class NumericError(RuntimeError):
+    """A loss term or the gradient became NaN or infinite; the image keeps its last finite value."""
+
+
+# What to change when a term goes non-finite.
+_REMEDIES = {
+    "content": "lower --content_weight",
+    "style": "lower --style_weight",
+    "tv": "lower --tv_weight",
+    "total": "lower the loss weights",
+    "gradient": "lower --learning_rate or use --optimizer=adam",
+}
+
+
 class StyleTransfer:
     """One stylization: targets computed once, an image variable, a compiled step.
 
     Embeddable: `step()` is a tf.function; `image` is the tf.Variable it updates;
-    `loss_terms()` evaluates the objective at the current image without changing it.
+    `loss_terms()` evaluates the objective at the current image without changing it;
+    `steps_taken` counts the updates applied. A step whose loss or gradient is not finite
+    changes nothing, so the image always holds the last finite iterate.
     """
 
     def __init__(
@@ -45,32 +65,116 @@ class StyleTransfer:
         self.state = tf.nest.map_structure(
             lambda t: tf.Variable(t, trainable=False), self.optimizer.init(self.image)
         )
+        self.steps_taken = tf.Variable(0, dtype=tf.int64, trainable=False, name="steps_taken")
         self.step = tf.function(self._step)
         self.loss_terms = tf.function(lambda: self.objective.terms(self.image, self.targets))
 
     def _step(self) -> dict[str, tf.Tensor]:
-        """Evaluate the loss at the current image, then take one optimizer step."""
+        """Evaluate the loss at the current image, then take one optimizer step if finite."""
         terms, grad = self.objective.terms_and_gradient(self.image, self.targets)
-        state = tf.nest.map_structure(lambda v: v.read_value(), self.state)
-        new_image, new_state = self.optimizer.update(self.image.read_value(), grad, state)
-        self.image.assign(new_image)
-        tf.nest.map_structure(lambda v, t: v.assign(t), self.state, new_state)
+        finite = tf.reduce_all(
+            [tf.reduce_all(tf.math.is_finite(t)) for t in (*terms.values(), grad)]
+        )
+
+        def update():
+            state = tf.nest.map_structure(lambda v: v.read_value(), self.state)
+            new_image, new_state = self.optimizer.update(self.image.read_value(), grad, state)
+            self.image.assign(new_image)
+            tf.nest.map_structure(lambda v, t: v.assign(t), self.state, new_state)
+            self.steps_taken.assign_add(1)
+            return tf.constant(True)
+
+        tf.cond(finite, update, lambda: tf.constant(False))
         return terms
 
     def run(self, steps: int | None = None, callback: Callback | None = None) -> np.ndarray:
-        """Take `steps` steps (default: config.steps), calling callback(step, terms) after each.
+        """Step until `steps` updates in all (default config.steps), calling callback(step, terms).
 
-        Returns the stylized image, [H, W, 3] float32 in [0, 255].
+        Steps already taken (say, restored from a checkpoint) count towards `steps`. Returns
+        the stylized image, [H, W, 3] float32 in [0, 255]. Raises NumericError, naming the
+        term, if the loss or its gradient stops being finite.
         """
-        for i in range(1, (steps or self.config.steps) + 1):
-            terms = self.step()
+        total = steps or self.config.steps
+        while (done := int(self.steps_taken)) < total:
+            terms = {name: float(value) for name, value in self.step().items()}
+            if int(self.steps_taken) == done:
+                raise NumericError(_numeric_message(terms, done + 1))
             if callback is not None:
-                callback(i, {name: float(value) for name, value in terms.items()})
+                callback(done + 1, terms)
         return self.result()
 
     def result(self) -> np.ndarray:
         """The current image, [H, W, 3] float32 in [0, 255]."""
         return self.image.numpy()[0]
+
+    # -- checkpoints: everything needed to continue to the same result ----------------------
+
+    def _checkpoint(self) -> tf.train.Checkpoint:
+        return tf.train.Checkpoint(
+            image=self.image, state=dict(self.state._asdict()), steps_taken=self.steps_taken
+        )
+
+    def save(self, directory: str) -> None:
+        """Write a checkpoint (image, optimizer state, steps taken, config) into `directory`.
+
+        The files of the new checkpoint are written first and the pointer to them replaced
+        atomically after, so an interruption at any moment leaves a complete checkpoint.
+        """
+        os.makedirs(directory, exist_ok=True)
+        prefix = f"ckpt-{int(self.steps_taken)}-{os.getpid()}"
+        self._checkpoint().write(os.path.join(directory, prefix))
+        pointer = {"prefix": prefix, "config": _comparable(self.config)}
+        old = _read_pointer(directory)
+        tmp = os.path.join(directory, f".{CHECKPOINT_FILE}.tmp")
+        with open(tmp, "w") as f:
+            json.dump(pointer, f)
+        os.replace(tmp, os.path.join(directory, CHECKPOINT_FILE))
+        if old and old["prefix"] != prefix:
+            for name in os.listdir(directory):
+                if name.startswith(old["prefix"] + "."):
+                    os.unlink(os.path.join(directory, name))
+
+    def restore(self, directory: str) -> None:
+        """Continue from a checkpoint written by `save`; the settings must match but for steps."""
+        pointer = _read_pointer(directory)
+        if pointer is None:
+            raise ConfigError(f"{directory}: no checkpoint to resume from")
+        ours = _comparable(self.config)
+        if pointer["config"] != ours:
+            changed = sorted(k for k in ours if pointer["config"].get(k) != ours[k])
+            raise ConfigError(
+                f"{directory}: the checkpoint was made with other settings ({', '.join(changed)})"
+            )
+        self._checkpoint().read(os.path.join(directory, pointer["prefix"])).assert_consumed()
+
+
+CHECKPOINT_FILE = "checkpoint.json"
+
+
+def _read_pointer(directory: str) -> dict | None:
+    try:
+        with open(os.path.join(directory, CHECKPOINT_FILE)) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+
+
+def _comparable(config: Config) -> dict:
+    """The settings a checkpoint must agree on: all but the number of steps."""
+    fields = dataclasses.asdict(config)
+    del fields["steps"]
+    return json.loads(json.dumps(fields))  # tuples as lists, as they come back from JSON
+
+
+def _numeric_message(terms: dict[str, float], step: int) -> str:
+    bad = next(
+        (k for k in ("content", "style", "tv", "total") if not math.isfinite(terms[k])), None
+    )
+    what = f"the {bad} loss became {terms[bad]}" if bad else "the gradient became NaN or infinite"
+    return (
+        f"{what} at step {step}; the image is the last finite one. "
+        f"Try again with settings that keep it finite: {_REMEDIES[bad or 'gradient']}."
+    )
 
 
 def stylize(
@@ -96,11 +200,11 @@ def initial_image(config: Config, content: np.ndarray) -> np.ndarray:
         return rng.uniform(0.0, 255.0, content.shape).astype(np.float32)
     if config.init == "gray":
         return np.full(content.shape, 127.5, np.float32)
-    return resize(load_image(config.init), height, width)
+    return resize(load_image(config.init), height, width).numpy()
 
 
 def _prepare(image: Image, size: int) -> np.ndarray:
     """A path or array as RGB float32 [H, W, 3] in [0, 255] with longest side `size`."""
     if isinstance(image, str):
         return load_image(image, size)
-    return resize_longest(np.asarray(image, dtype=np.float32), size)
+    return resize_longest(np.asarray(image, dtype=np.float32), size).numpy()

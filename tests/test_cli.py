@@ -1,9 +1,13 @@
 """The nst-tf command end to end, in a subprocess, as a user runs it."""
 
+import json
 import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -47,47 +51,80 @@ def test_flagfile_and_webp_output(tmp_path):
         assert img.format == "WEBP"
 
 
-@pytest.fixture
-def bad_files(tmp_path):
-    text = tmp_path / "notes.jpg"
-    text.write_text("this is not an image\n")
-    truncated = tmp_path / "truncated.png"
-    Image.open(CONTENT_PATH).save(truncated)
-    truncated.write_bytes(truncated.read_bytes()[:2000])
-    empty = tmp_path / "empty.png"
-    empty.write_bytes(b"")
-    return {"text": text, "truncated": truncated, "empty": empty}
+def make_inputs(tmp: Path) -> dict[str, Path]:
+    """One file per awkward input of the README's table, written into `tmp`."""
+    photo = Image.open(CONTENT_PATH)  # 451 x 300, RGB JPEG
+    files = {}
+
+    def save(name, image, **kwargs):
+        files[name] = tmp / name
+        image.save(files[name], **kwargs)
+
+    (tmp / "notes.jpg").write_text("this is not an image\n")
+    files["notes.jpg"] = tmp / "notes.jpg"
+    (tmp / "empty.png").write_bytes(b"")
+    files["empty.png"] = tmp / "empty.png"
+    for name, fmt in (("truncated.png", "PNG"), ("truncated.jpg", "JPEG")):
+        save(name, photo, format=fmt)
+        files[name].write_bytes(files[name].read_bytes()[:3000])
+    save("tiny.png", photo.resize((12, 8)))
+    save("bomb.png", Image.new("1", (12000, 12000)))  # 30 KB that decodes to 144 megapixels
+    frames = [photo.resize((60, 40)), photo.resize((60, 40)).rotate(180)]
+    save("animated.gif", frames[0], save_all=True, append_images=frames[1:], duration=100)
+    save("cmyk.jpg", photo.convert("CMYK"))
+    save("palette.png", photo.convert("P"))
+    deep = (np.asarray(photo.convert("L"), np.uint16) * 257).astype(np.uint16)
+    save("deep.png", Image.fromarray(deep))
+    rgba = photo.convert("RGBA")
+    rgba.putalpha(128)
+    save("alpha.png", rgba)
+    save("grey.jpg", photo.convert("L"))
+    exif = photo.getexif()
+    exif[0x0112] = 6  # shown rotated 90 degrees clockwise: a portrait
+    save("rotated.jpg", photo, exif=exif)
+    (tmp / "dir").mkdir()
+    files["dir"] = tmp / "dir"
+    return files
 
 
+# One row per line of the README's table: flags, expected message, exit status.
+# {name_ext} is a file from make_inputs (dot as underscore); {tmp} the temp directory.
 BAD_INPUTS = [
-    # (name, extra flags, expected message fragment, exit code)
-    ("missing content", ["--content=/no/such/photo.jpg"], "no such file", 2),
-    ("text file named .jpg", ["--content={text}"], "not a readable image", 2),
-    ("truncated png", ["--style={truncated}"], "not a readable image", 2),
-    ("empty file", ["--style={empty}"], "not a readable image", 2),
-    ("directory", ["--content={tmp}"], "is a directory", 2),
+    ("missing file", ["--content=/no/such/photo.jpg"], "no such file", 2),
+    ("directory", ["--content={dir}"], "is a directory", 2),
+    ("empty file", ["--style={empty_png}"], "not a readable image", 2),
+    ("truncated png", ["--style={truncated_png}"], "not a readable image", 2),
+    ("truncated jpeg", ["--content={truncated_jpg}"], "not a readable image", 2),
+    ("text file named .jpg", ["--content={notes_jpg}"], "not a readable image", 2),
+    ("image under 16 px", ["--style={tiny_png}"], "each side must be at least 16", 2),
+    ("decompression bomb", ["--content={bomb_png}"], "over the limit of 100000000", 2),
+    ("over --max_pixels", ["--max_pixels=10000"], "over the limit of 10000 (--max_pixels)", 2),
     ("unknown layer", ["--style_layers=block1_conv1,block9_conv9"], "unknown VGG19 layer", 2),
     ("negative weight", ["--style_weight=-1"], "style_weight must be", 2),
-    ("nan weight", ["--tv_weight=nan"], "tv_weight must be", 2),
+    ("NaN weight", ["--tv_weight=nan"], "tv_weight must be", 2),
     ("zero steps", ["--steps=0"], "steps must be at least 1", 2),
     ("layer weights count", ["--style_layer_weights=1,2"], "2 style layer weights", 2),
     ("bad flag value", ["--steps=many"], "steps", 2),
     ("unknown optimizer", ["--optimizer=sgd"], "optimizer", 2),
-    ("missing output dir", ["--output=/no/such/dir/out.png"], "does not exist", 2),
-    ("bad extension", ["--output={tmp}/out.gif"], "unsupported output extension", 2),
-    ("weights not vgg19", ["--weights={text}"], "not a Keras VGG19", 1),
+    ("missing output directory", ["--output=/no/such/dir/out.png"], "does not exist", 2),
+    ("unsupported extension", ["--output={tmp}/out.gif"], "unsupported output extension", 2),
+    ("resume without checkpoint", ["--resume"], "no checkpoint to resume from", 2),
+    ("weights not VGG19", ["--weights={notes_jpg}"], "not a Keras VGG19", 1),
 ]
 
 
-@pytest.mark.parametrize("name,flags,message,code", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
-def test_bad_input_gives_one_clear_line_and_no_output(
-    tmp_path, bad_files, name, flags, message, code
-):
+def run_with(tmp_path, flags):
+    files = make_inputs(tmp_path)
     out = tmp_path / "out.png"
-    fill = {"tmp": tmp_path, **bad_files}
+    fill = {"tmp": tmp_path, **{name.replace(".", "_"): p for name, p in files.items()}}
     args = [f"--content={CONTENT_PATH}", f"--style={STYLE_PATH}", f"--output={out}", *FAST]
-    args += [flag.format(**fill) for flag in flags]  # later flags override earlier ones
-    result = nst_tf(*args)
+    args += [flag.format(**fill) for flag in flags]
+    return nst_tf(*args), out  # later flags override earlier ones
+
+
+@pytest.mark.parametrize("name,flags,message,code", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_bad_input_gives_one_clear_line_and_no_output(tmp_path, name, flags, message, code):
+    result, out = run_with(tmp_path, flags)
     assert result.returncode == code, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("nst-tf: error:")]
     assert len(errors) == 1 and message in errors[0], result.stderr
@@ -96,10 +133,113 @@ def test_bad_input_gives_one_clear_line_and_no_output(
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".nst_tf-")]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to a read-only directory")
+# Inputs that must work, and the output size (width, height) they must give at --size=48.
+GOOD_INPUTS = [
+    ("animated gif, first frame", "animated.gif", (48, 32)),
+    ("cmyk jpeg", "cmyk.jpg", (48, 32)),
+    ("palette png", "palette.png", (48, 32)),
+    ("16-bit png", "deep.png", (48, 32)),
+    ("alpha png", "alpha.png", (48, 32)),
+    ("greyscale jpeg", "grey.jpg", (48, 32)),
+    ("exif-rotated jpeg", "rotated.jpg", (32, 48)),
+]
+
+
+@pytest.mark.parametrize("name,file,size", GOOD_INPUTS, ids=[g[0] for g in GOOD_INPUTS])
+def test_awkward_images_work_and_are_upright(tmp_path, name, file, size):
+    key = file.replace(".", "_")
+    result, out = run_with(tmp_path, [f"--content={{{key}}}", f"--style={{{key}}}", "--steps=1"])
+    assert result.returncode == 0, result.stderr
+    with Image.open(out) as img:
+        assert img.size == size
+
+
+def _unwritable_directory(tmp_path) -> str | None:
+    """A directory this process cannot write to: a locked one, or for root a read-only one."""
+    if os.geteuid() != 0:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        return str(locked)
+    for candidate in ("/proc/sys", "/sys/kernel"):
+        if os.path.isdir(candidate) and not os.access(candidate, os.W_OK):
+            return candidate
+    return None
+
+
 def test_unwritable_output_directory(tmp_path):
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
-    out = f"--output={locked}/o.png"
+    directory = _unwritable_directory(tmp_path)
+    if directory is None:
+        pytest.skip("no directory here is unwritable to this user")
+    out = f"--output={directory}/o.png"
     result = nst_tf(f"--content={CONTENT_PATH}", f"--style={STYLE_PATH}", out, *FAST)
-    assert result.returncode == 2 and "not writable" in result.stderr
+    assert result.returncode == 2, result.stderr
+    assert "is not writable" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_finite_image(tmp_path):
+    out = tmp_path / "out.png"
+    result = nst_tf(
+        f"--content={CONTENT_PATH}", f"--style={STYLE_PATH}", f"--output={out}", *FAST,
+        "--style_weight=1e38",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "the style loss became inf at step 1" in result.stderr
+    assert "--style_weight" in result.stderr and "Traceback" not in result.stderr
+    with Image.open(out) as img:  # the last finite image: the content, untouched
+        expected = np.asarray(Image.open(CONTENT_PATH).resize((48, 32), Image.LANCZOS), float)
+        assert np.abs(np.asarray(img, float) - expected).mean() < 3
+
+
+def interrupted_run(args, signum, after_step):
+    """Start the command, send `signum` once it reports `after_step`, return the result."""
+    env = dict(os.environ, PYTHONPATH=os.path.join(os.path.dirname(__file__), ".."))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nst_tf", *args], stderr=subprocess.PIPE, text=True, env=env
+    )
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if line.startswith(f"step {after_step}/"):
+            process.send_signal(signum)
+            break
+    lines += process.stderr.read().splitlines()
+    return process.wait(timeout=300), "\n".join(lines)
+
+
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_then_resume_gives_the_same_bytes(tmp_path, signum, code):
+    common = [f"--content={CONTENT_PATH}", f"--style={STYLE_PATH}", *FAST, "--steps=12", "--seed=3"]
+    whole = tmp_path / "whole.png"
+    assert nst_tf(*common, f"--output={whole}").returncode == 0
+
+    out = tmp_path / "resumed.png"
+    status, log = interrupted_run([*common, f"--output={out}"], signum, after_step=5)
+    assert status == code, log
+    assert "add --resume to continue" in log and "Traceback" not in log
+    assert out.exists()  # the current image, complete
+    assert os.path.isfile(tmp_path / "resumed.png.checkpoint" / "checkpoint.json")
+
+    result = nst_tf(*common, f"--output={out}", "--resume")
+    assert result.returncode == 0, result.stderr
+    assert "from step" in result.stderr
+    assert out.read_bytes() == whole.read_bytes()
+    assert not (tmp_path / "resumed.png.checkpoint").exists()  # finished: removed
+
+
+def test_periodic_checkpoints_and_a_settings_mismatch(tmp_path):
+    common = [f"--content={CONTENT_PATH}", f"--style={STYLE_PATH}", *FAST, "--steps=6"]
+    out = tmp_path / "out.png"
+    status, log = interrupted_run(
+        [*common, f"--output={out}", "--checkpoint_every=2"], signal.SIGINT, after_step=3
+    )
+    assert status == 130, log
+    checkpoint = tmp_path / "out.png.checkpoint"
+    pointer = json.loads((checkpoint / "checkpoint.json").read_text())
+    files = sorted(os.listdir(checkpoint))
+    # One checkpoint is left, the newest: older periodic ones were replaced.
+    assert files == ["checkpoint.json"] + sorted(
+        f"{pointer['prefix']}.{suffix}" for suffix in ("data-00000-of-00001", "index")
+    )
+    result = nst_tf(*common, f"--output={out}", "--resume", "--style_weight=1")
+    assert result.returncode == 2
+    assert "the checkpoint was made with other settings (style_weight)" in result.stderr

@@ -1,12 +1,15 @@
 """The optimisation loop and the Python API on a real image pair (random weights, 64 px)."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import nst_tf
+from nst_tf.config import ConfigError
 from nst_tf.objective import Objective
-from nst_tf.transfer import StyleTransfer
+from nst_tf.transfer import NumericError, StyleTransfer
 
 
 def test_total_loss_gradient_matches_finite_differences(extractor, config, content, style):
@@ -99,3 +102,30 @@ def test_stylize_accepts_paths_and_resizes_to_config_size(config):
     image = nst_tf.stylize(CONTENT_PATH, STYLE_PATH, config.replace(size=48, steps=2))
     assert max(image.shape[:2]) == 48 and image.shape[2] == 3
     assert image.dtype == np.float32
+
+
+def test_checkpoint_round_trip_continues_to_the_same_result(
+    extractor, config, content, style, tmp_path
+):
+    c = config.replace(init="noise", seed=4)
+    whole = StyleTransfer(content, style, c, extractor).run(6)
+    first = StyleTransfer(content, style, c, extractor)
+    first.run(3)
+    first.save(str(tmp_path))
+    first.run(5)
+    first.save(str(tmp_path))  # replaces the step-3 checkpoint
+    assert [p for p in os.listdir(tmp_path) if p.startswith("ckpt-3-")] == []
+    second = StyleTransfer(content, style, c, extractor)
+    second.restore(str(tmp_path))
+    assert int(second.steps_taken) == 5
+    np.testing.assert_array_equal(second.run(6), whole)
+    with pytest.raises(ConfigError, match="other settings"):
+        StyleTransfer(content, style, c.replace(tv_weight=1.0), extractor).restore(str(tmp_path))
+
+
+def test_non_finite_loss_raises_and_keeps_the_image(extractor, config, content, style):
+    transfer = StyleTransfer(content, style, config.replace(style_weight=1e38), extractor)
+    with pytest.raises(NumericError, match="the style loss became inf at step 1"):
+        transfer.run(3)
+    np.testing.assert_array_equal(transfer.result(), content)
+    assert int(transfer.steps_taken) == 0
