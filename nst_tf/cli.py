@@ -34,9 +34,22 @@ from nst_tf.images import (  # noqa: E402
 PROG = "nst-tf"
 
 flags.DEFINE_string("content", None, "Content image: the photo to repaint.")
-flags.DEFINE_string("style", None, "Style image: the painting whose style to copy.")
+flags.DEFINE_list("style", None, "Style image(s): the painting(s) whose style to copy.")
 flags.DEFINE_string("output", "out.png", "Output image; .png, .jpg, .jpeg or .webp.")
 options.define_config_flags()
+flags.DEFINE_list(
+    "style_blend", None, "One weight per style image (normalised to sum 1); default equal."
+)
+flags.DEFINE_float(
+    "style_scale", 1.0, "Style image size relative to --size: >1 finer strokes, <1 larger."
+)
+flags.DEFINE_enum(
+    "preserve_colors",
+    "none",
+    ["none", "luminance", "histogram"],
+    "Keep the content's colours: luminance (recombine after), histogram (recolour the style).",
+)
+flags.DEFINE_float("init_noise", 0.0, "Fraction (0 to 1) of seeded noise mixed into the init.")
 flags.DEFINE_integer(
     "save_every", 0, "Also write the image every N steps, as OUTPUT_0100.png etc.; 0: never."
 )
@@ -74,7 +87,8 @@ def main(argv: list[str]) -> None:
         if FLAGS.resume and not os.path.isdir(checkpoint_dir):
             raise ConfigError(f"{checkpoint_dir}: no checkpoint to resume from")
         content = load_image(FLAGS.content, config.size, FLAGS.max_pixels)
-        style = load_image(FLAGS.style, config.size, FLAGS.max_pixels)
+        styles = [load_image(path, config.style_size, FLAGS.max_pixels) for path in FLAGS.style]
+        config.normalized_style_blend(len(styles))  # a count mismatch is a usage error
     except (ConfigError, ImageError) as e:
         _fail(str(e), 2)
 
@@ -82,7 +96,7 @@ def main(argv: list[str]) -> None:
     from nst_tf.transfer import NumericError, StyleTransfer
 
     try:
-        transfer = StyleTransfer(content, style, config)
+        transfer = StyleTransfer(content, styles, config)
         if FLAGS.resume:
             transfer.restore(checkpoint_dir)
     except (ImageError, ConfigError) as e:  # an --init image that does not decode, a mismatch
@@ -93,7 +107,7 @@ def main(argv: list[str]) -> None:
     first = int(transfer.steps_taken)
     logging.info(
         "Stylizing %s (%dx%d) in the style of %s: %s%d %s steps.",
-        FLAGS.content, width, height, FLAGS.style,
+        FLAGS.content, width, height, ", ".join(FLAGS.style),
         f"from step {first}, " if first else "", config.steps, config.optimizer,
     )  # fmt: skip
     progress = Progress(config.steps, first)

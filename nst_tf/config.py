@@ -37,6 +37,31 @@ OPTIMIZERS = tuple(LEARNING_RATES)
 WEIGHT_CHOICES = ("auto", "imagenet", "random")
 POOLING_CHOICES = ("max", "avg")
 INIT_CHOICES = ("content", "noise", "gray")
+PRESERVE_COLORS_CHOICES = ("none", "luminance", "histogram")
+
+
+STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+
+# Named starting points for `Config.from_preset`; settings given explicitly override them.
+PRESETS = {
+    # Gatys, Ecker & Bethge, CVPR 2016: L-BFGS from white noise, content conv4_2, style
+    # conv1_1 ... conv5_1 with equal weights, average instead of max pooling ("slightly more
+    # appealing results"); 1000 iterations as in jcjohnson/neural-style's defaults.
+    "gatys": {
+        "optimizer": "lbfgs", "steps": 1000, "init": "noise", "pooling": "avg",
+        "content_layers": ("block4_conv2",), "style_layers": STYLE_LAYERS,
+    },
+    # The TensorFlow tutorial "Neural style transfer": Adam(0.02, beta_1=0.99, epsilon=0.1)
+    # on [0, 1] pixels (our Adam default), content block5_conv2, weights 1e4 and 1e-2,
+    # 10 epochs of 100 steps from the content image.
+    "tutorial": {
+        "optimizer": "adam", "steps": 1000, "init": "content", "pooling": "max",
+        "content_layers": ("block5_conv2",), "style_layers": STYLE_LAYERS,
+        "content_weight": 1e4, "style_weight": 1e-2,
+    },
+    # A quick look (ours, not a published setting): 256 px, 100 L-BFGS steps.
+    "fast": {"size": 256, "steps": 100, "optimizer": "lbfgs"},
+}  # fmt: skip
 
 
 class ConfigError(ValueError):
@@ -55,11 +80,13 @@ class Config:
     style_weight: float = STYLE_WEIGHT
     tv_weight: float = TV_WEIGHT
     content_layers: tuple[str, ...] = ("block4_conv2",)
-    style_layers: tuple[str, ...] = (
-        "block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1",
-    )  # fmt: skip
+    style_layers: tuple[str, ...] = STYLE_LAYERS
     style_layer_weights: tuple[float, ...] | None = None  # None: equal; always normalised
+    style_blend: tuple[float, ...] | None = None  # one weight per style image; normalised
+    style_scale: float = 1.0  # style image's longest side, relative to `size`
+    preserve_colors: str = "none"  # none | luminance | histogram
     init: str = "content"  # content | noise | gray | path of an image
+    init_noise: float = 0.0  # fraction of seeded noise blended into the initial image
     weights: str = "auto"  # auto | imagenet | random | path of a VGG19 .h5 file
     pooling: str = "max"
     seed: int = 0
@@ -68,10 +95,9 @@ class Config:
     def __post_init__(self):
         for name in ("content_layers", "style_layers"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
-        if self.style_layer_weights is not None:
-            object.__setattr__(
-                self, "style_layer_weights", tuple(float(w) for w in self.style_layer_weights)
-            )
+        for name in ("style_layer_weights", "style_blend"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, tuple(float(w) for w in getattr(self, name)))
         self._validate()
 
     def _validate(self):
@@ -101,6 +127,22 @@ class Config:
             for w in self.style_layer_weights:
                 _require_non_negative("every style layer weight", w)
             _require(sum(self.style_layer_weights) > 0, "style layer weights sum to zero")
+        if self.style_blend is not None:
+            for w in self.style_blend:
+                _require_non_negative("every style blend weight", w)
+            _require(sum(self.style_blend) > 0, "style blend weights sum to zero")
+        _require(
+            math.isfinite(self.style_scale) and 0.05 <= self.style_scale <= 8,
+            f"style_scale must be between 0.05 and 8, got {self.style_scale}",
+        )
+        _require(
+            self.preserve_colors in PRESERVE_COLORS_CHOICES,
+            f"preserve_colors must be none, luminance or histogram, got {self.preserve_colors!r}",
+        )
+        _require(
+            math.isfinite(self.init_noise) and 0.0 <= self.init_noise <= 1.0,
+            f"init_noise must be between 0 and 1, got {self.init_noise}",
+        )
         _require(
             self.init in INIT_CHOICES or os.path.isfile(self.init),
             f"init must be content, noise, gray or an image file; {self.init!r} is none of these",
@@ -126,13 +168,36 @@ class Config:
     @property
     def normalized_style_layer_weights(self) -> tuple[float, ...]:
         """Per-layer style weights summing to 1 (equal when none were given)."""
-        raw = self.style_layer_weights or (1.0,) * len(self.style_layers)
-        total = sum(raw)
-        return tuple(w / total for w in raw)
+        return _normalized(self.style_layer_weights or (1.0,) * len(self.style_layers))
+
+    def normalized_style_blend(self, styles: int) -> tuple[float, ...]:
+        """Per-style-image weights summing to 1 (equal when none were given)."""
+        if self.style_blend is not None and len(self.style_blend) != styles:
+            raise ConfigError(
+                f"{len(self.style_blend)} style blend weights given for {styles} style images"
+            )
+        return _normalized(self.style_blend or (1.0,) * styles)
+
+    @property
+    def style_size(self) -> int:
+        """Longest side of the style image fed to the network."""
+        return max(16, round(self.size * self.style_scale))
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> Config:
+        """The settings of a preset (see PRESETS), with `overrides` taking precedence."""
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        return cls(**{**PRESETS[name], **overrides})
 
     def replace(self, **changes) -> Config:
         """A copy with some fields changed, validated again."""
         return dataclasses.replace(self, **changes)
+
+
+def _normalized(weights: tuple[float, ...]) -> tuple[float, ...]:
+    total = sum(weights)
+    return tuple(w / total for w in weights)
 
 
 def _require(ok: bool, message: str):

@@ -71,9 +71,11 @@ class ServingModel:
     # -- the computations, tensors in and out ------------------------------------------
 
     def targets(self, content: tf.Tensor, style: tf.Tensor) -> Targets:
-        """Targets for content [1, H, W, 3]; the style is resized to the content's longest side."""
-        longest = tf.reduce_max(tf.shape(content)[1:3])
-        return self.objective.targets(content, resize_longest(style, longest))
+        """Targets for content [1, H, W, 3]; the style's longest side is the content's times
+        config.style_scale, as in the local loop."""
+        longest = tf.cast(tf.reduce_max(tf.shape(content)[1:3]), tf.float32)
+        style_size = tf.maximum(16, tf.cast(tf.round(longest * self.config.style_scale), tf.int32))
+        return self.objective.targets(content, [resize_longest(style, style_size)])
 
     def stylize(
         self, content: tf.Tensor, style: tf.Tensor, num_steps: tf.Tensor, weights: LossWeights

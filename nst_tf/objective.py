@@ -5,6 +5,7 @@ The interactive loop, the exported serving loop and the benchmarks all call this
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import keras
@@ -44,13 +45,27 @@ class Objective:
         self.weights = LossWeights(config.content_weight, config.style_weight, config.tv_weight)
         self._layer_weights = config.normalized_style_layer_weights
 
-    def targets(self, content: tf.Tensor, style: tf.Tensor) -> Targets:
-        """Content activations and style Grams for images [1, H, W, 3] in [0, 255]."""
+    def targets(
+        self,
+        content: tf.Tensor,
+        styles: Sequence[tf.Tensor],
+        blend: Sequence[float] | None = None,
+    ) -> Targets:
+        """Content activations and blended style Grams for images [1, H, W, 3] in [0, 255].
+
+        Each style image may have its own size; its Gram matrices are mixed with the `blend`
+        weights (equal by default), which is what matching several paintings at once means.
+        """
+        blend = blend or [1.0 / len(styles)] * len(styles)
         content_features = self.extractor(content)
-        style_features = self.extractor(style)
+        grams = [0.0] * len(self.config.style_layers)
+        for style, weight in zip(styles, blend):
+            features = self.extractor(style)
+            for i, name in enumerate(self.config.style_layers):
+                grams[i] += weight * losses.gram(features[name])
         return Targets(
             content=tuple(content_features[name] for name in self.config.content_layers),
-            style=tuple(losses.gram(style_features[name]) for name in self.config.style_layers),
+            style=tuple(grams),
         )
 
     def terms(

@@ -12,7 +12,14 @@ from collections.abc import Callable
 
 from absl import app, flags
 
-from nst_tf.config import INIT_CHOICES, OPTIMIZERS, POOLING_CHOICES, Config, ConfigError
+from nst_tf.config import (
+    INIT_CHOICES,
+    OPTIMIZERS,
+    POOLING_CHOICES,
+    PRESETS,
+    Config,
+    ConfigError,
+)
 
 DEFAULTS = Config()
 FLAGS = flags.FLAGS
@@ -49,21 +56,31 @@ def define_config_flags(*, init: bool = True) -> None:
     )
     flags.DEFINE_enum("pooling", DEFAULTS.pooling, POOLING_CHOICES, "VGG19 pooling.")
     flags.DEFINE_integer("seed", DEFAULTS.seed, "Seed for noise init and random weights.")
+    flags.DEFINE_enum(
+        "preset",
+        None,
+        list(PRESETS),
+        "Start from a published configuration (gatys, tutorial) or a quick one (fast); "
+        "flags given explicitly override it.",
+    )
 
 
 def config_from_flags() -> Config:
-    """The Config the parsed flags describe; fields without a flag keep their defaults."""
-    values = {f.name: FLAGS[f.name].value for f in dataclasses.fields(Config) if f.name in FLAGS}
+    """The Config the parsed flags describe: defaults, then --preset, then flags given."""
+    names = [f.name for f in dataclasses.fields(Config) if f.name in FLAGS]
+    values = {name: FLAGS[name].value for name in names}
+    preset = FLAGS["preset"].value if "preset" in FLAGS else None
+    if preset:
+        values.update(PRESETS[preset])
+        values.update({name: FLAGS[name].value for name in names if FLAGS[name].present})
     for name in ("content_layers", "style_layers"):
         values[name] = tuple(values[name])
-    if values.get("style_layer_weights") is not None:
-        try:
-            values["style_layer_weights"] = tuple(float(w) for w in values["style_layer_weights"])
-        except ValueError:
-            raise ConfigError(
-                "style_layer_weights must be numbers, got "
-                + ",".join(values["style_layer_weights"])
-            ) from None
+    for name in ("style_layer_weights", "style_blend"):
+        if values.get(name) is not None:
+            try:
+                values[name] = tuple(float(w) for w in values[name])
+            except ValueError:
+                raise ConfigError(f"{name} must be numbers, got {','.join(values[name])}") from None
     return Config(**values)
 
 

@@ -10,12 +10,13 @@ import dataclasses
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from nst_tf.colors import keep_luminance_only, match_colors
 from nst_tf.config import Config, ConfigError
 from nst_tf.images import load_image, resize, resize_longest
 from nst_tf.objective import Objective, Targets
@@ -51,16 +52,23 @@ class StyleTransfer:
     def __init__(
         self,
         content: Image,
-        style: Image,
+        style: Image | Sequence[Image],
         config: Config | None = None,
         extractor: keras.Model | None = None,
     ):
+        """`style` is one image or several, mixed with config.style_blend."""
         self.config = config or Config()
+        styles = [style] if isinstance(style, str | np.ndarray) else list(style)
+        blend = self.config.normalized_style_blend(len(styles))
         self.objective = Objective(self.config, extractor)
-        content_image = _prepare(content, self.config.size)
-        style_image = _prepare(style, self.config.size)
-        self.targets: Targets = self.objective.targets(content_image[None], style_image[None])
-        self.image = tf.Variable(initial_image(self.config, content_image)[None], name="image")
+        self.content = _prepare(content, self.config.size)
+        self.styles = [_prepare(s, self.config.style_size) for s in styles]
+        if self.config.preserve_colors == "histogram":
+            self.styles = [match_colors(s, self.content) for s in self.styles]
+        self.targets: Targets = self.objective.targets(
+            self.content[None], [s[None] for s in self.styles], blend
+        )
+        self.image = tf.Variable(initial_image(self.config, self.content)[None], name="image")
         self.optimizer = make_optimizer(self.config)
         self.state = tf.nest.map_structure(
             lambda t: tf.Variable(t, trainable=False), self.optimizer.init(self.image)
@@ -104,8 +112,12 @@ class StyleTransfer:
         return self.result()
 
     def result(self) -> np.ndarray:
-        """The current image, [H, W, 3] float32 in [0, 255]."""
-        return self.image.numpy()[0]
+        """The current image, [H, W, 3] float32 in [0, 255], with the content's colours put
+        back when config.preserve_colors is "luminance"."""
+        image = self.image.numpy()[0]
+        if self.config.preserve_colors == "luminance":
+            return keep_luminance_only(image, self.content)
+        return image
 
     # -- checkpoints: everything needed to continue to the same result ----------------------
 
@@ -179,28 +191,34 @@ def _numeric_message(terms: dict[str, float], step: int) -> str:
 
 def stylize(
     content: Image,
-    style: Image,
+    style: Image | Sequence[Image],
     config: Config | None = None,
     callback: Callback | None = None,
 ) -> np.ndarray:
-    """Paint `content` in the style of `style`; returns [H, W, 3] float32 in [0, 255].
+    """Paint `content` in the style of `style` (one image or several); returns [H, W, 3]
+    float32 in [0, 255].
 
-    Paths and arrays alike are resized so the longest side is `config.size`.
+    Paths and arrays alike are resized: the content so its longest side is `config.size`,
+    the styles to `config.style_size`.
     """
     return StyleTransfer(content, style, config).run(callback=callback)
 
 
 def initial_image(config: Config, content: np.ndarray) -> np.ndarray:
-    """The starting image: the content, seeded uniform noise, flat grey, or an image file."""
+    """The starting image: the content, seeded uniform noise, flat grey, or an image file,
+    with a fraction config.init_noise of the same seeded noise blended in."""
     height, width = content.shape[:2]
+    noise = np.random.default_rng(config.seed).uniform(0.0, 255.0, content.shape)
     if config.init == "content":
-        return content
-    if config.init == "noise":
-        rng = np.random.default_rng(config.seed)
-        return rng.uniform(0.0, 255.0, content.shape).astype(np.float32)
-    if config.init == "gray":
-        return np.full(content.shape, 127.5, np.float32)
-    return resize(load_image(config.init), height, width).numpy()
+        start = content
+    elif config.init == "noise":
+        start = noise
+    elif config.init == "gray":
+        start = np.full(content.shape, 127.5)
+    else:
+        start = resize(load_image(config.init), height, width).numpy()
+    mixed = (1.0 - config.init_noise) * start + config.init_noise * noise
+    return mixed.astype(np.float32)
 
 
 def _prepare(image: Image, size: int) -> np.ndarray:

@@ -243,3 +243,21 @@ def test_periodic_checkpoints_and_a_settings_mismatch(tmp_path):
     result = nst_tf(*common, f"--output={out}", "--resume", "--style_weight=1")
     assert result.returncode == 2
     assert "the checkpoint was made with other settings (style_weight)" in result.stderr
+
+
+def test_controls_from_the_command_and_preset_overrides(tmp_path):
+    out = tmp_path / "out.png"
+    result = nst_tf(
+        f"--content={CONTENT_PATH}", f"--style={STYLE_PATH},{CONTENT_PATH}", f"--output={out}",
+        "--preset=fast", "--weights=random", "--size=48", "--steps=2", "--style_blend=0.7,0.3",
+        "--style_scale=0.5", "--preserve_colors=luminance", "--init_noise=0.1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "2 lbfgs steps" in result.stderr  # fast's optimizer, our --steps
+    with Image.open(out) as img:
+        assert img.size == (48, 32)  # our --size, not fast's 256
+    bad = nst_tf(
+        f"--content={CONTENT_PATH}", f"--style={STYLE_PATH}", f"--output={out}", *FAST,
+        "--style_blend=1,2",
+    )  # fmt: skip
+    assert bad.returncode == 2 and "2 style blend weights given for 1 style images" in bad.stderr

@@ -16,7 +16,7 @@ def test_total_loss_gradient_matches_finite_differences(extractor, config, conte
     """Directional derivative along a random direction, by central differences."""
     objective = Objective(config, extractor)
     small_content, small_style = content[:32, :32], style[:32, :32]
-    targets = objective.targets(small_content[None], small_style[None])
+    targets = objective.targets(small_content[None], [small_style[None]])
     wavy = small_content + 20 * np.sin(np.arange(32))[:, None, None]
     x = tf.constant(np.clip(wavy, 0, 255)[None], tf.float32)
     terms, grad = objective.terms_and_gradient(x, targets)
@@ -31,7 +31,7 @@ def test_total_loss_gradient_matches_finite_differences(extractor, config, conte
 
 def test_terms_are_weighted_and_sum_to_total(extractor, config, content, style):
     objective = Objective(config, extractor)
-    targets = objective.targets(content[None], style[None])
+    targets = objective.targets(content[None], [style[None]])
     terms = objective.terms(tf.constant(content[None]), targets)
     assert float(terms["content"]) == 0.0  # the content image matches itself
     assert float(terms["total"]) == pytest.approx(float(terms["style"] + terms["tv"]))

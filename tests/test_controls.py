@@ -1,0 +1,111 @@
+"""The quality controls: several styles, style scale, colour preservation, init noise, presets."""
+
+import numpy as np
+import pytest
+
+from nst_tf import colors
+from nst_tf.config import PRESETS, Config, ConfigError
+from nst_tf.transfer import StyleTransfer, initial_image
+
+rng = np.random.default_rng(0)
+
+
+def test_blend_one_zero_gives_the_first_style_alone(extractor, config, content, style):
+    alone = StyleTransfer(content, style, config, extractor).targets
+    mixed = StyleTransfer(
+        content, [style, content[::-1].copy()], config.replace(style_blend=(1.0, 0.0)), extractor
+    ).targets
+    for a, b in zip(alone.style, mixed.style):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_blend_mixes_the_gram_matrices_linearly(extractor, config, content, style):
+    other = content[::-1].copy()
+    grams = [StyleTransfer(content, s, config, extractor).targets.style[0] for s in (style, other)]
+    mixed = StyleTransfer(
+        content, [style, other], config.replace(style_blend=(3.0, 1.0)), extractor
+    ).targets.style[0]
+    np.testing.assert_allclose(mixed, 0.75 * grams[0] + 0.25 * grams[1], rtol=1e-5)
+
+
+def test_blend_needs_one_weight_per_style(extractor, config, content, style):
+    with pytest.raises(ConfigError, match="2 style blend weights given for 1 style images"):
+        StyleTransfer(content, style, config.replace(style_blend=(1.0, 1.0)), extractor)
+
+
+@pytest.mark.parametrize("scale,longest", [(1.0, 64), (0.5, 32), (2.0, 128)])
+def test_style_scale_sets_the_style_size_fed_to_the_network(
+    extractor, config, content, style, scale, longest
+):
+    transfer = StyleTransfer(content, style, config.replace(style_scale=scale), extractor)
+    assert max(transfer.styles[0].shape[:2]) == longest
+    assert max(transfer.content.shape[:2]) == 64
+
+
+def test_luminance_keeps_the_contents_chrominance(extractor, config, content, style):
+    transfer = StyleTransfer(content, style, config.replace(preserve_colors="luminance"), extractor)
+    transfer.run(3)
+    raw = transfer.image.numpy()[0]
+    out = transfer.result()
+    assert not np.allclose(raw, content, atol=1)  # the optimisation did change the image
+    np.testing.assert_allclose(
+        colors.rgb_to_yiq(out)[..., 1:], colors.rgb_to_yiq(content)[..., 1:], atol=0.5
+    )
+    # The stylized luminance is kept, except where the content's colour cannot be that bright
+    # or that dark (outside the RGB cube): there it is clamped, never the colour.
+    same_y = np.abs(colors.rgb_to_yiq(out)[..., 0] - colors.rgb_to_yiq(raw)[..., 0]) < 0.5
+    assert same_y.mean() > 0.8
+
+
+def test_yiq_round_trip():
+    x = rng.uniform(0, 255, (5, 7, 3))
+    np.testing.assert_allclose(colors.yiq_to_rgb(colors.rgb_to_yiq(x)), x, atol=1e-9)
+
+
+def test_histogram_matching_gives_the_reference_mean_and_covariance(content, style):
+    matched = colors.match_colors(style, content)
+    mean, cov = colors.color_statistics(matched)
+    want_mean, want_cov = colors.color_statistics(content)
+    np.testing.assert_allclose(mean, want_mean, atol=0.5)  # clipping to [0, 255] moves a little
+    np.testing.assert_allclose(cov, want_cov, rtol=0.05, atol=5)
+
+
+def test_histogram_option_recolours_the_style_before_optimising(extractor, config, content, style):
+    transfer = StyleTransfer(content, style, config.replace(preserve_colors="histogram"), extractor)
+    np.testing.assert_allclose(
+        colors.color_statistics(transfer.styles[0])[0],
+        colors.color_statistics(content)[0],
+        atol=0.5,
+    )
+
+
+def test_init_noise_blends_seeded_noise_into_the_start(config, content):
+    clean = initial_image(config, content)
+    noise = initial_image(config.replace(init="noise"), content)
+    half = initial_image(config.replace(init_noise=0.5), content)
+    np.testing.assert_allclose(half, 0.5 * clean + 0.5 * noise, atol=1e-4)
+    np.testing.assert_array_equal(initial_image(config.replace(init_noise=0.5), content), half)
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_presets_set_what_they_claim_and_overrides_win(name):
+    config = Config.from_preset(name)
+    for field, value in PRESETS[name].items():
+        assert getattr(config, field) == value
+    assert Config.from_preset(name, steps=7).steps == 7
+    with pytest.raises(ConfigError, match="unknown preset"):
+        Config.from_preset("monet")
+
+
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("style_scale", 0.0, "style_scale must be between"),
+        ("init_noise", 1.5, "init_noise must be between 0 and 1"),
+        ("preserve_colors", "sepia", "preserve_colors must be"),
+        ("style_blend", (1.0, -1.0), "every style blend weight must be"),
+    ],
+)
+def test_bad_control_values_are_refused(field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        Config(**{field: value})
