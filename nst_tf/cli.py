@@ -60,6 +60,10 @@ flags.DEFINE_string(
     "checkpoint_dir", None, "Where checkpoints go; default OUTPUT.checkpoint next to the output."
 )
 flags.DEFINE_bool("resume", False, "Continue from the checkpoint in --checkpoint_dir.")
+flags.DEFINE_string("logdir", None, "Write TensorBoard summaries (loss terms, images) here.")
+flags.DEFINE_string(
+    "contact_sheet", None, "At the end, write a PNG grid of the --save_every images and the result."
+)
 flags.DEFINE_integer(
     "max_pixels", MAX_PIXELS, "Refuse input images with more pixels (decompression bombs)."
 )
@@ -84,6 +88,8 @@ def main(argv: list[str]) -> None:
         if FLAGS.max_pixels < 1:
             raise ConfigError(f"max_pixels must be at least 1, got {FLAGS.max_pixels}")
         check_output_path(FLAGS.output)
+        if FLAGS.contact_sheet:
+            check_output_path(FLAGS.contact_sheet)
         if FLAGS.resume and not os.path.isdir(checkpoint_dir):
             raise ConfigError(f"{checkpoint_dir}: no checkpoint to resume from")
         content = load_image(FLAGS.content, config.size, FLAGS.max_pixels)
@@ -94,6 +100,7 @@ def main(argv: list[str]) -> None:
 
     from nst_tf.features import WeightsError
     from nst_tf.transfer import NumericError, StyleTransfer
+    from nst_tf.watch import ContactSheet, TensorBoardLog
 
     try:
         transfer = StyleTransfer(content, styles, config)
@@ -112,10 +119,24 @@ def main(argv: list[str]) -> None:
     )  # fmt: skip
     progress = Progress(config.steps, first)
 
+    log = TensorBoardLog(FLAGS.logdir) if FLAGS.logdir else None
+    sheet = ContactSheet() if FLAGS.contact_sheet else None
+
+    def keep(step: int, image) -> None:
+        """An iteration worth looking at: to TensorBoard and the contact sheet."""
+        if log:
+            log.image(step, image)
+        if sheet:
+            sheet.add(step, image)
+
     def after_step(step: int, terms: dict[str, float]) -> None:
         progress.update(step, terms)
+        if log:
+            log(step, terms)
         if FLAGS.save_every and step % FLAGS.save_every == 0 and step < config.steps:
-            save_image(numbered_path(FLAGS.output, step, config.steps), transfer.result())
+            image = transfer.result()
+            save_image(numbered_path(FLAGS.output, step, config.steps), image)
+            keep(step, image)
         if FLAGS.checkpoint_every and step % FLAGS.checkpoint_every == 0:
             transfer.save(checkpoint_dir)
         if signals:
@@ -126,6 +147,9 @@ def main(argv: list[str]) -> None:
             raise Interrupted()
         image = transfer.run(callback=after_step)
         save_image(FLAGS.output, image)
+        keep(config.steps, image)
+        if sheet:
+            save_image(FLAGS.contact_sheet, sheet.render())
     except Interrupted:
         progress.close()
         transfer.save(checkpoint_dir)
@@ -143,6 +167,8 @@ def main(argv: list[str]) -> None:
     except (ImageError, OSError) as e:
         _fail(str(e), 1)
     progress.close()
+    if log:
+        log.close()
     if os.path.isdir(checkpoint_dir) and (FLAGS.resume or FLAGS.checkpoint_every):
         shutil.rmtree(checkpoint_dir)  # finished: nothing left to resume
     logging.info("Wrote %s.", FLAGS.output)

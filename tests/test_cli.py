@@ -261,3 +261,24 @@ def test_controls_from_the_command_and_preset_overrides(tmp_path):
         "--style_blend=1,2",
     )  # fmt: skip
     assert bad.returncode == 2 and "2 style blend weights given for 1 style images" in bad.stderr
+
+
+def test_tensorboard_log_and_contact_sheet(tmp_path):
+    import tensorflow as tf
+
+    out, logdir, sheet = tmp_path / "out.png", tmp_path / "logs", tmp_path / "sheet.png"
+    result = nst_tf(
+        f"--content={CONTENT_PATH}", f"--style={STYLE_PATH}", f"--output={out}", *FAST,
+        "--save_every=2", f"--logdir={logdir}", f"--contact_sheet={sheet}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    tags = {}
+    for event_file in logdir.iterdir():
+        for event in tf.compat.v1.train.summary_iterator(str(event_file)):
+            for value in event.summary.value:
+                tags.setdefault(value.tag, []).append(event.step)
+    for term in ("total", "content", "style", "tv"):
+        assert sorted(tags[f"loss/{term}"]) == [1, 2, 3, 4]
+    assert sorted(tags["image"]) == [2, 4]
+    with Image.open(sheet) as img:  # two frames of 48 x 32, side by side, labels below
+        assert img.size == (96, 32 + 14)
