@@ -50,6 +50,10 @@ flags.DEFINE_enum(
     "Keep the content's colours: luminance (recombine after), histogram (recolour the style).",
 )
 flags.DEFINE_float("init_noise", 0.0, "Fraction (0 to 1) of seeded noise mixed into the init.")
+flags.DEFINE_enum(
+    "multiscale", "auto", ["auto", "on", "off"], "Coarse to fine; auto: on above 256 px."
+)
+flags.DEFINE_integer("min_size", 128, "Longest side of the coarsest scale, in pixels.")
 flags.DEFINE_integer(
     "save_every", 0, "Also write the image every N steps, as OUTPUT_0100.png etc.; 0: never."
 )
@@ -99,11 +103,11 @@ def main(argv: list[str]) -> None:
         _fail(str(e), 2)
 
     from nst_tf.features import WeightsError
-    from nst_tf.transfer import NumericError, StyleTransfer
+    from nst_tf.transfer import NumericError, Pyramid
     from nst_tf.watch import ContactSheet, TensorBoardLog
 
     try:
-        transfer = StyleTransfer(content, styles, config)
+        transfer = Pyramid(content, styles, config)
         if FLAGS.resume:
             transfer.restore(checkpoint_dir)
     except (ImageError, ConfigError) as e:  # an --init image that does not decode, a mismatch
@@ -111,13 +115,14 @@ def main(argv: list[str]) -> None:
     except WeightsError as e:
         _fail(str(e), 1)
     height, width = content.shape[:2]
-    first = int(transfer.steps_taken)
+    first, total = transfer.steps_taken, transfer.total_steps
     logging.info(
-        "Stylizing %s (%dx%d) in the style of %s: %s%d %s steps.",
+        "Stylizing %s (%dx%d) in the style of %s: %s%d %s steps at %s px.",
         FLAGS.content, width, height, ", ".join(FLAGS.style),
-        f"from step {first}, " if first else "", config.steps, config.optimizer,
+        f"from step {first}, " if first else "", total, config.optimizer,
+        ", ".join(str(size) for size, _ in transfer.scales),
     )  # fmt: skip
-    progress = Progress(config.steps, first)
+    progress = Progress(total, first)
 
     log = TensorBoardLog(FLAGS.logdir) if FLAGS.logdir else None
     sheet = ContactSheet() if FLAGS.contact_sheet else None
@@ -133,9 +138,9 @@ def main(argv: list[str]) -> None:
         progress.update(step, terms)
         if log:
             log(step, terms)
-        if FLAGS.save_every and step % FLAGS.save_every == 0 and step < config.steps:
+        if FLAGS.save_every and step % FLAGS.save_every == 0 and step < total:
             image = transfer.result()
-            save_image(numbered_path(FLAGS.output, step, config.steps), image)
+            save_image(numbered_path(FLAGS.output, step, total), image)
             keep(step, image)
         if FLAGS.checkpoint_every and step % FLAGS.checkpoint_every == 0:
             transfer.save(checkpoint_dir)
@@ -147,7 +152,7 @@ def main(argv: list[str]) -> None:
             raise Interrupted()
         image = transfer.run(callback=after_step)
         save_image(FLAGS.output, image)
-        keep(config.steps, image)
+        keep(total, image)
         if sheet:
             save_image(FLAGS.contact_sheet, sheet.render())
     except Interrupted:
@@ -156,7 +161,7 @@ def main(argv: list[str]) -> None:
         save_image(FLAGS.output, transfer.result())
         name = signal.Signals(signals[0]).name
         _fail(
-            f"{name} at step {int(transfer.steps_taken)} of {config.steps}; wrote "
+            f"{name} at step {transfer.steps_taken} of {total}; wrote "
             f"{FLAGS.output} and a checkpoint in {checkpoint_dir}: add --resume to continue",
             128 + signals[0],
         )

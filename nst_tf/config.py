@@ -38,6 +38,8 @@ WEIGHT_CHOICES = ("auto", "imagenet", "random")
 POOLING_CHOICES = ("max", "avg")
 INIT_CHOICES = ("content", "noise", "gray")
 PRESERVE_COLORS_CHOICES = ("none", "luminance", "histogram")
+MULTISCALE_CHOICES = ("auto", "on", "off")
+MULTISCALE_AUTO_ABOVE = 256  # "auto" optimises coarse to fine only above this size
 
 
 STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
@@ -46,18 +48,18 @@ STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", 
 PRESETS = {
     # Gatys, Ecker & Bethge, CVPR 2016: L-BFGS from white noise, content conv4_2, style
     # conv1_1 ... conv5_1 with equal weights, average instead of max pooling ("slightly more
-    # appealing results"); 1000 iterations as in jcjohnson/neural-style's defaults.
+    # appealing results"), one scale; 1000 iterations as in jcjohnson/neural-style.
     "gatys": {
         "optimizer": "lbfgs", "steps": 1000, "init": "noise", "pooling": "avg",
-        "content_layers": ("block4_conv2",), "style_layers": STYLE_LAYERS,
+        "content_layers": ("block4_conv2",), "style_layers": STYLE_LAYERS, "multiscale": "off",
     },
     # The TensorFlow tutorial "Neural style transfer": Adam(0.02, beta_1=0.99, epsilon=0.1)
     # on [0, 1] pixels (our Adam default), content block5_conv2, weights 1e4 and 1e-2,
-    # 10 epochs of 100 steps from the content image.
+    # 10 epochs of 100 steps from the content image, one scale.
     "tutorial": {
         "optimizer": "adam", "steps": 1000, "init": "content", "pooling": "max",
         "content_layers": ("block5_conv2",), "style_layers": STYLE_LAYERS,
-        "content_weight": 1e4, "style_weight": 1e-2,
+        "content_weight": 1e4, "style_weight": 1e-2, "multiscale": "off",
     },
     # A quick look (ours, not a published setting): 256 px, 100 L-BFGS steps.
     "fast": {"size": 256, "steps": 100, "optimizer": "lbfgs"},
@@ -73,7 +75,7 @@ class Config:
     """Every setting of a run, validated on construction."""
 
     size: int = 512
-    steps: int = 500
+    steps: int = 200  # at the finest scale; coarse to fine, 512 px costs ~2.3x that
     optimizer: str = "lbfgs"
     learning_rate: float | None = None  # None: the optimizer's default in LEARNING_RATES
     content_weight: float = CONTENT_WEIGHT
@@ -90,6 +92,8 @@ class Config:
     weights: str = "auto"  # auto | imagenet | random | path of a VGG19 .h5 file
     pooling: str = "max"
     seed: int = 0
+    multiscale: str = "auto"  # auto (on above 256 px) | on | off
+    min_size: int = 128  # the coarsest scale's longest side
     lbfgs_history: int = 10
 
     def __post_init__(self):
@@ -157,6 +161,11 @@ class Config:
             f"pooling must be max or avg, got {self.pooling!r}",
         )
         _require(self.lbfgs_history >= 1, "lbfgs_history must be at least 1")
+        _require(
+            self.multiscale in MULTISCALE_CHOICES,
+            f"multiscale must be auto, on or off, got {self.multiscale!r}",
+        )
+        _require(self.min_size >= 16, f"min_size must be at least 16 pixels, got {self.min_size}")
 
     @property
     def step_size(self) -> float:
@@ -177,6 +186,28 @@ class Config:
                 f"{len(self.style_blend)} style blend weights given for {styles} style images"
             )
         return _normalized(self.style_blend or (1.0,) * styles)
+
+    @property
+    def scales(self) -> list[tuple[int, int]]:
+        """(size, steps) of each scale, coarse to fine.
+
+        Sizes are a factor sqrt(2) apart, from about min_size up to size. The finest scale
+        takes `steps`; coarser ones take more, up to twice as many at the coarsest:
+        steps * 2 ** (k / (n - 1)) at k scales below the finest of n. A coarse step costs
+        half the next finer one's, so the whole pyramid costs a little over twice the finest
+        scale alone (2.3 times for 5 scales).
+        """
+        on = self.multiscale == "on" or (
+            self.multiscale == "auto" and self.size > MULTISCALE_AUTO_ABOVE
+        )
+        sizes = [self.size]
+        while on and round(sizes[0] / math.sqrt(2)) >= self.min_size:
+            sizes.insert(0, round(sizes[0] / math.sqrt(2)))
+        n = len(sizes)
+        return [
+            (size, round(self.steps * 2 ** ((n - 1 - i) / (n - 1))) if n > 1 else self.steps)
+            for i, size in enumerate(sizes)
+        ]
 
     @property
     def style_size(self) -> int:

@@ -68,8 +68,8 @@ def _check_size(path: str, wh: tuple[int, int], max_pixels: int, resized_to: int
         )
 
 
-def resize(image: tf.Tensor | np.ndarray, height, width) -> tf.Tensor:
-    """Resize RGB float images [..., H, W, 3] in [0, 255] (antialiased Lanczos), kept in range.
+def resize(image: tf.Tensor | np.ndarray, height, width, method: str = "lanczos3") -> tf.Tensor:
+    """Resize RGB float images [..., H, W, 3] in [0, 255] (antialiased), kept in range.
 
     Sizes may be Python ints or scalar tensors, so this also runs in graphs with dynamic shapes.
     An image already of that size is returned unchanged (Lanczos at scale 1 is not exact).
@@ -78,7 +78,7 @@ def resize(image: tf.Tensor | np.ndarray, height, width) -> tf.Tensor:
     size = tf.cast(tf.stack([height, width]), tf.int32)
 
     def resized():
-        scaled = tf.image.resize(image, size, method="lanczos3", antialias=True)
+        scaled = tf.image.resize(image, size, method=method, antialias=True)
         return tf.clip_by_value(scaled, 0.0, 255.0)
 
     unchanged = tf.reduce_all(tf.equal(tf.shape(image)[-3:-1], size))

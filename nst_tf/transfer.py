@@ -55,8 +55,10 @@ class StyleTransfer:
         style: Image | Sequence[Image],
         config: Config | None = None,
         extractor: keras.Model | None = None,
+        init: np.ndarray | None = None,
     ):
-        """`style` is one image or several, mixed with config.style_blend."""
+        """`style` is one image or several, mixed with config.style_blend; `init`, an image
+        of any size, replaces config.init as the start (resized bicubically to fit)."""
         self.config = config or Config()
         styles = [style] if isinstance(style, str | np.ndarray) else list(style)
         blend = self.config.normalized_style_blend(len(styles))
@@ -68,7 +70,11 @@ class StyleTransfer:
         self.targets: Targets = self.objective.targets(
             self.content[None], [s[None] for s in self.styles], blend
         )
-        self.image = tf.Variable(initial_image(self.config, self.content)[None], name="image")
+        if init is None:
+            start = initial_image(self.config, self.content)
+        else:
+            start = resize(init, *self.content.shape[:2], method="bicubic").numpy()
+        self.image = tf.Variable(start[None], name="image")
         self.optimizer = make_optimizer(self.config)
         self.state = tf.nest.map_structure(
             lambda t: tf.Variable(t, trainable=False), self.optimizer.init(self.image)
@@ -126,7 +132,7 @@ class StyleTransfer:
             image=self.image, state=dict(self.state._asdict()), steps_taken=self.steps_taken
         )
 
-    def save(self, directory: str) -> None:
+    def save(self, directory: str, **extra) -> None:
         """Write a checkpoint (image, optimizer state, steps taken, config) into `directory`.
 
         The files of the new checkpoint are written first and the pointer to them replaced
@@ -135,7 +141,7 @@ class StyleTransfer:
         os.makedirs(directory, exist_ok=True)
         prefix = f"ckpt-{int(self.steps_taken)}-{os.getpid()}"
         self._checkpoint().write(os.path.join(directory, prefix))
-        pointer = {"prefix": prefix, "config": _comparable(self.config)}
+        pointer = {"prefix": prefix, "config": _comparable(self.config), **extra}
         old = _read_pointer(directory)
         tmp = os.path.join(directory, f".{CHECKPOINT_FILE}.tmp")
         with open(tmp, "w") as f:
@@ -158,6 +164,72 @@ class StyleTransfer:
                 f"{directory}: the checkpoint was made with other settings ({', '.join(changed)})"
             )
         self._checkpoint().read(os.path.join(directory, pointer["prefix"])).assert_consumed()
+
+
+class Pyramid:
+    """Coarse to fine (config.scales): a StyleTransfer per scale, with targets recomputed at
+    each scale, each seeded with the previous scale's result upsampled (bicubic).
+
+    With one scale it is just a StyleTransfer. Steps are counted across scales: the
+    callback sees 1 ... total_steps.
+    """
+
+    def __init__(
+        self,
+        content: Image,
+        style: Image | Sequence[Image],
+        config: Config | None = None,
+        extractor: keras.Model | None = None,
+    ):
+        self.config = config or Config()
+        self.content, self.style = content, style
+        self.scales = self.config.scales
+        self.total_steps = sum(steps for _, steps in self.scales)
+        self.extractor = extractor or Objective(self.config).extractor
+        self.level = 0
+        self.transfer = self._scale(0)
+
+    def _scale(self, level: int, init: np.ndarray | None = None) -> StyleTransfer:
+        size, steps = self.scales[level]
+        config = self.config.replace(size=size, steps=steps)
+        if level:
+            config = config.replace(init="content", init_noise=0.0)  # `init` takes over
+        return StyleTransfer(self.content, self.style, config, self.extractor, init)
+
+    @property
+    def steps_taken(self) -> int:
+        """Steps taken in all scales so far."""
+        return sum(s for _, s in self.scales[: self.level]) + int(self.transfer.steps_taken)
+
+    def run(self, callback: Callback | None = None) -> np.ndarray:
+        """Run every remaining scale; returns the finest scale's result."""
+        while True:
+            offset = sum(s for _, s in self.scales[: self.level])
+            self.transfer.run(
+                callback=callback and (lambda step, terms, at=offset: callback(at + step, terms))
+            )
+            if self.level == len(self.scales) - 1:
+                return self.result()
+            self.level += 1
+            self.transfer = self._scale(self.level, self.transfer.image.numpy()[0])
+
+    def result(self) -> np.ndarray:
+        """The current scale's image, as StyleTransfer.result."""
+        return self.transfer.result()
+
+    def save(self, directory: str) -> None:
+        """Checkpoint the current scale (see StyleTransfer.save) and which scale it is."""
+        self.transfer.save(directory, level=self.level)
+
+    def restore(self, directory: str) -> None:
+        """Continue at the scale and step a checkpoint written by `save` was made at."""
+        pointer = _read_pointer(directory)
+        level = pointer.get("level", 0) if pointer else 0
+        if not 0 <= level < len(self.scales):
+            raise ConfigError(f"{directory}: the checkpoint was made with other scales")
+        if level != self.level:
+            self.level, self.transfer = level, self._scale(level)
+        self.transfer.restore(directory)
 
 
 CHECKPOINT_FILE = "checkpoint.json"
@@ -199,9 +271,9 @@ def stylize(
     float32 in [0, 255].
 
     Paths and arrays alike are resized: the content so its longest side is `config.size`,
-    the styles to `config.style_size`.
+    the styles to `config.style_size`. Above 256 px it runs coarse to fine (config.scales).
     """
-    return StyleTransfer(content, style, config).run(callback=callback)
+    return Pyramid(content, style, config).run(callback=callback)
 
 
 def initial_image(config: Config, content: np.ndarray) -> np.ndarray:

@@ -7,6 +7,9 @@ Suites (--suite, comma-separated):
   serving  latency of the exported serving_default signature through the TF1 session loader
            (as TF Serving runs it) against the Python API on the same input (--serving_size,
            --serving_steps).
+  multiscale  wall time and final loss of coarse-to-fine against one scale with the same
+           finest-scale steps, and the time coarse-to-fine takes to reach the single-scale
+           final loss (--multiscale_sizes, --multiscale_steps).
 
     python scripts/benchmark.py --suite=step,serving --append
 
@@ -34,11 +37,15 @@ from nst_tf import Config, StyleTransfer  # noqa: E402
 from nst_tf.config import OPTIMIZERS  # noqa: E402
 from nst_tf.features import build_extractor  # noqa: E402
 
-flags.DEFINE_list("suite", ["step"], "Suites to run: step, serving.")
+SAMPLES = os.path.join(os.path.dirname(__file__), "..", "nst_tf", "samples")
+
+flags.DEFINE_list("suite", ["step"], "Suites to run: step, serving, multiscale.")
 flags.DEFINE_list("sizes", ["256", "512"], "step: square image sizes in pixels.")
 flags.DEFINE_integer("repeats", 10, "Timed rounds (after the warm-up rounds).")
 flags.DEFINE_integer("serving_size", 256, "serving: square image size in pixels.")
 flags.DEFINE_list("serving_steps", ["50", "200"], "serving: optimizer steps per request.")
+flags.DEFINE_list("multiscale_sizes", ["512", "1024"], "multiscale: output sizes.")
+flags.DEFINE_list("multiscale_steps", ["50", "10"], "multiscale: finest-scale steps per size.")
 flags.DEFINE_bool("append", False, "Append the tables to BENCHMARKS.md.")
 FLAGS = flags.FLAGS
 
@@ -157,9 +164,77 @@ def serving_suite(repeats: int) -> str:
     )
 
 
+# -- multiscale: coarse to fine against one scale ---------------------------------------
+
+
+class _Reached(Exception):
+    """The run reached the target loss."""
+
+
+def _timed_run(content, style, config, extractor, target=None):
+    """Wall time and final-scale loss of a whole Pyramid run, or the time it first reaches
+    `target` at its finest scale (the run then stops)."""
+    from nst_tf.transfer import Pyramid
+
+    start = time.perf_counter()
+    pyramid = Pyramid(content, style, config, extractor)
+    finest = pyramid.total_steps - pyramid.scales[-1][1]
+    last = {}
+
+    def watch(step, terms):
+        if step > finest:
+            last.update(terms, seconds=time.perf_counter() - start, step=step - finest)
+            if target is not None and terms["total"] <= target:
+                raise _Reached()
+
+    try:
+        pyramid.run(callback=watch)
+    except _Reached:
+        pass
+    return last
+
+
+def multiscale_suite(repeats: int) -> str:
+    del repeats  # each run is long; one of each
+    photo = np.asarray(Image.open(os.path.join(SAMPLES, "chelsea.jpg")), np.float32)
+    painting = np.asarray(Image.open(os.path.join(SAMPLES, "swirls.jpg")), np.float32)
+    base = Config(weights="random", multiscale="off")
+    extractor = build_extractor(base.content_layers + base.style_layers, weights="random")
+    _timed_run(photo, painting, base.replace(size=64, steps=2), extractor)  # warm-up
+    lines = [
+        "| size | final-scale steps | run | wall time (s) | final loss | note |",
+        "|---:|---:|---|---:|---:|---|",
+    ]
+    for size, steps in zip(FLAGS.multiscale_sizes, FLAGS.multiscale_steps):
+        size, steps = int(size), int(steps)
+        print(f"multiscale: {size} px, {steps} steps ...", file=sys.stderr)
+        single = _timed_run(photo, painting, base.replace(size=size, steps=steps), extractor)
+        on = base.replace(size=size, steps=steps, multiscale="on")
+        scales = ", ".join(str(s) for s, _ in on.scales)
+        multi = _timed_run(photo, painting, on, extractor)
+        reach = _timed_run(photo, painting, on, extractor, target=single["total"])
+        lines += [
+            f"| {size} | {steps} | single scale | {single['seconds']:.0f} | "
+            f"{single['total']:.4g} | |",
+            f"| {size} | {steps} | multi-scale ({scales}) | {multi['seconds']:.0f} | "
+            f"{multi['total']:.4g} | |",
+            f"| {size} | {steps} | multi-scale to the single-scale final loss | "
+            f"{reach['seconds']:.0f} | {reach['total']:.4g} | reached at finest-scale step "
+            f"{reach['step']} |"
+            if reach["total"] <= single["total"]
+            else f"| {size} | {steps} | multi-scale to the single-scale final loss | - | - | "
+            "not reached |",
+        ]
+    return (
+        "Bundled sample images (content 451x300 photo), L-BFGS, random weights; each run "
+        "includes building the targets and tracing each scale's step.\n\n" + "\n".join(lines)
+    )
+
+
 SUITES = {
     "step": ("Step time against the bare network", step_suite),
     "serving": ("Serving latency against the Python API", serving_suite),
+    "multiscale": ("Coarse to fine against one scale", multiscale_suite),
 }
 
 

@@ -206,14 +206,24 @@ def interrupted_run(args, signum, after_step):
     return process.wait(timeout=300), "\n".join(lines)
 
 
-@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_interrupt_then_resume_gives_the_same_bytes(tmp_path, signum, code):
+@pytest.mark.parametrize(
+    "signum,code,scales,after",
+    [
+        (signal.SIGINT, 130, [], 5),
+        (signal.SIGTERM, 143, [], 5),
+        # 3 scales (24, 34, 48 px) of 24, 17 and 12 steps: step 30 is inside the second.
+        (signal.SIGINT, 130, ["--multiscale=on", "--min_size=24"], 30),
+    ],
+    ids=["SIGINT", "SIGTERM", "SIGINT, multi-scale"],
+)
+def test_interrupt_then_resume_gives_the_same_bytes(tmp_path, signum, code, scales, after):
     common = [f"--content={CONTENT_PATH}", f"--style={STYLE_PATH}", *FAST, "--steps=12", "--seed=3"]
+    common += scales
     whole = tmp_path / "whole.png"
     assert nst_tf(*common, f"--output={whole}").returncode == 0
 
     out = tmp_path / "resumed.png"
-    status, log = interrupted_run([*common, f"--output={out}"], signum, after_step=5)
+    status, log = interrupted_run([*common, f"--output={out}"], signum, after_step=after)
     assert status == code, log
     assert "add --resume to continue" in log and "Traceback" not in log
     assert out.exists()  # the current image, complete

@@ -109,3 +109,39 @@ def test_presets_set_what_they_claim_and_overrides_win(name):
 def test_bad_control_values_are_refused(field, value, message):
     with pytest.raises(ConfigError, match=message):
         Config(**{field: value})
+
+
+def test_scales_are_sqrt2_apart_with_more_steps_when_coarse():
+    assert Config(size=256).scales == [(256, 200)]  # auto: one scale up to 256 px
+    assert Config(size=512, multiscale="off").scales == [(512, 200)]
+    scales = Config(size=512, steps=100).scales
+    assert [size for size, _ in scales] == [128, 181, 256, 362, 512]
+    assert [steps for _, steps in scales] == [200, 168, 141, 119, 100]
+
+
+def test_multiscale_runs_coarse_to_fine_and_ends_at_the_right_size(extractor, config, style):
+    from nst_tf.transfer import Pyramid
+    from tests.conftest import CONTENT_PATH
+
+    c = config.replace(size=64, min_size=32, multiscale="on", steps=2)
+    pyramid = Pyramid(CONTENT_PATH, style, c, extractor)
+    seen = []
+    result = pyramid.run(callback=lambda step, terms: seen.append((step, pyramid.level)))
+    assert pyramid.scales == [(32, 4), (45, 3), (64, 2)]
+    assert [step for step, _ in seen] == list(range(1, 10))
+    assert [level for _, level in seen] == [0] * 4 + [1] * 3 + [2] * 2
+    assert result.shape == (43, 64, 3)  # the 451 x 300 photo at 64 px
+
+
+def test_each_scale_starts_from_the_previous_result_upsampled(extractor, config, content, style):
+    from nst_tf.images import resize
+    from nst_tf.transfer import Pyramid
+
+    pyramid = Pyramid(content, style, config.replace(min_size=32, multiscale="on"), extractor)
+    pyramid.transfer.run(2)
+    coarse = pyramid.transfer.image.numpy()[0]
+    pyramid.transfer.steps_taken.assign(pyramid.scales[0][1])  # pretend the scale is done
+    pyramid.level = 1
+    pyramid.transfer = pyramid._scale(1, coarse)
+    expected = resize(coarse, *pyramid.transfer.content.shape[:2], method="bicubic").numpy()
+    np.testing.assert_array_equal(pyramid.transfer.image.numpy()[0], expected)
