@@ -182,7 +182,10 @@ class Pyramid:
         extractor: keras.Model | None = None,
     ):
         self.config = config or Config()
-        self.content, self.style = content, style
+        # Read and decode files once, at the finest scale's sizes; coarser scales shrink these.
+        styles = [style] if isinstance(style, str | np.ndarray) else list(style)
+        self.content = _prepare(content, self.config.size)
+        self.styles = [_prepare(s, self.config.style_size) for s in styles]
         self.scales = self.config.scales
         self.total_steps = sum(steps for _, steps in self.scales)
         self.extractor = extractor or Objective(self.config).extractor
@@ -194,17 +197,21 @@ class Pyramid:
         config = self.config.replace(size=size, steps=steps)
         if level:
             config = config.replace(init="content", init_noise=0.0)  # `init` takes over
-        return StyleTransfer(self.content, self.style, config, self.extractor, init)
+        return StyleTransfer(self.content, self.styles, config, self.extractor, init)
 
     @property
     def steps_taken(self) -> int:
         """Steps taken in all scales so far."""
-        return sum(s for _, s in self.scales[: self.level]) + int(self.transfer.steps_taken)
+        return self._steps_before(self.level) + int(self.transfer.steps_taken)
+
+    def _steps_before(self, level: int) -> int:
+        """Steps of all the scales coarser than `level`."""
+        return sum(steps for _, steps in self.scales[:level])
 
     def run(self, callback: Callback | None = None) -> np.ndarray:
         """Run every remaining scale; returns the finest scale's result."""
         while True:
-            offset = sum(s for _, s in self.scales[: self.level])
+            offset = self._steps_before(self.level)
             self.transfer.run(
                 callback=callback and (lambda step, terms, at=offset: callback(at + step, terms))
             )
