@@ -30,6 +30,7 @@ from nst_tf.images import (  # noqa: E402
     load_image,
     save_image,
 )
+from nst_tf.masks import check_masks, load_mask  # noqa: E402
 
 PROG = "nst-tf"
 
@@ -48,6 +49,12 @@ flags.DEFINE_enum(
     "none",
     ["none", "luminance", "histogram"],
     "Keep the content's colours: luminance (recombine after), histogram (recolour the style).",
+)
+flags.DEFINE_string(
+    "content_mask", None, "Grey image: white where the style applies, black keeps the photo."
+)
+flags.DEFINE_list(
+    "style_masks", [], "One grey image per style: white where that style goes (no --style_blend)."
 )
 flags.DEFINE_float("init_noise", 0.0, "Fraction (0 to 1) of seeded noise mixed into the init.")
 flags.DEFINE_enum(
@@ -99,6 +106,14 @@ def main(argv: list[str]) -> None:
         content = load_image(FLAGS.content, config.size, FLAGS.max_pixels)
         styles = [load_image(path, config.style_size, FLAGS.max_pixels) for path in FLAGS.style]
         config.normalized_style_blend(len(styles))  # a count mismatch is a usage error
+        check_masks(len(styles), FLAGS.style_masks, config.style_blend)
+        height, width = content.shape[:2]
+        content_mask = (
+            load_mask(FLAGS.content_mask, height, width, FLAGS.max_pixels)
+            if FLAGS.content_mask
+            else None
+        )
+        style_masks = [load_mask(m, height, width, FLAGS.max_pixels) for m in FLAGS.style_masks]
     except (ConfigError, ImageError) as e:
         _fail(str(e), 2)
 
@@ -107,7 +122,9 @@ def main(argv: list[str]) -> None:
     from nst_tf.watch import ContactSheet, TensorBoardLog
 
     try:
-        transfer = Pyramid(content, styles, config)
+        transfer = Pyramid(
+            content, styles, config, content_mask=content_mask, style_masks=style_masks
+        )
         if FLAGS.resume:
             transfer.restore(checkpoint_dir)
     except (ImageError, ConfigError) as e:  # an --init image that does not decode, a mismatch

@@ -28,6 +28,19 @@ def gram(features: tf.Tensor) -> tf.Tensor:
     return gram_matrix, gradient
 
 
+def masked_gram(features: tf.Tensor, masks: tf.Tensor) -> tf.Tensor:
+    """Gram matrices of activations [1, H, W, C] weighted by masks [R, H, W, 1] in [0, 1]:
+    [R, C, C], each divided by its mask's sum instead of H*W (zero for an empty mask).
+
+    sum_p m_p f_p f_p^T / sum_p m_p: the channel correlations of the masked region alone,
+    so a region's Gram matrix is comparable with a whole style image's.
+    """
+    shape = tf.shape(features)
+    positions = tf.cast(shape[1] * shape[2], features.dtype)
+    area = tf.reduce_sum(masks, axis=[1, 2, 3])
+    return gram(features * tf.sqrt(masks)) * tf.math.divide_no_nan(positions, area)[:, None, None]
+
+
 def content_loss(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
     """Mean squared difference between activations and the content image's activations."""
     return tf.reduce_mean(tf.math.squared_difference(features, target))
@@ -38,8 +51,24 @@ def style_loss(gram_matrix: tf.Tensor, target_gram: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.math.squared_difference(gram_matrix, target_gram))
 
 
-def total_variation(image: tf.Tensor) -> tf.Tensor:
-    """Mean squared difference of vertically plus horizontally neighbouring pixels."""
-    dy = image[:, 1:, :, :] - image[:, :-1, :, :]
-    dx = image[:, :, 1:, :] - image[:, :, :-1, :]
-    return tf.reduce_mean(tf.square(dy)) + tf.reduce_mean(tf.square(dx))
+def masked_style_loss(features: tf.Tensor, masks: tf.Tensor, target_grams: tf.Tensor) -> tf.Tensor:
+    """Style loss of each masked region against its own target [R, C, C], weighted by the
+    region's share of the image (one all-white mask gives exactly `style_loss`)."""
+    per_region = tf.reduce_mean(
+        tf.math.squared_difference(masked_gram(features, masks), target_grams), axis=[1, 2]
+    )
+    return tf.reduce_sum(tf.reduce_mean(masks, axis=[1, 2, 3]) * per_region)
+
+
+def total_variation(image: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tensor:
+    """Mean squared difference of vertically plus horizontally neighbouring pixels.
+
+    With a mask [1, H, W, 1] in [0, 1], each difference is weighted by the mean of its two
+    pixels' mask values, so smoothing applies only where the mask is white.
+    """
+    dy = tf.square(image[:, 1:, :, :] - image[:, :-1, :, :])
+    dx = tf.square(image[:, :, 1:, :] - image[:, :, :-1, :])
+    if mask is not None:
+        dy *= (mask[:, 1:, :, :] + mask[:, :-1, :, :]) / 2
+        dx *= (mask[:, :, 1:, :] + mask[:, :, :-1, :]) / 2
+    return tf.reduce_mean(dy) + tf.reduce_mean(dx)

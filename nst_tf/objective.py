@@ -11,16 +11,19 @@ from typing import NamedTuple
 import keras
 import tensorflow as tf
 
-from nst_tf import losses
+from nst_tf import losses, masks
 from nst_tf.config import Config
 from nst_tf.features import build_extractor
 
 
 class Targets(NamedTuple):
-    """What the image is pulled towards: content activations and style Gram matrices."""
+    """What the image is pulled towards: content activations and style Gram matrices, and
+    with masks, where each style applies."""
 
     content: tuple[tf.Tensor, ...]  # one per content layer, [B, h, w, c]
-    style: tuple[tf.Tensor, ...]  # one per style layer, [B, c, c]
+    style: tuple[tf.Tensor, ...]  # one per style layer, [1, c, c], or [R, c, c] with regions
+    regions: tuple[tf.Tensor, ...] = ()  # one per style layer, [R, h, w, 1] in [0, 1]
+    styled: tf.Tensor | None = None  # [1, H, W, 1]: where any style applies (weights the TV)
 
 
 class LossWeights(NamedTuple):
@@ -50,22 +53,41 @@ class Objective:
         content: tf.Tensor,
         styles: Sequence[tf.Tensor],
         blend: Sequence[float] | None = None,
+        content_mask: tf.Tensor | None = None,
+        style_masks: Sequence[tf.Tensor] = (),
     ) -> Targets:
-        """Content activations and blended style Grams for images [1, H, W, 3] in [0, 255].
+        """Content activations and style Grams for images [1, H, W, 3] in [0, 255].
 
-        Each style image may have its own size; its Gram matrices are mixed with the `blend`
-        weights (equal by default), which is what matching several paintings at once means.
+        Each style image may have its own size. Without style masks its Gram matrices are
+        mixed with the `blend` weights (equal by default), which is what matching several
+        paintings at once means; with them, style i is matched inside style_masks[i] alone.
+        A content mask limits the style (and the smoothing) to where it is white. Masks
+        are [H, W] in [0, 1], the content's size.
         """
         blend = blend or [1.0 / len(styles)] * len(styles)
         content_features = self.extractor(content)
-        grams = [0.0] * len(self.config.style_layers)
-        for style, weight in zip(styles, blend):
-            features = self.extractor(style)
-            for i, name in enumerate(self.config.style_layers):
-                grams[i] += weight * losses.gram(features[name])
-        return Targets(
+        per_style = [self.extractor(style) for style in styles]
+        layers = self.config.style_layers
+        if style_masks:  # one target per style, each in its own region
+            grams = [tf.concat([losses.gram(f[n]) for f in per_style], axis=0) for n in layers]
+            areas = tf.stack(style_masks)
+        else:
+            grams = [
+                tf.add_n([w * losses.gram(f[n]) for f, w in zip(per_style, blend)]) for n in layers
+            ]
+            areas = None
+        if content_mask is not None:
+            areas = content_mask[None] if areas is None else areas * content_mask
+        targets = Targets(
             content=tuple(content_features[name] for name in self.config.content_layers),
             style=tuple(grams),
+        )
+        if areas is None:
+            return targets
+        areas = tf.cast(areas, tf.float32)[..., None]
+        return targets._replace(
+            regions=tuple(masks.at_layer(areas, content_features[n]) for n in layers),
+            styled=tf.minimum(tf.reduce_sum(areas, axis=0, keepdims=True), 1.0),
         )
 
     def terms(
@@ -82,19 +104,25 @@ class Objective:
         ) / len(self.config.content_layers)
         style = tf.add_n(
             [
-                layer_weight * losses.style_loss(losses.gram(features[name]), target)
-                for name, target, layer_weight in zip(
-                    self.config.style_layers, targets.style, self._layer_weights
+                layer_weight * self._style_loss(features[name], targets, i)
+                for i, (name, layer_weight) in enumerate(
+                    zip(self.config.style_layers, self._layer_weights)
                 )
             ]
         )
         terms = {
             "content": w.content * content,
             "style": w.style * style,
-            "tv": w.tv * losses.total_variation(image),
+            "tv": w.tv * losses.total_variation(image, targets.styled),
         }
         terms["total"] = terms["content"] + terms["style"] + terms["tv"]
         return terms
+
+    @staticmethod
+    def _style_loss(features: tf.Tensor, targets: Targets, layer: int) -> tf.Tensor:
+        if targets.regions:
+            return losses.masked_style_loss(features, targets.regions[layer], targets.style[layer])
+        return losses.style_loss(losses.gram(features), targets.style[layer])
 
     def terms_and_gradient(
         self, image: tf.Tensor, targets: Targets, weights: LossWeights | None = None

@@ -19,6 +19,7 @@ import tensorflow as tf
 from nst_tf.colors import keep_luminance_only, match_colors
 from nst_tf.config import Config, ConfigError
 from nst_tf.images import load_image, resize, resize_longest
+from nst_tf.masks import Mask, check_masks, load_mask
 from nst_tf.objective import Objective, Targets
 from nst_tf.optimize import make_optimizer
 
@@ -56,19 +57,31 @@ class StyleTransfer:
         config: Config | None = None,
         extractor: keras.Model | None = None,
         init: np.ndarray | None = None,
+        content_mask: Mask | None = None,
+        style_masks: Sequence[Mask] = (),
     ):
         """`style` is one image or several, mixed with config.style_blend; `init`, an image
-        of any size, replaces config.init as the start (resized bicubically to fit)."""
+        of any size, replaces config.init as the start (resized bicubically to fit).
+
+        `content_mask` (white: stylize, black: keep the photo) and `style_masks` (one per
+        style: where it goes) are optional masks, see nst_tf.masks.
+        """
         self.config = config or Config()
-        styles = [style] if isinstance(style, str | np.ndarray) else list(style)
+        styles = _as_list(style)
+        check_masks(len(styles), style_masks, self.config.style_blend)
         blend = self.config.normalized_style_blend(len(styles))
         self.objective = Objective(self.config, extractor)
         self.content = _prepare(content, self.config.size)
         self.styles = [_prepare(s, self.config.style_size) for s in styles]
         if self.config.preserve_colors == "histogram":
             self.styles = [match_colors(s, self.content) for s in self.styles]
+        height, width = self.content.shape[:2]
         self.targets: Targets = self.objective.targets(
-            self.content[None], [s[None] for s in self.styles], blend
+            self.content[None],
+            [s[None] for s in self.styles],
+            blend,
+            None if content_mask is None else load_mask(content_mask, height, width),
+            [load_mask(m, height, width) for m in style_masks],
         )
         if init is None:
             start = initial_image(self.config, self.content)
@@ -180,12 +193,18 @@ class Pyramid:
         style: Image | Sequence[Image],
         config: Config | None = None,
         extractor: keras.Model | None = None,
+        content_mask: Mask | None = None,
+        style_masks: Sequence[Mask] = (),
     ):
         self.config = config or Config()
         # Read and decode files once, at the finest scale's sizes; coarser scales shrink these.
-        styles = [style] if isinstance(style, str | np.ndarray) else list(style)
+        styles = _as_list(style)
+        check_masks(len(styles), style_masks, self.config.style_blend)
         self.content = _prepare(content, self.config.size)
         self.styles = [_prepare(s, self.config.style_size) for s in styles]
+        height, width = self.content.shape[:2]
+        self.content_mask = None if content_mask is None else load_mask(content_mask, height, width)
+        self.style_masks = [load_mask(m, height, width) for m in style_masks]
         self.scales = self.config.scales
         self.total_steps = sum(steps for _, steps in self.scales)
         self.extractor = extractor or Objective(self.config).extractor
@@ -197,7 +216,10 @@ class Pyramid:
         config = self.config.replace(size=size, steps=steps)
         if level:
             config = config.replace(init="content", init_noise=0.0)  # `init` takes over
-        return StyleTransfer(self.content, self.styles, config, self.extractor, init)
+        return StyleTransfer(
+            self.content, self.styles, config, self.extractor, init,
+            self.content_mask, self.style_masks,
+        )  # fmt: skip
 
     @property
     def steps_taken(self) -> int:
@@ -273,14 +295,18 @@ def stylize(
     style: Image | Sequence[Image],
     config: Config | None = None,
     callback: Callback | None = None,
+    content_mask: Mask | None = None,
+    style_masks: Sequence[Mask] = (),
 ) -> np.ndarray:
     """Paint `content` in the style of `style` (one image or several); returns [H, W, 3]
     float32 in [0, 255].
 
     Paths and arrays alike are resized: the content so its longest side is `config.size`,
     the styles to `config.style_size`. Above 256 px it runs coarse to fine (config.scales).
+    Masks, optional, are as in StyleTransfer.
     """
-    return Pyramid(content, style, config).run(callback=callback)
+    pyramid = Pyramid(content, style, config, content_mask=content_mask, style_masks=style_masks)
+    return pyramid.run(callback=callback)
 
 
 def initial_image(config: Config, content: np.ndarray) -> np.ndarray:
@@ -298,6 +324,10 @@ def initial_image(config: Config, content: np.ndarray) -> np.ndarray:
         start = resize(load_image(config.init), height, width).numpy()
     mixed = (1.0 - config.init_noise) * start + config.init_noise * noise
     return mixed.astype(np.float32)
+
+
+def _as_list(style: Image | Sequence[Image]) -> list[Image]:
+    return [style] if isinstance(style, str | np.ndarray) else list(style)
 
 
 def _prepare(image: Image, size: int) -> np.ndarray:

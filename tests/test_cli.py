@@ -68,6 +68,7 @@ def make_inputs(tmp: Path) -> dict[str, Path]:
         save(name, photo, format=fmt)
         files[name].write_bytes(files[name].read_bytes()[:3000])
     save("tiny.png", photo.resize((12, 8)))
+    save("square.png", photo.resize((40, 40)))
     save("bomb.png", Image.new("1", (12000, 12000)))  # 30 KB that decodes to 144 megapixels
     frames = [photo.resize((60, 40)), photo.resize((60, 40)).rotate(180)]
     save("animated.gif", frames[0], save_all=True, append_images=frames[1:], duration=100)
@@ -109,6 +110,9 @@ BAD_INPUTS = [
     ("missing output directory", ["--output=/no/such/dir/out.png"], "does not exist", 2),
     ("unsupported extension", ["--output={tmp}/out.gif"], "unsupported output extension", 2),
     ("resume without checkpoint", ["--resume"], "no checkpoint to resume from", 2),
+    ("mask aspect ratio", ["--content_mask={square_png}"], "needs the content's aspect ratio", 2),
+    ("style masks count", ["--style_masks={square_png},{square_png}"], "2 style masks given", 2),
+    ("blend with masks", ["--style_blend=1", "--style_masks={palette_png}"], "exclude each", 2),
     ("weights not VGG19", ["--weights={notes_jpg}"], "not a Keras VGG19", 1),
 ]
 
