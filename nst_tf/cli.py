@@ -60,6 +60,9 @@ flags.DEFINE_float("init_noise", 0.0, "Fraction (0 to 1) of seeded noise mixed i
 flags.DEFINE_enum(
     "multiscale", "auto", ["auto", "on", "off"], "Coarse to fine; auto: on above 256 px."
 )
+flags.DEFINE_enum(
+    "jit", "auto", ["auto", "on", "off"], "XLA-compile the step; auto: on with a GPU or TPU."
+)
 flags.DEFINE_integer("min_size", 128, "Longest side of the coarsest scale, in pixels.")
 flags.DEFINE_integer(
     "save_every", 0, "Also write the image every N steps, as OUTPUT_0100.png etc.; 0: never."

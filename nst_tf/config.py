@@ -39,6 +39,8 @@ POOLING_CHOICES = ("max", "avg")
 INIT_CHOICES = ("content", "noise", "gray")
 PRESERVE_COLORS_CHOICES = ("none", "luminance", "histogram")
 MULTISCALE_CHOICES = ("auto", "on", "off")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+JIT_CHOICES = ("auto", "on", "off")
 MULTISCALE_AUTO_ABOVE = 256  # "auto" optimises coarse to fine only above this size
 
 
@@ -95,6 +97,8 @@ class Config:
     multiscale: str = "auto"  # auto (on above 256 px) | on | off
     min_size: int = 128  # the coarsest scale's longest side
     lbfgs_history: int = 10
+    precision: str = "float32"  # float32 | mixed_bfloat16 | mixed_float16 (the network only)
+    jit: str = "auto"  # XLA for the step: auto (on with a GPU or TPU) | on | off
 
     def __post_init__(self):
         for name in ("content_layers", "style_layers"):
@@ -165,6 +169,11 @@ class Config:
             self.multiscale in MULTISCALE_CHOICES,
             f"multiscale must be auto, on or off, got {self.multiscale!r}",
         )
+        _require(
+            self.precision in PRECISIONS,
+            f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}",
+        )
+        _require(self.jit in JIT_CHOICES, f"jit must be auto, on or off, got {self.jit!r}")
         _require(self.min_size >= 16, f"min_size must be at least 16 pixels, got {self.min_size}")
 
     @property

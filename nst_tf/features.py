@@ -35,26 +35,36 @@ class CaffePreprocess(keras.layers.Layer):
 
 
 def build_extractor(
-    layers: Sequence[str], weights: str = "auto", pooling: str = "max", seed: int = 0
+    layers: Sequence[str],
+    weights: str = "auto",
+    pooling: str = "max",
+    seed: int = 0,
+    precision: str = "float32",
 ) -> keras.Model:
     """A model mapping images [B, H, W, 3] (RGB, [0, 255]) to {layer name: activations}.
 
     weights: "auto" (ImageNet if Keras can load it, else seeded random with a warning),
     "imagenet" (strict), "random" (seeded He-normal), or a path to Keras's notop .h5 file.
     pooling: "max" as trained, or "avg" (Gatys et al. report smoother results).
+    precision: "float32", or a Keras mixed policy ("mixed_bfloat16", "mixed_float16") under
+    which the network computes in 16 bits with float32 weights; the activations it returns
+    are always float32, so losses and Gram matrices are accumulated in float32.
     """
     wanted = list(dict.fromkeys(layers))
     deepest = max(VGG19_LAYERS.index(name) for name in wanted)
     vgg = load_vgg19(weights, seed)
     image = keras.Input((None, None, 3), name="image")
-    x = CaffePreprocess(name="caffe_preprocess")(image)
+    x = CaffePreprocess(name="caffe_preprocess")(image)  # float32: the means need the bits
     outputs = {}
     for layer in vgg.layers[1 : deepest + 2]:  # skip the InputLayer
         if pooling == "avg" and isinstance(layer, keras.layers.MaxPooling2D):
             layer = keras.layers.AveragePooling2D(2, name=layer.name)
+        layer.dtype_policy = keras.DTypePolicy(precision)
         x = layer(x)
         if layer.name in wanted:
-            outputs[layer.name] = x
+            outputs[layer.name] = keras.layers.Activation(
+                "linear", dtype="float32", name=f"{layer.name}_float32"
+            )(x)
     return keras.Model(image, outputs, name="vgg19_features")
 
 

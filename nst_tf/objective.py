@@ -44,6 +44,7 @@ class Objective:
             weights=config.weights,
             pooling=config.pooling,
             seed=config.seed,
+            precision=config.precision,
         )
         self.weights = LossWeights(config.content_weight, config.style_weight, config.tv_weight)
         self._layer_weights = config.normalized_style_layer_weights
@@ -127,8 +128,27 @@ class Objective:
     def terms_and_gradient(
         self, image: tf.Tensor, targets: Targets, weights: LossWeights | None = None
     ) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-        """The loss terms and d(total)/d(image)."""
+        """The loss terms and d(total)/d(image).
+
+        Under mixed_float16 the loss is scaled up before differentiating and the gradient
+        scaled back in float32, so small gradients do not underflow in the network's float16
+        backward pass (see `loss_scale`).
+        """
+        scale = loss_scale(image) if self.config.precision == "mixed_float16" else 1.0
         with tf.GradientTape() as tape:
             tape.watch(image)
             terms = self.terms(image, targets, weights)
-        return terms, tape.gradient(terms["total"], image)
+            scaled = terms["total"] * scale
+        return terms, tape.gradient(scaled, image) / scale
+
+
+def loss_scale(image: tf.Tensor) -> tf.Tensor:
+    """A power of two proportional to the pixel count, at least 1: H*W / 256^2.
+
+    The losses are means over positions, so the gradient reaching each activation shrinks as
+    1 / (H*W); scaling by H*W / 256^2 keeps it at its size at 256 px, where float16 holds it
+    (float16 gradients there are within a few percent of float32 ones; tests/test_precision).
+    """
+    shape = tf.shape(image)
+    pixels = tf.cast(shape[1] * shape[2], tf.float32)
+    return tf.pow(2.0, tf.maximum(0.0, tf.round(tf.math.log(pixels / 256.0**2) / tf.math.log(2.0))))

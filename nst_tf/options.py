@@ -16,6 +16,7 @@ from nst_tf.config import (
     INIT_CHOICES,
     OPTIMIZERS,
     POOLING_CHOICES,
+    PRECISIONS,
     PRESETS,
     Config,
     ConfigError,
@@ -56,6 +57,13 @@ def define_config_flags(*, init: bool = True) -> None:
     )
     flags.DEFINE_enum("pooling", DEFAULTS.pooling, POOLING_CHOICES, "VGG19 pooling.")
     flags.DEFINE_integer("seed", DEFAULTS.seed, "Seed for noise init and random weights.")
+    flags.DEFINE_enum(
+        "precision",
+        DEFAULTS.precision,
+        PRECISIONS,
+        "Network arithmetic: float32, mixed_bfloat16 (CPUs with AVX-512 BF16 or AMX, TPUs) or "
+        "mixed_float16 (GPUs); losses and Gram matrices stay float32.",
+    )
     flags.DEFINE_enum(
         "preset",
         None,

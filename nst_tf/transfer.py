@@ -93,7 +93,7 @@ class StyleTransfer:
             lambda t: tf.Variable(t, trainable=False), self.optimizer.init(self.image)
         )
         self.steps_taken = tf.Variable(0, dtype=tf.int64, trainable=False, name="steps_taken")
-        self.step = tf.function(self._step)
+        self.step = tf.function(self._step, jit_compile=use_xla(self.config))
         self.loss_terms = tf.function(lambda: self.objective.terms(self.image, self.targets))
 
     def _step(self) -> dict[str, tf.Tensor]:
@@ -307,6 +307,13 @@ def stylize(
     """
     pyramid = Pyramid(content, style, config, content_mask=content_mask, style_masks=style_masks)
     return pyramid.run(callback=callback)
+
+
+def use_xla(config: Config) -> bool:
+    """Whether the step is compiled with XLA: jit "on", or "auto" with a GPU or TPU present
+    (on CPU XLA made the step slower; BENCHMARKS.md)."""
+    accelerators = tf.config.list_logical_devices("GPU") + tf.config.list_logical_devices("TPU")
+    return config.jit == "on" or (config.jit == "auto" and bool(accelerators))
 
 
 def initial_image(config: Config, content: np.ndarray) -> np.ndarray:

@@ -1,0 +1,88 @@
+"""Mixed precision and XLA: the same losses and steps as float32 without XLA, within rounding."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nst_tf.features import build_extractor
+from nst_tf.objective import Objective, loss_scale
+from nst_tf.transfer import StyleTransfer, use_xla
+
+MIXED = ["mixed_bfloat16", "mixed_float16"]
+
+
+@pytest.fixture(scope="module")
+def noisy(content):
+    rng = np.random.default_rng(1)
+    return tf.constant(
+        np.clip(content + rng.normal(0, 20, content.shape), 0, 255)[None], tf.float32
+    )
+
+
+def _terms_and_gradient(config, content, style, image):
+    objective = Objective(config)
+    targets = objective.targets(content[None], [style[None]])
+    terms, grad = objective.terms_and_gradient(image, targets)
+    return {k: float(v) for k, v in terms.items()}, grad.numpy()
+
+
+@pytest.mark.parametrize("precision", MIXED)
+def test_mixed_precision_losses_and_gradient_are_close_to_float32(
+    config, content, style, noisy, precision
+):
+    exact, exact_grad = _terms_and_gradient(config, content, style, noisy)
+    mixed, mixed_grad = _terms_and_gradient(
+        config.replace(precision=precision), content, style, noisy
+    )
+    assert all(np.isfinite(list(mixed.values())))
+    assert mixed == pytest.approx(exact, rel=0.01)
+    assert np.linalg.norm(mixed_grad - exact_grad) < 0.2 * np.linalg.norm(exact_grad)
+
+
+def test_the_network_computes_in_16_bits_and_returns_float32():
+    extractor = build_extractor(["block1_conv1"], weights="random", precision="mixed_bfloat16")
+    conv = extractor.get_layer("block1_conv1")
+    assert conv.compute_dtype == "bfloat16" and conv.kernel.dtype == "float32"
+    assert extractor(tf.zeros((1, 16, 16, 3)))["block1_conv1"].dtype == tf.float32
+
+
+@pytest.mark.parametrize("precision", MIXED)
+def test_a_mixed_precision_run_ends_near_the_float32_loss(config, content, style, precision):
+    def final_loss(cfg):
+        transfer = StyleTransfer(content, style, cfg.replace(optimizer="adam"))
+        transfer.run(8)
+        exact = StyleTransfer(content, style, config)  # judged in float32
+        exact.image.assign(transfer.image)
+        return float(exact.loss_terms()["total"])
+
+    reference = final_loss(config)
+    assert final_loss(config.replace(precision=precision)) == pytest.approx(reference, rel=0.02)
+
+
+@pytest.mark.parametrize(
+    "pixels,scale",
+    [
+        ((64, 64), 1.0),
+        ((256, 256), 1.0),
+        ((512, 512), 4.0),
+        ((4096, 4096), 256.0),
+        ((300, 451), 2.0),
+    ],
+)
+def test_float16_loss_scale_grows_with_the_pixel_count(pixels, scale):
+    assert float(loss_scale(tf.zeros((1, *pixels, 3)))) == scale
+
+
+def test_jit_choices(config):
+    assert use_xla(config.replace(jit="on")) and not use_xla(config.replace(jit="off"))
+    devices = tf.config.list_logical_devices("GPU") + tf.config.list_logical_devices("TPU")
+    assert use_xla(config.replace(jit="auto")) == bool(devices)
+
+
+def test_an_xla_step_equals_the_plain_step(extractor, config, content, style):
+    plain = StyleTransfer(content, style, config.replace(jit="off"), extractor)
+    xla = StyleTransfer(content, style, config.replace(jit="on"), extractor)
+    for _ in range(2):
+        a, b = plain.step(), xla.step()
+        assert float(b["total"]) == pytest.approx(float(a["total"]), rel=1e-4)
+    np.testing.assert_allclose(xla.image.numpy(), plain.image.numpy(), atol=0.05)
