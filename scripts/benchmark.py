@@ -2,8 +2,12 @@
 """Benchmarks of nst_tf, printed as Markdown tables (and appended to BENCHMARKS.md on request).
 
 Suites (--suite, comma-separated):
-  step     seconds per step of our Adam and L-BFGS steps against a bare VGG19 forward and
-           input-gradient through the same truncated network (--sizes).
+  step     seconds per step of our step against a bare VGG19 forward and input-gradient
+           through the same truncated network and against the naive baseline
+           (naive_baseline.py); GFLOP/s against a measured matmul peak; peak memory of a
+           whole run in a child process (--sizes).
+  precision  step time of float32, mixed_bfloat16 and mixed_float16, and of XLA, and the
+           final loss of a run in each (--precision_size, --precision_steps).
   serving  latency of the exported serving_default signature through the TF1 session loader
            (as TF Serving runs it) against the Python API on the same input (--serving_size,
            --serving_steps).
@@ -22,25 +26,30 @@ import io
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
+from naive_baseline import NaiveStyleTransfer  # noqa: E402  (scripts/, beside this file)
 from PIL import Image  # noqa: E402
 
 from nst_tf import Config, StyleTransfer  # noqa: E402
-from nst_tf.config import OPTIMIZERS  # noqa: E402
+from nst_tf.config import PRECISIONS  # noqa: E402
 from nst_tf.features import build_extractor  # noqa: E402
 
 SAMPLES = os.path.join(os.path.dirname(__file__), "..", "nst_tf", "samples")
 
 flags.DEFINE_list("suite", ["step"], "Suites to run: step, serving, multiscale.")
-flags.DEFINE_list("sizes", ["256", "512"], "step: square image sizes in pixels.")
+flags.DEFINE_list("sizes", ["256", "512", "1024"], "step: square image sizes in pixels.")
+flags.DEFINE_integer("precision_size", 512, "precision: square image size in pixels.")
+flags.DEFINE_integer("precision_steps", 20, "precision: steps of each run.")
 flags.DEFINE_integer("repeats", 10, "Timed rounds (after the warm-up rounds).")
 flags.DEFINE_integer("serving_size", 256, "serving: square image size in pixels.")
 flags.DEFINE_list("serving_steps", ["50", "200"], "serving: optimizer steps per request.")
@@ -95,29 +104,138 @@ def bare_network(extractor, image: tf.Tensor):
     return forward_backward
 
 
+def conv_flops(extractor, height: int, width: int) -> int:
+    """Multiply-adds x 2 of the extractor's convolutions, forward plus input gradient (the
+    input gradient of a convolution costs what its forward pass does)."""
+    flops = 0
+    for layer in extractor.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            kh, kw, cin, cout = layer.kernel.shape
+            flops += 2 * height * width * kh * kw * cin * cout
+        elif isinstance(layer, keras.layers.MaxPooling2D | keras.layers.AveragePooling2D):
+            height, width = height // 2, width // 2
+    return 2 * flops
+
+
+def matmul_gflops(dtype=tf.float32, n: int = 4096, repeats: int = 5) -> float:
+    """The machine's measured peak: GFLOP/s of an n x n matrix product."""
+    a = tf.random.stateless_normal((n, n), seed=(1, 2), dtype=tf.float32)
+    a = tf.cast(a, dtype)
+    product = tf.function(lambda: tf.matmul(a, a))
+    seconds = seconds_per_call({"matmul": product}, repeats, warmup=2)["matmul"]
+    return 2 * n**3 / seconds / 1e9
+
+
+def peak_rss_gib(*args: str) -> tuple[float, float]:
+    """Peak resident memory (GiB) and wall time (s) of `python -m nst_tf args...`, measured
+    from outside by the kernel's accounting of the finished child."""
+    start = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "nst_tf", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    if status:
+        raise RuntimeError(f"nst_tf {' '.join(args)} failed:\n{child.stderr.read().decode()}")
+    return usage.ru_maxrss / 2**20, seconds  # ru_maxrss is in KiB on Linux
+
+
+def _square_files(directory: str, size: int) -> list[str]:
+    paths = []
+    for name, image in zip("cs", _images(size)):
+        paths.append(os.path.join(directory, f"{name}{size}.png"))
+        Image.fromarray(image.astype(np.uint8)).save(paths[-1])
+    return paths
+
+
+def _rounds(repeats: int, size: int) -> int:
+    """Fewer rounds for big images: `repeats` up to 512 px, a quarter of them per doubling."""
+    return max(3, round(repeats * min(1.0, (512 / size) ** 2)))
+
+
 def step_suite(repeats: int) -> str:
+    peak = matmul_gflops()
     lines = [
-        "| size | bare VGG19 fwd+bwd (s) | adam step (s) | lbfgs step (s) "
-        "| adam / bare | lbfgs / bare |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| size | bare VGG19 fwd+bwd (s) | our step (s) | naive baseline (s) | ours / bare "
+        "| naive / ours | our GFLOP/s | of matmul peak | peak RSS of a run (GiB) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for size in (int(s) for s in FLAGS.sizes):
         print(f"step: {size}x{size} ...", file=sys.stderr)
         content, style = _images(size)
-        base = Config(size=size, weights="random")
-        extractor = build_extractor(base.content_layers + base.style_layers, weights="random")
-        fns = {"bare": bare_network(extractor, tf.constant(content[None]))}
-        for optimizer in OPTIMIZERS:
-            config = base.replace(optimizer=optimizer)
-            fns[optimizer] = StyleTransfer(content, style, config, extractor).step
-        r = seconds_per_call(fns, repeats)
+        config = Config(size=size, weights="random")
+        extractor = build_extractor(config.content_layers + config.style_layers, weights="random")
+        fns = {
+            "bare": bare_network(extractor, tf.constant(content[None])),
+            "ours": StyleTransfer(content, style, config, extractor).step,
+            "naive": NaiveStyleTransfer(content, style).step,
+        }
+        r = seconds_per_call(fns, _rounds(repeats, size))
+        gflops = conv_flops(extractor, size, size) / r["ours"] / 1e9
+        with tempfile.TemporaryDirectory() as tmp:
+            content_file, style_file = _square_files(tmp, size)
+            rss, _ = peak_rss_gib(
+                f"--content={content_file}", f"--style={style_file}", f"--size={size}",
+                "--steps=5", "--multiscale=off", "--weights=random",
+                f"--output={os.path.join(tmp, 'out.png')}",
+            )  # fmt: skip
         lines.append(
-            f"| {size}x{size} | {r['bare']:.3f} | {r['adam']:.3f} | {r['lbfgs']:.3f} | "
-            f"{r['adam'] / r['bare']:.2f} | {r['lbfgs'] / r['bare']:.2f} |"
+            f"| {size}x{size} | {r['bare']:.3f} | {r['ours']:.3f} | {r['naive']:.3f} | "
+            f"{r['ours'] / r['bare']:.2f} | {r['naive'] / r['ours']:.2f} | {gflops:.0f} | "
+            f"{gflops / peak:.0%} | {rss:.2f} |"
         )
     return (
-        f"Median of {repeats} interleaved rounds after 3 warm-up rounds; float32.\n\n"
-        + "\n".join(lines)
+        f"Median of interleaved rounds ({repeats} up to 512 px, a quarter as many per doubling, "
+        "at least 3) after 3 warm-up rounds; float32, L-BFGS. GFLOP/s counts the "
+        "convolutions' forward and input-gradient arithmetic of the truncated VGG19 (to "
+        f"block5_conv1) per step; the matmul peak is a 4096x4096 float32 product in the same "
+        f"run: {peak:.0f} GFLOP/s. Peak RSS: a whole `nst_tf` command (5 steps, one scale) in a "
+        "child process.\n\n" + "\n".join(lines)
+    )
+
+
+def precision_suite(repeats: int) -> str:
+    """Step time and final loss of each precision at one size, and XLA on and off."""
+    size, steps = FLAGS.precision_size, FLAGS.precision_steps
+    content, style = _images(size)
+    base = Config(size=size, weights="random", jit="off")
+    judge = StyleTransfer(content, style, base)  # every result is scored in float32
+    lines = [
+        "| precision | XLA | bare VGG19 fwd+bwd (s) | our step (s) | step speed-up | "
+        f"loss after {steps} steps | vs float32 |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    runs = [(p, "off") for p in PRECISIONS] + [("float32", "on")]
+    fns, transfers = {}, {}
+    for precision, jit in runs:
+        config = base.replace(precision=precision, jit=jit)
+        extractor = build_extractor(
+            config.content_layers + config.style_layers, weights="random", precision=precision
+        )
+        transfers[precision, jit] = StyleTransfer(content, style, config, extractor)
+        fns[precision, jit, "bare"] = bare_network(extractor, tf.constant(content[None]))
+        fns[precision, jit, "step"] = transfers[precision, jit].step
+    print(f"precision: timing at {size} px ...", file=sys.stderr)
+    r = seconds_per_call(fns, repeats)
+    for precision, jit in runs:  # the timing rounds took steps: start the runs afresh
+        transfer = StyleTransfer(content, style, base.replace(precision=precision, jit=jit))
+        print(f"precision: {steps} steps of {precision}, XLA {jit} ...", file=sys.stderr)
+        transfer.run(steps)
+        judge.image.assign(transfer.image)
+        loss = float(judge.loss_terms()["total"])
+        if (precision, jit) == runs[0]:
+            reference = loss
+        lines.append(
+            f"| {precision} | {jit} | {r[precision, jit, 'bare']:.3f} | "
+            f"{r[precision, jit, 'step']:.3f} | "
+            f"{r['float32', 'off', 'step'] / r[precision, jit, 'step']:.2f} | "
+            f"{loss:.4g} | {loss / reference - 1:+.2%} |"
+        )
+    return (
+        f"{size}x{size}, L-BFGS, median of {repeats} interleaved rounds after 3 warm-up "
+        f"rounds. Each final image is scored by the float32 objective. Matmul peak in the same "
+        f"run: float32 {matmul_gflops():.0f} GFLOP/s, bfloat16 "
+        f"{matmul_gflops(tf.bfloat16):.0f} GFLOP/s.\n\n" + "\n".join(lines)
     )
 
 
@@ -232,7 +350,8 @@ def multiscale_suite(repeats: int) -> str:
 
 
 SUITES = {
-    "step": ("Step time against the bare network", step_suite),
+    "step": ("Step time against the bare network and the naive baseline", step_suite),
+    "precision": ("Precision and XLA", precision_suite),
     "serving": ("Serving latency against the Python API", serving_suite),
     "multiscale": ("Coarse to fine against one scale", multiscale_suite),
 }
