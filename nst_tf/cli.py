@@ -1,6 +1,7 @@
 """nst-tf: paint a photo in the style of a painting.
 
     nst-tf --content=photo.jpg --style=painting.jpg --output=out.png
+    nst-tf --content=photos/ --style=painting.jpg --output=out.png   # out_<photo name>.png
 
 Exit status: 0 done; 2 a flag, input file or output path is wrong (nothing is computed);
 1 the run failed (weights unavailable, loss not finite, write failed); 130 or 143
@@ -34,7 +35,12 @@ from nst_tf.masks import check_masks, load_mask  # noqa: E402
 
 PROG = "nst-tf"
 
-flags.DEFINE_string("content", None, "Content image: the photo to repaint.")
+flags.DEFINE_list(
+    "content",
+    None,
+    "Content image(s): the photo to repaint, several comma-separated or a directory of them, "
+    "stylized together in one batch (one shape after resizing) as OUTPUT_<name>.",
+)
 flags.DEFINE_list("style", None, "Style image(s): the painting(s) whose style to copy.")
 flags.DEFINE_string("output", "out.png", "Output image; .png, .jpg, .jpeg or .webp.")
 options.define_config_flags()
@@ -106,11 +112,14 @@ def main(argv: list[str]) -> None:
             check_output_path(FLAGS.contact_sheet)
         if FLAGS.resume and not os.path.isdir(checkpoint_dir):
             raise ConfigError(f"{checkpoint_dir}: no checkpoint to resume from")
-        content = load_image(FLAGS.content, config.size, FLAGS.max_pixels)
+        content_paths = content_files(FLAGS.content)
+        outputs = output_paths(FLAGS.output, content_paths)
+        contents = [load_image(path, config.size, FLAGS.max_pixels) for path in content_paths]
+        content = contents[0] if len(contents) == 1 else contents
         styles = [load_image(path, config.style_size, FLAGS.max_pixels) for path in FLAGS.style]
         config.normalized_style_blend(len(styles))  # a count mismatch is a usage error
         check_masks(len(styles), FLAGS.style_masks, config.style_blend)
-        height, width = content.shape[:2]
+        height, width = contents[0].shape[:2]
         content_mask = (
             load_mask(FLAGS.content_mask, height, width, FLAGS.max_pixels)
             if FLAGS.content_mask
@@ -134,11 +143,11 @@ def main(argv: list[str]) -> None:
         _fail(str(e), 2)
     except WeightsError as e:
         _fail(str(e), 1)
-    height, width = content.shape[:2]
+    height, width = contents[0].shape[:2]
     first, total = transfer.steps_taken, transfer.total_steps
     logging.info(
         "Stylizing %s (%dx%d) in the style of %s: %s%d %s steps at %s px.",
-        FLAGS.content, width, height, ", ".join(FLAGS.style),
+        ", ".join(content_paths), width, height, ", ".join(FLAGS.style),
         f"from step {first}, " if first else "", total, config.optimizer,
         ", ".join(str(size) for size, _ in transfer.scales),
     )  # fmt: skip
@@ -147,8 +156,16 @@ def main(argv: list[str]) -> None:
     log = TensorBoardLog(FLAGS.logdir) if FLAGS.logdir else None
     sheet = ContactSheet() if FLAGS.contact_sheet else None
 
+    def save(step: int | None = None) -> list:
+        """Write each content's current result, numbered for an intermediate step."""
+        result = transfer.result()
+        images = result if len(outputs) > 1 else [result]
+        for path, image in zip(outputs, images):
+            save_image(path if step is None else numbered_path(path, step, total), image)
+        return images
+
     def keep(step: int, image) -> None:
-        """An iteration worth looking at: to TensorBoard and the contact sheet."""
+        """An iteration worth looking at (the first content's): to TensorBoard and the sheet."""
         if log:
             log.image(step, image)
         if sheet:
@@ -159,9 +176,7 @@ def main(argv: list[str]) -> None:
         if log:
             log(step, terms)
         if FLAGS.save_every and step % FLAGS.save_every == 0 and step < total:
-            image = transfer.result()
-            save_image(numbered_path(FLAGS.output, step, total), image)
-            keep(step, image)
+            keep(step, save(step)[0])
         if FLAGS.checkpoint_every and step % FLAGS.checkpoint_every == 0:
             transfer.save(checkpoint_dir)
         if signals:
@@ -170,25 +185,24 @@ def main(argv: list[str]) -> None:
     try:
         if signals:  # arrived while the model was being built
             raise Interrupted()
-        image = transfer.run(callback=after_step)
-        save_image(FLAGS.output, image)
-        keep(total, image)
+        transfer.run(callback=after_step)
+        keep(total, save()[0])
         if sheet:
             save_image(FLAGS.contact_sheet, sheet.render())
     except Interrupted:
         progress.close()
         transfer.save(checkpoint_dir)
-        save_image(FLAGS.output, transfer.result())
+        save()
         name = signal.Signals(signals[0]).name
         _fail(
             f"{name} at step {transfer.steps_taken} of {total}; wrote "
-            f"{FLAGS.output} and a checkpoint in {checkpoint_dir}: add --resume to continue",
+            f"{', '.join(outputs)} and a checkpoint in {checkpoint_dir}: add --resume to continue",
             128 + signals[0],
         )
     except NumericError as e:
         progress.close()
-        save_image(FLAGS.output, transfer.result())
-        _fail(f"{e} Wrote the last finite image to {FLAGS.output}.", 1)
+        save()
+        _fail(f"{e} Wrote the last finite image to {', '.join(outputs)}.", 1)
     except (ImageError, OSError) as e:
         _fail(str(e), 1)
     progress.close()
@@ -196,7 +210,37 @@ def main(argv: list[str]) -> None:
         log.close()
     if os.path.isdir(checkpoint_dir) and (FLAGS.resume or FLAGS.checkpoint_every):
         shutil.rmtree(checkpoint_dir)  # finished: nothing left to resume
-    logging.info("Wrote %s.", FLAGS.output)
+    logging.info("Wrote %s.", ", ".join(outputs))
+
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+
+def content_files(entries: list[str]) -> list[str]:
+    """The --content entries, a lone directory standing for the image files in it."""
+    if len(entries) != 1 or not os.path.isdir(entries[0]):
+        return entries
+    directory = entries[0]
+    files = sorted(
+        os.path.join(directory, name)
+        for name in os.listdir(directory)
+        if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+    )
+    if not files:
+        raise ImageError(f"{directory}: no image files ({', '.join(IMAGE_EXTENSIONS)}) in it")
+    return files
+
+
+def output_paths(output: str, contents: list[str]) -> list[str]:
+    """One output for one content; OUTPUT_<content name><ext> each for several."""
+    if len(contents) == 1:
+        return [output]
+    stem, ext = os.path.splitext(output)
+    names = [os.path.splitext(os.path.basename(path))[0] for path in contents]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ConfigError(f"two content images are named {twice[0]}; their outputs would clash")
+    return [f"{stem}_{name}{ext}" for name in names]
 
 
 def _catch_signals() -> list[int]:

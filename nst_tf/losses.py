@@ -1,7 +1,9 @@
 """The three loss terms of Gatys et al. as pure functions of tensors.
 
-All are means, not sums, and the Gram matrix is divided by H*W, so a loss value does not
-depend on the image size: the same weights work at 256 px and at 4096 px.
+All are means over each image, not sums, and the Gram matrix is divided by H*W, so a loss
+value does not depend on the image size: the same weights work at 256 px and at 4096 px.
+For a batch [B, ...] the per-image means are summed, so each image gets the gradient it
+would get alone.
 """
 
 from __future__ import annotations
@@ -41,14 +43,19 @@ def masked_gram(features: tf.Tensor, masks: tf.Tensor) -> tf.Tensor:
     return gram(features * tf.sqrt(masks)) * tf.math.divide_no_nan(positions, area)[:, None, None]
 
 
+def per_image_mean(values: tf.Tensor) -> tf.Tensor:
+    """The mean over each image of a batch [B, ...], summed over the batch."""
+    return tf.reduce_sum(tf.reduce_mean(values, axis=list(range(1, values.shape.rank))))
+
+
 def content_loss(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
     """Mean squared difference between activations and the content image's activations."""
-    return tf.reduce_mean(tf.math.squared_difference(features, target))
+    return per_image_mean(tf.math.squared_difference(features, target))
 
 
 def style_loss(gram_matrix: tf.Tensor, target_gram: tf.Tensor) -> tf.Tensor:
-    """Mean squared difference between a Gram matrix and the style image's Gram matrix."""
-    return tf.reduce_mean(tf.math.squared_difference(gram_matrix, target_gram))
+    """Mean squared difference between Gram matrices [B, C, C] and the style's [1, C, C]."""
+    return per_image_mean(tf.math.squared_difference(gram_matrix, target_gram))
 
 
 def masked_style_loss(features: tf.Tensor, masks: tf.Tensor, target_grams: tf.Tensor) -> tf.Tensor:
@@ -71,4 +78,4 @@ def total_variation(image: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tenso
     if mask is not None:
         dy *= (mask[:, 1:, :, :] + mask[:, :-1, :, :]) / 2
         dx *= (mask[:, :, 1:, :] + mask[:, :, :-1, :]) / 2
-    return tf.reduce_mean(dy) + tf.reduce_mean(dx)
+    return per_image_mean(dy) + per_image_mean(dx)

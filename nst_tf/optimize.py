@@ -24,7 +24,8 @@ def project(image: tf.Tensor) -> tf.Tensor:
 
 
 def _dot(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
-    return tf.reduce_sum(a * b)
+    """Dot product per image of a batch [B, H, W, C]: [B, 1, 1, 1], ready to broadcast."""
+    return tf.reduce_sum(a * b, axis=[1, 2, 3], keepdims=True)
 
 
 class Optimizer(Protocol):
@@ -79,7 +80,7 @@ class Adam:
 class LBFGSState(NamedTuple):
     s: tf.Tensor  # [history, *image.shape] position differences, oldest first
     y: tf.Tensor  # [history, *image.shape] gradient differences, oldest first
-    rho: tf.Tensor  # [history] 1 / (s . y); 0 marks an empty slot
+    rho: tf.Tensor  # [history, B, 1, 1, 1] 1 / (s . y) per image; 0 marks an empty slot
     prev_image: tf.Tensor
     prev_grad: tf.Tensor
     t: tf.Tensor  # number of updates so far, float32 scalar
@@ -97,6 +98,8 @@ class LBFGS:
     1/|g|_1 moves a 512x512 image by ~1e-6 levels: float32 rounding then swamps the first
     curvature pair, and the run depends on the last bit of every sum.)
     A curvature pair with s . y <= 0 is skipped, which keeps the direction a descent one.
+    Each image of a batch [B, H, W, C] has its own history and dot products, so a batch
+    takes exactly the steps its images would take one at a time.
     """
 
     def __init__(self, learning_rate: float = 1.0, history: int = 10):
@@ -109,7 +112,7 @@ class LBFGS:
         return LBFGSState(
             s=empty,
             y=empty,
-            rho=tf.zeros([self.history]),
+            rho=tf.zeros([self.history, tf.shape(image)[0], 1, 1, 1]),
             prev_image=zeros,
             prev_grad=zeros,
             t=tf.constant(0.0),
@@ -124,20 +127,21 @@ class LBFGS:
         return new_image, LBFGSState(s, y, rho, image, grad, state.t + 1.0)
 
     def _remember(self, image, grad, state):
-        """Shift the newest curvature pair into the history if it has positive curvature."""
+        """Shift the newest curvature pair into each image's history if its curvature is
+        positive."""
         s_new = image - state.prev_image
         y_new = grad - state.prev_grad
         sy = _dot(s_new, y_new)
-        accept = tf.logical_and(state.t > 0.0, sy > 1e-10)
+        accept = tf.logical_and(state.t > 0.0, sy > 1e-10)  # [B, 1, 1, 1]
 
-        def push():
-            return (
-                tf.concat([state.s[1:], s_new[None]], 0),
-                tf.concat([state.y[1:], y_new[None]], 0),
-                tf.concat([state.rho[1:], [1.0 / sy]], 0),
-            )
+        def push(history, new):
+            return tf.where(accept, tf.concat([history[1:], new[None]], 0), history)
 
-        return tf.cond(accept, push, lambda: (state.s, state.y, state.rho))
+        return (
+            push(state.s, s_new),
+            push(state.y, y_new),
+            push(state.rho, 1.0 / tf.where(accept, sy, 1.0)),
+        )
 
     def _two_loop(self, grad, s, y, rho):
         """H @ grad for the L-BFGS inverse Hessian H; empty slots (rho 0) contribute nothing."""
@@ -149,10 +153,11 @@ class LBFGS:
             alphas.append(alpha)
         has_history = rho[-1] > 0.0
         yy = _dot(y[-1], y[-1])
+        largest = tf.reduce_max(tf.abs(grad), axis=[1, 2, 3], keepdims=True)
         gamma = tf.where(
             has_history,
             _dot(s[-1], y[-1]) / tf.where(has_history, yy, 1.0),
-            1.0 / tf.maximum(tf.reduce_max(tf.abs(grad)), 1e-30),
+            1.0 / tf.maximum(largest, 1e-30),
         )
         r = gamma * q
         for i, alpha in zip(range(self.history), reversed(alphas)):

@@ -52,7 +52,7 @@ class StyleTransfer:
 
     def __init__(
         self,
-        content: Image,
+        content: Image | Sequence[Image],
         style: Image | Sequence[Image],
         config: Config | None = None,
         extractor: keras.Model | None = None,
@@ -60,34 +60,46 @@ class StyleTransfer:
         content_mask: Mask | None = None,
         style_masks: Sequence[Mask] = (),
     ):
-        """`style` is one image or several, mixed with config.style_blend; `init`, an image
-        of any size, replaces config.init as the start (resized bicubically to fit).
+        """`content` is one image, or a batch (a list, or an array [B, H, W, 3]) of images of
+        one shape after resizing, stylized together with shared style targets; `result()`
+        then returns a batch. `style` is one image or several, mixed with
+        config.style_blend; `init`, an image (or batch) of any size, replaces config.init as
+        the start (resized bicubically to fit).
 
         `content_mask` (white: stylize, black: keep the photo) and `style_masks` (one per
         style: where it goes) are optional masks, see nst_tf.masks.
         """
         self.config = config or Config()
         styles = _as_list(style)
+        contents = _contents(content, self.config.size)
+        self.batched = _is_batch(content)
         check_masks(len(styles), style_masks, self.config.style_blend)
+        if self.batched and (
+            content_mask is not None or style_masks or self.config.preserve_colors == "histogram"
+        ):
+            raise ConfigError(
+                "masks and preserve_colors=histogram apply to one content image, not a batch"
+            )
         blend = self.config.normalized_style_blend(len(styles))
         self.objective = Objective(self.config, extractor)
-        self.content = _prepare(content, self.config.size)
+        self.content = np.stack(contents) if self.batched else contents[0]
         self.styles = [_prepare(s, self.config.style_size) for s in styles]
         if self.config.preserve_colors == "histogram":
             self.styles = [match_colors(s, self.content) for s in self.styles]
-        height, width = self.content.shape[:2]
+        height, width = contents[0].shape[:2]
         self.targets: Targets = self.objective.targets(
-            self.content[None],
+            np.stack(contents),
             [s[None] for s in self.styles],
             blend,
             None if content_mask is None else load_mask(content_mask, height, width),
             [load_mask(m, height, width) for m in style_masks],
         )
         if init is None:
-            start = initial_image(self.config, self.content)
+            start = np.stack([initial_image(self.config, c) for c in contents])
         else:
-            start = resize(init, *self.content.shape[:2], method="bicubic").numpy()
-        self.image = tf.Variable(start[None], name="image")
+            start = resize(init, height, width, method="bicubic").numpy()
+            start = start if start.ndim == 4 else start[None]
+        self.image = tf.Variable(start, name="image")
         self.optimizer = make_optimizer(self.config)
         self.state = tf.nest.map_structure(
             lambda t: tf.Variable(t, trainable=False), self.optimizer.init(self.image)
@@ -131,12 +143,13 @@ class StyleTransfer:
         return self.result()
 
     def result(self) -> np.ndarray:
-        """The current image, [H, W, 3] float32 in [0, 255], with the content's colours put
-        back when config.preserve_colors is "luminance"."""
-        image = self.image.numpy()[0]
+        """The current image, [H, W, 3] float32 in [0, 255] ([B, H, W, 3] for a batch), with
+        the content's colours put back when config.preserve_colors is "luminance"."""
+        images = self.image.numpy()
         if self.config.preserve_colors == "luminance":
-            return keep_luminance_only(image, self.content)
-        return image
+            contents = self.content if self.batched else self.content[None]
+            images = np.stack([keep_luminance_only(i, c) for i, c in zip(images, contents)])
+        return images if self.batched else images[0]
 
     # -- checkpoints: everything needed to continue to the same result ----------------------
 
@@ -200,9 +213,10 @@ class Pyramid:
         # Read and decode files once, at the finest scale's sizes; coarser scales shrink these.
         styles = _as_list(style)
         check_masks(len(styles), style_masks, self.config.style_blend)
-        self.content = _prepare(content, self.config.size)
+        contents = _contents(content, self.config.size)
+        self.content = np.stack(contents) if _is_batch(content) else contents[0]
         self.styles = [_prepare(s, self.config.style_size) for s in styles]
-        height, width = self.content.shape[:2]
+        height, width = contents[0].shape[:2]
         self.content_mask = None if content_mask is None else load_mask(content_mask, height, width)
         self.style_masks = [load_mask(m, height, width) for m in style_masks]
         self.scales = self.config.scales
@@ -240,7 +254,7 @@ class Pyramid:
             if self.level == len(self.scales) - 1:
                 return self.result()
             self.level += 1
-            self.transfer = self._scale(self.level, self.transfer.image.numpy()[0])
+            self.transfer = self._scale(self.level, self.transfer.image.numpy())
 
     def result(self) -> np.ndarray:
         """The current scale's image, as StyleTransfer.result."""
@@ -291,7 +305,7 @@ def _numeric_message(terms: dict[str, float], step: int) -> str:
 
 
 def stylize(
-    content: Image,
+    content: Image | Sequence[Image],
     style: Image | Sequence[Image],
     config: Config | None = None,
     callback: Callback | None = None,
@@ -335,6 +349,22 @@ def initial_image(config: Config, content: np.ndarray) -> np.ndarray:
 
 def _as_list(style: Image | Sequence[Image]) -> list[Image]:
     return [style] if isinstance(style, str | np.ndarray) else list(style)
+
+
+def _is_batch(content: Image | Sequence[Image]) -> bool:
+    return isinstance(content, list | tuple) or getattr(content, "ndim", 0) == 4
+
+
+def _contents(content: Image | Sequence[Image], size: int) -> list[np.ndarray]:
+    """The content image(s), prepared; a batch must share one shape after resizing."""
+    images = [_prepare(c, size) for c in (content if _is_batch(content) else [content])]
+    shapes = sorted({f"{i.shape[1]}x{i.shape[0]}" for i in images})
+    if len(shapes) > 1:
+        raise ConfigError(
+            f"batched content images must have one shape at size {size}, got "
+            f"{' and '.join(shapes[:2])}: stylize them separately or crop them alike"
+        )
+    return images
 
 
 def _prepare(image: Image, size: int) -> np.ndarray:

@@ -92,7 +92,9 @@ def make_inputs(tmp: Path) -> dict[str, Path]:
 # {name_ext} is a file from make_inputs (dot as underscore); {tmp} the temp directory.
 BAD_INPUTS = [
     ("missing file", ["--content=/no/such/photo.jpg"], "no such file", 2),
-    ("directory", ["--content={dir}"], "is a directory", 2),
+    ("directory as style", ["--style={dir}"], "is a directory", 2),
+    ("content directory without images", ["--content={dir}"], "no image files", 2),
+    ("batch of two shapes", ["--content={square_png},{palette_png}"], "must have one shape", 2),
     ("empty file", ["--style={empty_png}"], "not a readable image", 2),
     ("truncated png", ["--style={truncated_png}"], "not a readable image", 2),
     ("truncated jpeg", ["--content={truncated_jpg}"], "not a readable image", 2),
@@ -296,3 +298,23 @@ def test_tensorboard_log_and_contact_sheet(tmp_path):
     assert sorted(tags["image"]) == [2, 4]
     with Image.open(sheet) as img:  # two frames of 48 x 32, side by side, labels below
         assert img.size == (96, 32 + 14)
+
+
+def test_a_directory_of_contents_is_stylized_in_one_batch(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    with Image.open(CONTENT_PATH) as photo:
+        photo.save(photos / "a.jpg")
+        photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(photos / "b.png")
+    (photos / "notes.txt").write_text("not an image, skipped\n")
+    out = tmp_path / "out.png"
+    result = nst_tf(
+        f"--content={photos}", f"--style={STYLE_PATH}", f"--output={out}", *FAST,
+        "--save_every=2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    written = sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".png")
+    assert written == ["out_a.png", "out_a_0002.png", "out_b.png", "out_b_0002.png"]
+    a, b = (np.asarray(Image.open(tmp_path / f"out_{n}.png"), np.float32) for n in "ab")
+    assert a.shape == b.shape == (32, 48, 3)
+    assert np.abs(a - b[:, ::-1]).mean() < 8  # mirrored inputs, nearly mirrored results

@@ -61,9 +61,15 @@ def test_two_loop_recursion_equals_dense_bfgs_inverse_hessian():
         s_hist[slot], y_hist[slot], rho[slot] = s, y, 1.0 / (s @ y)
     g = rng.normal(size=n)
     lbfgs = LBFGS(history=history)
-    cast = lambda a: tf.constant(a, tf.float32)  # noqa: E731
-    got = lbfgs._two_loop(cast(g), cast(s_hist), cast(y_hist), cast(rho)).numpy()
-    np.testing.assert_allclose(got, dense_lbfgs_direction(g, pairs), rtol=1e-4, atol=1e-5)
+    as_image = lambda a: tf.reshape(tf.constant(a, tf.float32), [-1, 1, 1, n, 1])  # noqa: E731
+    got = lbfgs._two_loop(
+        as_image(g)[0],
+        as_image(s_hist),
+        as_image(y_hist),
+        tf.reshape(tf.constant(rho, tf.float32), [-1, 1, 1, 1, 1]),
+    )
+    expected = dense_lbfgs_direction(g, pairs)
+    np.testing.assert_allclose(got.numpy().ravel(), expected, rtol=1e-4, atol=1e-5)
 
 
 def minimize(optimizer, grad_fn, x0, steps):
@@ -74,23 +80,40 @@ def minimize(optimizer, grad_fn, x0, steps):
     return x.numpy()
 
 
+def quadratic(batch: int = 1):
+    """Gradient of an ill-conditioned quadratic (condition number 100) per image of a batch
+    [batch, 1, 12, 1], its minima, and a start."""
+    scales = tf.reshape(tf.constant(np.geomspace(0.01, 1.0, 12), tf.float32), [1, 1, 12, 1])
+    target = tf.constant(rng.uniform(60, 190, (batch, 1, 12, 1)), tf.float32)
+    x0 = np.full((batch, 1, 12, 1), 128.0, np.float32)
+    return (lambda x: scales * (x - target)), target.numpy(), x0
+
+
 def test_lbfgs_solves_an_ill_conditioned_quadratic():
-    """Minimum inside the box, condition number 100: L-BFGS gets there, plain steps do not."""
-    scales = tf.constant(np.geomspace(0.01, 1.0, 12), tf.float32)
-    target = tf.constant(rng.uniform(60, 190, 12), tf.float32)
-    grad_fn = lambda x: scales * (x - target)  # noqa: E731
-    x0 = np.full(12, 128.0, np.float32)
+    """Minimum inside the box: L-BFGS gets there, plain steps do not."""
+    grad_fn, target, x0 = quadratic()
     x = minimize(LBFGS(history=5), grad_fn, x0, steps=40)
-    np.testing.assert_allclose(x, target.numpy(), atol=0.05)
+    np.testing.assert_allclose(x, target, atol=0.05)
     adam = minimize(Adam(1.0), grad_fn, x0, steps=40)
-    assert np.abs(adam - target.numpy()).max() > 1.0
+    assert np.abs(adam - target).max() > 1.0
+
+
+def test_a_batch_takes_the_steps_its_images_take_alone():
+    grad_fn, target, x0 = quadratic(batch=3)
+    x0 = x0 + rng.normal(0, 10, x0.shape).astype(np.float32)
+    for optimizer in (LBFGS(history=5), Adam(1.0)):
+        together = minimize(optimizer, grad_fn, x0, steps=7)
+        for i in range(3):
+            alone = minimize(optimizer, lambda x, i=i: grad_fn(x)[i : i + 1], x0[i : i + 1], 7)
+            np.testing.assert_allclose(together[i : i + 1], alone, rtol=1e-5)
 
 
 def test_lbfgs_skips_pairs_without_positive_curvature():
     lbfgs = LBFGS(history=3)
-    x = tf.constant([10.0, 20.0])
+    pixels = lambda *values: tf.reshape(tf.constant(values), [1, 1, -1, 1])  # noqa: E731
+    x = pixels(10.0, 20.0)
     state = lbfgs.init(x)
-    _, state = lbfgs.update(x, tf.constant([1.0, 1.0]), state)
+    _, state = lbfgs.update(x, pixels(1.0, 1.0), state)
     # Moving along +x while the gradient drops: s . y < 0, so no pair is stored.
-    _, state = lbfgs.update(tf.constant([11.0, 21.0]), tf.constant([-1.0, -1.0]), state)
+    _, state = lbfgs.update(pixels(11.0, 21.0), pixels(-1.0, -1.0), state)
     assert np.all(state.rho.numpy() == 0.0)

@@ -1,0 +1,46 @@
+"""Several content images stylized in one batch, sharing the style targets."""
+
+import numpy as np
+import pytest
+
+from nst_tf.config import ConfigError
+from nst_tf.transfer import Pyramid, StyleTransfer
+
+
+@pytest.fixture(scope="module")
+def contents(content):
+    return [content, content[::-1].copy(), np.roll(content, 20, axis=1)]
+
+
+# Batched and single convolutions may round differently in the last bit, and early L-BFGS
+# steps (no line search) amplify such differences about tenfold a step, so L-BFGS is compared
+# after 3 steps. A history shared across the batch would already differ at the second step.
+@pytest.mark.parametrize("optimizer,steps", [("lbfgs", 3), ("adam", 6)])
+def test_batch_results_equal_single_results(extractor, config, contents, style, optimizer, steps):
+    config = config.replace(optimizer=optimizer, init_noise=0.1)
+    together = StyleTransfer(contents, style, config, extractor).run(steps)
+    assert together.shape == (3, *contents[0].shape)
+    for image, alone in zip(contents, together):
+        single = StyleTransfer(image, style, config, extractor).run(steps)
+        assert np.abs(single - image).max() > 10  # the steps did change it
+        np.testing.assert_allclose(alone, single, atol=0.01)
+
+
+def test_batch_loss_is_the_sum_of_the_single_losses(extractor, config, contents, style):
+    batch = StyleTransfer(contents, style, config, extractor).loss_terms()
+    singles = [StyleTransfer(c, style, config, extractor).loss_terms() for c in contents]
+    for term in ("content", "style", "tv", "total"):
+        assert float(batch[term]) == pytest.approx(sum(float(s[term]) for s in singles), rel=1e-4)
+
+
+def test_a_batch_runs_coarse_to_fine(extractor, config, contents, style):
+    pyramid = Pyramid(contents[:2], style, config.replace(multiscale="on", min_size=32, steps=2),
+                      extractor)  # fmt: skip
+    assert pyramid.run().shape == (2, *contents[0].shape)
+
+
+def test_batch_needs_one_shape_and_no_masks(extractor, config, contents, style):
+    with pytest.raises(ConfigError, match="batched content images must have one shape"):
+        StyleTransfer([contents[0], contents[0][:, :40]], style, config, extractor)
+    with pytest.raises(ConfigError, match="apply to one content image, not a batch"):
+        StyleTransfer(contents, style, config, extractor, content_mask=np.ones((4, 6)))
