@@ -6,6 +6,8 @@ Suites (--suite, comma-separated):
            through the same truncated network and against the naive baseline
            (naive_baseline.py); GFLOP/s against a measured matmul peak; peak memory of a
            whole run in a child process (--sizes).
+  batch    images per second of a batch of contents against one at a time
+           (--batch_size_px, --batch_count).
   precision  step time of float32, mixed_bfloat16 and mixed_float16, and of XLA, and the
            final loss of a run in each (--precision_size, --precision_steps).
   serving  latency of the exported serving_default signature through the TF1 session loader
@@ -50,6 +52,8 @@ flags.DEFINE_list("suite", ["step"], "Suites to run: step, serving, multiscale."
 flags.DEFINE_list("sizes", ["256", "512", "1024"], "step: square image sizes in pixels.")
 flags.DEFINE_integer("precision_size", 512, "precision: square image size in pixels.")
 flags.DEFINE_integer("precision_steps", 20, "precision: steps of each run.")
+flags.DEFINE_integer("batch_size_px", 256, "batch: square image size in pixels.")
+flags.DEFINE_integer("batch_count", 4, "batch: content images in the batch.")
 flags.DEFINE_integer("repeats", 10, "Timed rounds (after the warm-up rounds).")
 flags.DEFINE_integer("serving_size", 256, "serving: square image size in pixels.")
 flags.DEFINE_list("serving_steps", ["50", "200"], "serving: optimizer steps per request.")
@@ -239,6 +243,30 @@ def precision_suite(repeats: int) -> str:
     )
 
 
+def batch_suite(repeats: int) -> str:
+    """Images per second of one batched step against single steps, same size and style."""
+    size, count = FLAGS.batch_size_px, FLAGS.batch_count
+    content, style = _images(size)
+    config = Config(size=size, weights="random")
+    extractor = build_extractor(config.content_layers + config.style_layers, weights="random")
+    contents = [np.roll(content, 7 * i, axis=1) for i in range(count)]
+    r = seconds_per_call(
+        {
+            "single": StyleTransfer(content, style, config, extractor).step,
+            "batch": StyleTransfer(contents, style, config, extractor).step,
+        },
+        repeats,
+    )
+    single, batch = 1.0 / r["single"], count / r["batch"]
+    return (
+        f"{size}x{size}, L-BFGS, float32; median of {repeats} interleaved rounds after 3 "
+        "warm-up rounds.\n\n"
+        "| run | step (s) | images / s | speed-up |\n|---|---:|---:|---:|\n"
+        f"| one image at a time | {r['single']:.3f} | {single:.2f} | 1.00 |\n"
+        f"| batch of {count} | {r['batch']:.3f} | {batch:.2f} | {batch / single:.2f} |"
+    )
+
+
 # -- serving: the exported loop through the session loader against the Python API --------
 
 
@@ -352,6 +380,7 @@ def multiscale_suite(repeats: int) -> str:
 SUITES = {
     "step": ("Step time against the bare network and the naive baseline", step_suite),
     "precision": ("Precision and XLA", precision_suite),
+    "batch": ("Batch against one image at a time", batch_suite),
     "serving": ("Serving latency against the Python API", serving_suite),
     "multiscale": ("Coarse to fine against one scale", multiscale_suite),
 }
