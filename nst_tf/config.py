@@ -99,6 +99,7 @@ class Config:
     lbfgs_history: int = 10
     precision: str = "float32"  # float32 | mixed_bfloat16 | mixed_float16 (the network only)
     jit: str = "auto"  # XLA for the step: auto (on with a GPU or TPU) | on | off
+    tile_size: int = 2048  # larger images are optimised in tiles of this many pixels; 0: never
 
     def __post_init__(self):
         for name in ("content_layers", "style_layers"):
@@ -172,6 +173,10 @@ class Config:
         _require(
             self.precision in PRECISIONS,
             f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}",
+        )
+        _require(
+            self.tile_size == 0 or (self.tile_size >= 32 and self.tile_size % 16 == 0),
+            f"tile_size must be 0 or a multiple of 16 from 32 up, got {self.tile_size}",
         )
         _require(self.jit in JIT_CHOICES, f"jit must be auto, on or off, got {self.jit!r}")
         _require(self.min_size >= 16, f"min_size must be at least 16 pixels, got {self.min_size}")

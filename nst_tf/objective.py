@@ -47,7 +47,7 @@ class Objective:
             precision=config.precision,
         )
         self.weights = LossWeights(config.content_weight, config.style_weight, config.tv_weight)
-        self._layer_weights = config.normalized_style_layer_weights
+        self.layer_weights = config.normalized_style_layer_weights
 
     def targets(
         self,
@@ -107,7 +107,7 @@ class Objective:
             [
                 layer_weight * self._style_loss(features[name], targets, i)
                 for i, (name, layer_weight) in enumerate(
-                    zip(self.config.style_layers, self._layer_weights)
+                    zip(self.config.style_layers, self.layer_weights)
                 )
             ]
         )

@@ -57,6 +57,12 @@ def define_config_flags(*, init: bool = True) -> None:
     )
     flags.DEFINE_enum("pooling", DEFAULTS.pooling, POOLING_CHOICES, "VGG19 pooling.")
     flags.DEFINE_integer("seed", DEFAULTS.seed, "Seed for noise init and random weights.")
+    flags.DEFINE_integer(
+        "tile_size",
+        DEFAULTS.tile_size,
+        "Optimise images larger than this in tiles of this size (exact, seamless; bounded "
+        "memory); 0: never. A multiple of 16.",
+    )
     flags.DEFINE_enum(
         "precision",
         DEFAULTS.precision,

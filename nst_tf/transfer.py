@@ -22,6 +22,7 @@ from nst_tf.images import load_image, resize, resize_longest
 from nst_tf.masks import Mask, check_masks, load_mask
 from nst_tf.objective import Objective, Targets
 from nst_tf.optimize import make_optimizer
+from nst_tf.tiles import TiledObjective
 
 Image = str | np.ndarray  # a file path, or an RGB array [H, W, 3] in [0, 255]
 Callback = Callable[[int, dict[str, float]], None]
@@ -87,7 +88,12 @@ class StyleTransfer:
         if self.config.preserve_colors == "histogram":
             self.styles = [match_colors(s, self.content) for s in self.styles]
         height, width = contents[0].shape[:2]
-        self.targets: Targets = self.objective.targets(
+        self.tiles = None
+        if self.config.tile_size and max(height, width) > self.config.tile_size:
+            if content_mask is not None or style_masks:
+                raise ConfigError("masks cannot be used with tiles: raise tile_size or set it to 0")
+            self.tiles = TiledObjective(self.objective, self.config.tile_size)
+        self.targets: Targets = (self.tiles or self.objective).targets(
             np.stack(contents),
             [s[None] for s in self.styles],
             blend,
@@ -105,12 +111,27 @@ class StyleTransfer:
             lambda t: tf.Variable(t, trainable=False), self.optimizer.init(self.image)
         )
         self.steps_taken = tf.Variable(0, dtype=tf.int64, trainable=False, name="steps_taken")
-        self.step = tf.function(self._step, jit_compile=use_xla(self.config))
+        if self.tiles:
+            self._update_compiled = tf.function(self._update)
+            self.step = self._tiled_step
+        else:
+            self.step = tf.function(self._step, jit_compile=use_xla(self.config))
         self.loss_terms = tf.function(lambda: self.objective.terms(self.image, self.targets))
 
     def _step(self) -> dict[str, tf.Tensor]:
         """Evaluate the loss at the current image, then take one optimizer step if finite."""
         terms, grad = self.objective.terms_and_gradient(self.image, self.targets)
+        self._update(terms, grad)
+        return terms
+
+    def _tiled_step(self) -> dict[str, tf.Tensor]:
+        """`_step` for large images: the loss and gradient tile by tile (nst_tf.tiles)."""
+        terms, grad = self.tiles.terms_and_gradient(self.image, self.targets)
+        self._update_compiled(terms, grad)
+        return terms
+
+    def _update(self, terms: dict[str, tf.Tensor], grad: tf.Tensor) -> None:
+        """One optimizer step from the current image, if the loss and gradient are finite."""
         finite = tf.reduce_all(
             [tf.reduce_all(tf.math.is_finite(t)) for t in (*terms.values(), grad)]
         )
@@ -124,7 +145,6 @@ class StyleTransfer:
             return tf.constant(True)
 
         tf.cond(finite, update, lambda: tf.constant(False))
-        return terms
 
     def run(self, steps: int | None = None, callback: Callback | None = None) -> np.ndarray:
         """Step until `steps` updates in all (default config.steps), calling callback(step, terms).

@@ -1,0 +1,231 @@
+"""Very large images: the loss and its exact gradient, computed tile by tile.
+
+Memory for a step grows with the image: at 4096x4096 the activations VGG19 keeps for the
+backward pass outgrow 24 GiB. Here the image is cut into square cores of `tile_size`
+pixels, each run through the network with a halo of `halo` pixels around it: at least the
+receptive radius of the deepest layer used, so the activations over the core are exactly
+those of the whole image. Core corners lie on a 16-pixel grid, so pooling windows fall
+where they fall for the whole image.
+
+The style loss needs the Gram matrices of the whole image, so a step takes two passes.
+The first, without a gradient, sums each core's share of the Gram matrices. Then
+dL/dG = 2 (G - target) / C^2 is known, and the second pass differentiates, tile by tile,
+the core's part of <dL/dG, G> plus its content loss: their gradients add up to the gradient
+of the whole loss. There are no seams to hide: the result is the whole image's gradient,
+up to float rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nst_tf import losses
+from nst_tf.objective import Objective, Targets
+
+ALIGN = 16  # product of the pooling strides before block5: core corners on this grid
+
+
+class Tile(NamedTuple):
+    """Rows [y0, y1) and columns [x0, x1) of a core, and of the core with its halo."""
+
+    core: tuple[int, int, int, int]  # y0, y1, x0, x1
+    extent: tuple[int, int, int, int]
+
+
+def plan(height: int, width: int, tile_size: int, halo: int) -> list[Tile]:
+    """Cores of tile_size (a multiple of ALIGN) covering the image, each with its halo."""
+    tiles = []
+    for y0 in range(0, height, tile_size):
+        for x0 in range(0, width, tile_size):
+            y1, x1 = min(y0 + tile_size, height), min(x0 + tile_size, width)
+            extent = (max(0, y0 - halo), min(height, y1 + halo),
+                      max(0, x0 - halo), min(width, x1 + halo))  # fmt: skip
+            tiles.append(Tile((y0, y1, x0, x1), extent))
+    return tiles
+
+
+def layer_geometry(extractor: keras.Model) -> tuple[dict[str, int], int]:
+    """Each output layer's stride (pixels per activation) and the receptive radius, in
+    pixels, of the deepest one, rounded up to ALIGN."""
+    strides, stride, field = {}, 1, 1
+    for layer in extractor.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            field += (layer.kernel_size[0] - 1) * stride
+        elif isinstance(layer, keras.layers.MaxPooling2D | keras.layers.AveragePooling2D):
+            field += stride
+            stride *= 2
+        strides[layer.name] = stride
+    names = extractor.output.keys() if isinstance(extractor.output, dict) else []
+    return {name: strides[name] for name in names}, ALIGN * math.ceil(field / 2 / ALIGN)
+
+
+class TiledObjective:
+    """Objective.terms_and_gradient for images too large for one pass, with the same
+    result (tests/test_tiles.py compares them)."""
+
+    def __init__(self, objective: Objective, tile_size: int):
+        if tile_size % ALIGN:
+            raise ValueError(f"tile_size must be a multiple of {ALIGN}, got {tile_size}")
+        self.objective = objective
+        self.config = objective.config
+        self.tile_size = tile_size
+        self.strides, self.halo = layer_geometry(objective.extractor)
+        self._features = tf.function(objective.extractor)
+        self._tile_gradient = tf.function(self._tile_surrogate_gradient)
+        self._tv = tf.function(self._tv_and_gradient)
+
+    def targets(self, content, styles, blend, content_mask=None, style_masks=()) -> Targets:
+        """Objective.targets, each image run tile by tile; masks are not supported."""
+        if content_mask is not None or style_masks:
+            raise ValueError("masks are not supported with tiles")
+        content = tf.convert_to_tensor(content)
+        c = self.config
+        features = {name: None for name in c.content_layers}
+        for tile, tile_features in self._tiles(content):
+            for name in c.content_layers:
+                core = self._core(tile_features[name], tile, name).numpy()
+                if features[name] is None:
+                    s = self.strides[name]
+                    shape = (
+                        core.shape[0],
+                        content.shape[1] // s,
+                        content.shape[2] // s,
+                        core.shape[3],
+                    )
+                    features[name] = np.zeros(shape, np.float32)
+                y0, y1, x0, x1 = (v // self.strides[name] for v in tile.core)
+                features[name][:, y0:y1, x0:x1] = core
+        grams = [0.0] * len(c.style_layers)
+        for style, weight in zip(styles, blend):
+            for i, gram in enumerate(self._accumulate(style)[0]):
+                grams[i] += weight * gram
+        return Targets(
+            content=tuple(tf.constant(features[name]) for name in c.content_layers),
+            style=tuple(grams),
+        )
+
+    def _tiles(self, image):
+        """Each tile of `image` with the activations of its extent."""
+        for tile in plan(*image.shape[1:3], self.tile_size, self.halo):
+            yield tile, self._features(_crop(image, tile.extent))
+
+    def _accumulate(self, image: tf.Tensor, content_targets=()) -> tuple[list, tf.Tensor]:
+        """The whole image's Gram matrix at each style layer and its content loss against
+        `content_targets` (unweighted, averaged over the layers), summed core by core."""
+        c = self.config
+        size = tuple(image.shape[1:3])
+        grams, content = [0.0] * len(c.style_layers), 0.0
+        for tile, features in self._tiles(image):
+            for i, name in enumerate(c.style_layers):
+                core = self._core(features[name], tile, name)
+                if _has_positions(core):
+                    grams[i] += losses.gram(core) * self._share(core, name, size)
+            for name, target in zip(c.content_layers, content_targets):
+                core = self._core(features[name], tile, name)
+                content += self._content_sum(
+                    core, self._target_core(target, tile, name), name, size
+                )
+        return grams, content / len(c.content_layers)
+
+    def terms_and_gradient(
+        self, image: tf.Tensor, targets: Targets
+    ) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        """The weighted loss terms of `image` [B, H, W, 3] and d(total)/d(image)."""
+        if targets.regions:
+            raise ValueError("masks are not supported with tiles")
+        c = self.config
+        height, width = size = tuple(image.shape[1:3])
+        tiles = plan(height, width, self.tile_size, self.halo)
+        # Pass 1: Gram matrices and content loss of the whole image, core by core.
+        grams, content = self._accumulate(image, targets.content)
+        style = 0.0
+        upstream = []  # dL/dG per style layer, the weights included
+        for gram, target, weight in zip(grams, targets.style, self.objective.layer_weights):
+            style += weight * losses.style_loss(gram, target)
+            channels = tf.cast(tf.shape(target)[-1], tf.float32)
+            upstream.append(c.style_weight * weight * 2.0 * (gram - target) / channels**2)
+        tv, gradient = self._tv(image)
+        # Pass 2: each tile's share of the gradient, added where the tile lies.
+        gradient = gradient.numpy()
+        for tile in tiles:
+            y0, y1, x0, x1 = tile.extent
+            gradient[:, y0:y1, x0:x1] += self._tile_gradient(
+                _crop(image, tile.extent),
+                tuple(
+                    self._target_core(t, tile, n) for n, t in zip(c.content_layers, targets.content)
+                ),
+                tuple(upstream),
+                tile,
+                size,
+            ).numpy()
+        terms = {"content": c.content_weight * content, "style": c.style_weight * style, "tv": tv}
+        terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+        return terms, tf.constant(gradient)
+
+    def _tile_surrogate_gradient(self, crop, content_targets, upstream, tile, size):
+        """Gradient of the tile's part of the loss: its content loss, and <dL/dG, its share
+        of the Gram matrices> with dL/dG held fixed."""
+        c = self.config
+        with tf.GradientTape() as tape:
+            tape.watch(crop)
+            features = self.objective.extractor(crop)
+            part = 0.0
+            for name, target in zip(c.content_layers, content_targets):
+                core = self._core(features[name], tile, name)
+                weight = c.content_weight / len(c.content_layers)
+                part += weight * self._content_sum(core, target, name, size)
+            for name, dgram in zip(c.style_layers, upstream):
+                core = self._core(features[name], tile, name)
+                if _has_positions(core):
+                    share = losses.gram(core) * self._share(core, name, size)
+                    part += tf.reduce_sum(dgram * share)
+        return tape.gradient(part, crop)
+
+    def _tv_and_gradient(self, image):
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            tv = self.config.tv_weight * losses.total_variation(image)
+        return tv, tape.gradient(tv, image)
+
+    def _core(self, features: tf.Tensor, tile: Tile, name: str) -> tf.Tensor:
+        """The activations over the tile's core, from the activations of its extent."""
+        s = self.strides[name]
+        y0, y1, x0, x1 = tile.core
+        ey0, _, ex0, _ = tile.extent
+        return features[:, y0 // s - ey0 // s : y1 // s - ey0 // s,
+                        x0 // s - ex0 // s : x1 // s - ex0 // s]  # fmt: skip
+
+    def _target_core(self, target: tf.Tensor, tile: Tile, name: str) -> tf.Tensor:
+        s = self.strides[name]
+        y0, y1, x0, x1 = tile.core
+        return target[:, y0 // s : y1 // s, x0 // s : x1 // s]
+
+    def _positions(self, name: str, size: tuple[int, int]) -> int:
+        """Positions of the whole image's activations at layer `name`."""
+        s = self.strides[name]
+        return (size[0] // s) * (size[1] // s)
+
+    def _share(self, core: tf.Tensor, name: str, size: tuple[int, int]) -> float:
+        """The core's positions as a fraction of the whole layer's."""
+        return core.shape[1] * core.shape[2] / self._positions(name, size)
+
+    def _content_sum(self, core, target, name: str, size: tuple[int, int]) -> tf.Tensor:
+        """The core's part of the content loss: its squared differences over the size of
+        the whole layer (summed over a batch, as losses.content_loss)."""
+        values = self._positions(name, size) * core.shape[-1]
+        return tf.reduce_sum(tf.math.squared_difference(core, target)) / values
+
+
+def _has_positions(core: tf.Tensor) -> bool:
+    """False for the core of an edge tile that holds no whole activation of a deep layer."""
+    return core.shape[1] * core.shape[2] > 0
+
+
+def _crop(image: tf.Tensor, extent: tuple[int, int, int, int]) -> tf.Tensor:
+    y0, y1, x0, x1 = extent
+    return tf.convert_to_tensor(image[:, y0:y1, x0:x1])

@@ -1,0 +1,84 @@
+"""Tiles: the loss and gradient of a large image computed tile by tile equal the whole
+image's, so tiled optimisation leaves no seams."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nst_tf.config import Config
+from nst_tf.images import load_image
+from nst_tf.objective import Objective
+from nst_tf.tiles import TiledObjective, layer_geometry, plan
+from nst_tf.transfer import StyleTransfer
+from tests.conftest import CONTENT_PATH, STYLE_PATH
+
+# Layers up to block2: a receptive radius of 16 px, so 96 px images hold real halos.
+SHALLOW = {"content_layers": ("block2_conv2",), "style_layers": ("block1_conv1", "block2_conv1")}
+
+
+def _setup(size, **layers):
+    config = Config(size=size, weights="random", **layers)
+    content, style = load_image(CONTENT_PATH, size), load_image(STYLE_PATH, size)
+    objective = Objective(config)
+    targets = objective.targets(content[None], [style[None]])
+    noise = np.random.default_rng(0).normal(0, 30, content.shape)
+    image = tf.constant(np.clip(content + noise, 0, 255)[None], tf.float32)
+    return objective, targets, image
+
+
+@pytest.mark.parametrize("size,tile,layers", [(96, 32, SHALLOW), (200, 64, {})])
+def test_tiled_loss_and_gradient_equal_the_whole_images(size, tile, layers):
+    objective, targets, image = _setup(size, **layers)
+    terms, grad = objective.terms_and_gradient(image, targets)
+    tiled = TiledObjective(objective, tile)
+    assert len(plan(*image.shape[1:3], tile, tiled.halo)) > 4
+    tiled_terms, tiled_grad = tiled.terms_and_gradient(image, targets)
+    for name in terms:
+        assert float(tiled_terms[name]) == pytest.approx(float(terms[name]), rel=1e-5)
+    scale = float(tf.reduce_max(tf.abs(grad)))
+    np.testing.assert_allclose(tiled_grad / scale, grad / scale, atol=1e-5)
+
+
+def test_without_the_halo_the_gradient_is_wrong():
+    objective, targets, image = _setup(96, **SHALLOW)
+    _, grad = objective.terms_and_gradient(image, targets)
+    tiled = TiledObjective(objective, 32)
+    tiled.halo = 0
+    _, wrong = tiled.terms_and_gradient(image, targets)
+    assert float(tf.reduce_max(tf.abs(wrong - grad))) > 0.01 * float(tf.reduce_max(tf.abs(grad)))
+
+
+def test_receptive_radius_and_strides():
+    objective, _, _ = _setup(64)
+    strides, halo = layer_geometry(objective.extractor)
+    assert strides["block1_conv1"] == 1 and strides["block5_conv1"] == 16
+    assert halo == 80  # block5_conv1 sees 156 px; half of it, up to the 16 px grid
+
+
+def test_cores_cover_the_image_once():
+    covered = np.zeros((100, 70), int)
+    for tile in plan(100, 70, 32, 16):
+        y0, y1, x0, x1 = tile.core
+        covered[y0:y1, x0:x1] += 1
+        ey0, ey1, ex0, ex1 = tile.extent
+        assert ey0 <= y0 and y1 <= ey1 and ex0 <= x0 and x1 <= ex1
+    assert np.all(covered == 1)
+
+
+def test_tiled_run_has_no_seams_and_matches_the_whole_image_run():
+    config = Config(size=96, steps=4, weights="random", optimizer="adam", **SHALLOW)
+    content, style = load_image(CONTENT_PATH, 96), load_image(STYLE_PATH, 96)
+    whole = StyleTransfer(content, style, config.replace(tile_size=0))
+    tiled = StyleTransfer(content, style, config.replace(tile_size=32), whole.objective.extractor)
+    assert whole.tiles is None and tiled.tiles is not None
+    for x, y in zip(
+        tiled.targets.content + tiled.targets.style, whole.targets.content + whole.targets.style
+    ):
+        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-4 * float(tf.reduce_max(tf.abs(y))))
+    a, b = whole.run(), tiled.run()
+    np.testing.assert_allclose(b, a, atol=0.05)
+    # A seam would be a jump of the tiled result's deviation at the tile borders.
+    jump = np.abs(np.diff(b - a, axis=1)).mean(axis=(0, 2))  # between columns x and x+1
+    borders = np.arange(31, jump.size, 32)
+    inside = np.setdiff1d(np.arange(jump.size), borders)
+    assert jump[borders].mean() <= jump[inside].mean() + 1e-3
