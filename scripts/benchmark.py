@@ -6,6 +6,7 @@ Suites (--suite, comma-separated):
            through the same truncated network and against the naive baseline
            (naive_baseline.py); GFLOP/s against a measured matmul peak; peak memory of a
            whole run in a child process (--sizes).
+  large    peak memory and wall time of whole runs at large sizes (--large_sizes).
   batch    images per second of a batch of contents against one at a time
            (--batch_size_px, --batch_count).
   precision  step time of float32, mixed_bfloat16 and mixed_float16, and of XLA, and the
@@ -52,6 +53,8 @@ flags.DEFINE_list("suite", ["step"], "Suites to run: step, serving, multiscale."
 flags.DEFINE_list("sizes", ["256", "512", "1024"], "step: square image sizes in pixels.")
 flags.DEFINE_integer("precision_size", 512, "precision: square image size in pixels.")
 flags.DEFINE_integer("precision_steps", 20, "precision: steps of each run.")
+flags.DEFINE_list("large_sizes", ["2048", "4096"], "large: square output sizes in pixels.")
+flags.DEFINE_integer("large_steps", 1, "large: optimizer steps of each run.")
 flags.DEFINE_integer("batch_size_px", 256, "batch: square image size in pixels.")
 flags.DEFINE_integer("batch_count", 4, "batch: content images in the batch.")
 flags.DEFINE_integer("repeats", 10, "Timed rounds (after the warm-up rounds).")
@@ -267,6 +270,32 @@ def batch_suite(repeats: int) -> str:
     )
 
 
+def large_suite(repeats: int) -> str:
+    """Peak memory and wall time of whole runs at large sizes, each in a child process."""
+    del repeats  # each run is long; one of each
+    lines = ["| size | tiles | peak RSS (GiB) | wall time (s) |", "|---:|---|---:|---:|"]
+    for size in (int(s) for s in FLAGS.large_sizes):
+        print(f"large: {size} px ...", file=sys.stderr)
+        config = Config(size=size)
+        with tempfile.TemporaryDirectory() as tmp:
+            content_file, style_file = _square_files(tmp, size)
+            rss, seconds = peak_rss_gib(
+                f"--content={content_file}", f"--style={style_file}", f"--size={size}",
+                f"--steps={FLAGS.large_steps}", "--multiscale=off", "--weights=random",
+                f"--max_pixels={size * size}", f"--output={os.path.join(tmp, 'out.png')}",
+            )  # fmt: skip
+        tiled = size > config.tile_size
+        lines.append(
+            f"| {size}x{size} | {'of ' + str(config.tile_size) if tiled else 'none'} | "
+            f"{rss:.2f} | {seconds:.0f} |"
+        )
+    return (
+        f"Whole `nst_tf` commands (random square images, {FLAGS.large_steps} L-BFGS step(s), "
+        "one scale, default --tile_size): reading, targets, steps and writing the PNG; peak "
+        "resident memory of the child process.\n\n" + "\n".join(lines)
+    )
+
+
 # -- serving: the exported loop through the session loader against the Python API --------
 
 
@@ -381,6 +410,7 @@ SUITES = {
     "step": ("Step time against the bare network and the naive baseline", step_suite),
     "precision": ("Precision and XLA", precision_suite),
     "batch": ("Batch against one image at a time", batch_suite),
+    "large": ("Large images: peak memory and time", large_suite),
     "serving": ("Serving latency against the Python API", serving_suite),
     "multiscale": ("Coarse to fine against one scale", multiscale_suite),
 }
