@@ -122,9 +122,7 @@ class TiledObjective:
         grams, content = [0.0] * len(c.style_layers), 0.0
         for tile, features in self._tiles(image):
             for i, name in enumerate(c.style_layers):
-                core = self._core(features[name], tile, name)
-                if _has_positions(core):
-                    grams[i] += losses.gram(core) * self._share(core, name, size)
+                grams[i] += self._gram_share(features[name], tile, name, size)
             for name, target in zip(c.content_layers, content_targets):
                 core = self._core(features[name], tile, name)
                 content += self._content_sum(
@@ -180,10 +178,7 @@ class TiledObjective:
                 weight = c.content_weight / len(c.content_layers)
                 part += weight * self._content_sum(core, target, name, size)
             for name, dgram in zip(c.style_layers, upstream):
-                core = self._core(features[name], tile, name)
-                if _has_positions(core):
-                    share = losses.gram(core) * self._share(core, name, size)
-                    part += tf.reduce_sum(dgram * share)
+                part += tf.reduce_sum(dgram * self._gram_share(features[name], tile, name, size))
         return tape.gradient(part, crop)
 
     def _tv_and_gradient(self, image):
@@ -210,20 +205,20 @@ class TiledObjective:
         s = self.strides[name]
         return (size[0] // s) * (size[1] // s)
 
-    def _share(self, core: tf.Tensor, name: str, size: tuple[int, int]) -> float:
-        """The core's positions as a fraction of the whole layer's."""
-        return core.shape[1] * core.shape[2] / self._positions(name, size)
+    def _gram_share(self, features, tile: Tile, name: str, size: tuple[int, int]):
+        """The core's part of the whole image's Gram matrix at layer `name`: its Gram matrix
+        times its share of the positions (0 for an edge core holding no whole activation)."""
+        core = self._core(features, tile, name)
+        positions = core.shape[1] * core.shape[2]
+        if not positions:
+            return 0.0
+        return losses.gram(core) * (positions / self._positions(name, size))
 
     def _content_sum(self, core, target, name: str, size: tuple[int, int]) -> tf.Tensor:
         """The core's part of the content loss: its squared differences over the size of
         the whole layer (summed over a batch, as losses.content_loss)."""
         values = self._positions(name, size) * core.shape[-1]
         return tf.reduce_sum(tf.math.squared_difference(core, target)) / values
-
-
-def _has_positions(core: tf.Tensor) -> bool:
-    """False for the core of an edge tile that holds no whole activation of a deep layer."""
-    return core.shape[1] * core.shape[2] > 0
 
 
 def _crop(image: tf.Tensor, extent: tuple[int, int, int, int]) -> tf.Tensor:
