@@ -67,7 +67,10 @@ flags.DEFINE_enum(
     "multiscale", "auto", ["auto", "on", "off"], "Coarse to fine; auto: on above 256 px."
 )
 flags.DEFINE_enum(
-    "jit", "auto", ["auto", "on", "off"], "XLA-compile the step; auto: on with a GPU or TPU."
+    "jit",
+    "auto",
+    ["auto", "on", "off"],
+    "XLA-compile the step; auto: the step on GPU/TPU, the optimizer update on CPU.",
 )
 flags.DEFINE_integer("min_size", 128, "Longest side of the coarsest scale, in pixels.")
 flags.DEFINE_integer(

@@ -98,7 +98,7 @@ class Config:
     min_size: int = 128  # the coarsest scale's longest side
     lbfgs_history: int = 10
     precision: str = "float32"  # float32 | mixed_bfloat16 | mixed_float16 (the network only)
-    jit: str = "auto"  # XLA for the step: auto (on with a GPU or TPU) | on | off
+    jit: str = "auto"  # XLA: auto (the step on GPU/TPU, the update on CPU) | on | off
     tile_size: int = 2048  # larger images are optimised in tiles of this many pixels; 0: never
 
     def __post_init__(self):

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from nst_tf.features import build_extractor
 from nst_tf.objective import Objective, loss_scale
-from nst_tf.transfer import StyleTransfer, use_xla
+from nst_tf.transfer import XLA_UPDATE_PIXELS, StyleTransfer, use_xla, use_xla_update
 
 MIXED = ["mixed_bfloat16", "mixed_float16"]
 
@@ -77,6 +77,9 @@ def test_jit_choices(config):
     assert use_xla(config.replace(jit="on")) and not use_xla(config.replace(jit="off"))
     devices = tf.config.list_logical_devices("GPU") + tf.config.list_logical_devices("TPU")
     assert use_xla(config.replace(jit="auto")) == bool(devices)
+    auto, off = config.replace(jit="auto"), config.replace(jit="off")
+    assert use_xla_update(auto, XLA_UPDATE_PIXELS) and not use_xla_update(off, 10**8)
+    assert use_xla_update(auto, XLA_UPDATE_PIXELS - 1) == bool(devices)
 
 
 def test_an_xla_step_equals_the_plain_step(extractor, config, content, style):
