@@ -25,7 +25,7 @@ def gram(features: tf.Tensor) -> tf.Tensor:
 
     def gradient(upstream):
         symmetric = upstream + tf.linalg.matrix_transpose(upstream)
-        return tf.reshape(tf.matmul(flat, symmetric / positions), shape)
+        return tf.reshape(tf.matmul(flat, symmetric) / positions, shape)
 
     return gram_matrix, gradient
 
