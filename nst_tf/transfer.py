@@ -360,8 +360,8 @@ XLA_UPDATE_PIXELS = 256 * 256
 def use_xla_update(config: Config, pixels: int) -> bool:
     """Whether the optimizer update is compiled with XLA: with the step, or with jit "auto"
     on CPU from XLA_UPDATE_PIXELS pixels up. Fusing the update's elementwise passes (the
-    L-BFGS history shift above all) made it 2.5x faster at 512 px, saving ~10 ms a step at
-    256 px against a one-off compile of ~0.8 s, so it pays back within ~100 steps."""
+    L-BFGS history shift above all) makes it several times faster (BENCHMARKS.md, precision
+    suite); on smaller images the saving is too small to repay the one-off compile."""
     return use_xla(config) or (config.jit == "auto" and pixels >= XLA_UPDATE_PIXELS)
 
 

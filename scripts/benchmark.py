@@ -49,11 +49,11 @@ from nst_tf.features import build_extractor  # noqa: E402
 
 SAMPLES = os.path.join(os.path.dirname(__file__), "..", "nst_tf", "samples")
 
-flags.DEFINE_list("suite", ["step"], "Suites to run: step, serving, multiscale.")
+flags.DEFINE_list("suite", ["step"], "Suites to run, in order (see above).")
 flags.DEFINE_list("sizes", ["256", "512", "1024"], "step: square image sizes in pixels.")
 flags.DEFINE_integer("precision_size", 512, "precision: square image size in pixels.")
 flags.DEFINE_integer("precision_steps", 20, "precision: steps of each run.")
-flags.DEFINE_list("large_sizes", ["2048", "4096"], "large: square output sizes in pixels.")
+flags.DEFINE_list("large_sizes", ["2048", "3072", "4096"], "large: square output sizes in pixels.")
 flags.DEFINE_integer("large_steps", 1, "large: optimizer steps of each run.")
 flags.DEFINE_integer("batch_size_px", 256, "batch: square image size in pixels.")
 flags.DEFINE_integer("batch_count", 4, "batch: content images in the batch.")
@@ -202,17 +202,18 @@ def step_suite(repeats: int) -> str:
 
 
 def precision_suite(repeats: int) -> str:
-    """Step time and final loss of each precision at one size, and XLA on and off."""
+    """Step time and final loss of each precision at one size, XLA for the whole step, and
+    the L-BFGS update alone as plain TensorFlow ops against XLA."""
     size, steps = FLAGS.precision_size, FLAGS.precision_steps
     content, style = _images(size)
-    base = Config(size=size, weights="random", jit="off")
+    base = Config(size=size, weights="random")
     judge = StyleTransfer(content, style, base)  # every result is scored in float32
     lines = [
-        "| precision | XLA | bare VGG19 fwd+bwd (s) | our step (s) | step speed-up | "
+        "| precision | --jit | bare VGG19 fwd+bwd (s) | our step (s) | step speed-up | "
         f"loss after {steps} steps | vs float32 |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
-    runs = [(p, "off") for p in PRECISIONS] + [("float32", "on")]
+    runs = [(p, "auto") for p in PRECISIONS] + [("float32", "on")]
     fns, transfers = {}, {}
     for precision, jit in runs:
         config = base.replace(precision=precision, jit=jit)
@@ -224,6 +225,7 @@ def precision_suite(repeats: int) -> str:
         fns[precision, jit, "step"] = transfers[precision, jit].step
     print(f"precision: timing at {size} px ...", file=sys.stderr)
     r = seconds_per_call(fns, repeats)
+    update = _update_ms(transfers["float32", "auto"], repeats)
     for precision, jit in runs:  # the timing rounds took steps: start the runs afresh
         transfer = StyleTransfer(content, style, base.replace(precision=precision, jit=jit))
         print(f"precision: {steps} steps of {precision}, XLA {jit} ...", file=sys.stderr)
@@ -235,15 +237,36 @@ def precision_suite(repeats: int) -> str:
         lines.append(
             f"| {precision} | {jit} | {r[precision, jit, 'bare']:.3f} | "
             f"{r[precision, jit, 'step']:.3f} | "
-            f"{r['float32', 'off', 'step'] / r[precision, jit, 'step']:.2f} | "
+            f"{r['float32', 'auto', 'step'] / r[precision, jit, 'step']:.2f} | "
             f"{loss:.4g} | {loss / reference - 1:+.2%} |"
         )
     return (
         f"{size}x{size}, L-BFGS, median of {repeats} interleaved rounds after 3 warm-up "
         f"rounds. Each final image is scored by the float32 objective. Matmul peak in the same "
         f"run: float32 {matmul_gflops():.0f} GFLOP/s, bfloat16 "
-        f"{matmul_gflops(tf.bfloat16):.0f} GFLOP/s.\n\n" + "\n".join(lines)
+        f"{matmul_gflops(tf.bfloat16):.0f} GFLOP/s.\n\n" + "\n".join(lines) + "\n\n"
+        f"The L-BFGS update alone, after the timing rounds: {update['plain']:.1f} ms as TensorFlow "
+        f"ops, {update['xla']:.1f} ms under XLA ({update['plain'] / update['xla']:.2f}x); "
+        f"the first XLA call, which traces and compiles it, took {update['compile']:.2f} s."
     )
+
+
+def _update_ms(transfer: StyleTransfer, repeats: int) -> dict[str, float]:
+    """Milliseconds of the transfer's optimizer update, plain and XLA-compiled, at its
+    current state and with its current image standing in for the gradient; and the seconds
+    of the first XLA call ("compile")."""
+    image = transfer.image.read_value()
+    fns = {
+        name: tf.function(
+            lambda: transfer.optimizer.update(image, image, transfer.state), jit_compile=jit
+        )
+        for name, jit in (("plain", False), ("xla", True))
+    }
+    start = time.perf_counter()
+    _block(fns["xla"]())
+    compile_seconds = time.perf_counter() - start
+    times = {name: 1000 * t for name, t in seconds_per_call(fns, repeats).items()}
+    return {**times, "compile": compile_seconds}
 
 
 def batch_suite(repeats: int) -> str:
@@ -271,12 +294,15 @@ def batch_suite(repeats: int) -> str:
 
 
 def large_suite(repeats: int) -> str:
-    """Peak memory and wall time of whole runs at large sizes, each in a child process."""
+    """Peak memory and wall time of whole runs at large sizes, each in a child process, and
+    the largest square that fits in this machine's memory, from a line through the tiled
+    runs' peaks (tiles bound the network's memory; the rest grows with the pixel count)."""
     del repeats  # each run is long; one of each
+    tile_size = Config().tile_size
     lines = ["| size | tiles | peak RSS (GiB) | wall time (s) |", "|---:|---|---:|---:|"]
+    tiled = []  # (pixels, peak GiB) of the tiled runs
     for size in (int(s) for s in FLAGS.large_sizes):
         print(f"large: {size} px ...", file=sys.stderr)
-        config = Config(size=size)
         with tempfile.TemporaryDirectory() as tmp:
             content_file, style_file = _square_files(tmp, size)
             rss, seconds = peak_rss_gib(
@@ -284,16 +310,27 @@ def large_suite(repeats: int) -> str:
                 f"--steps={FLAGS.large_steps}", "--multiscale=off", "--weights=random",
                 f"--max_pixels={size * size}", f"--output={os.path.join(tmp, 'out.png')}",
             )  # fmt: skip
-        tiled = size > config.tile_size
-        lines.append(
-            f"| {size}x{size} | {'of ' + str(config.tile_size) if tiled else 'none'} | "
-            f"{rss:.2f} | {seconds:.0f} |"
-        )
-    return (
+        if size > tile_size:
+            tiled.append((size * size, rss))
+        tiles = f"of {tile_size}" if size > tile_size else "none"
+        lines.append(f"| {size}x{size} | {tiles} | {rss:.2f} | {seconds:.0f} |")
+    report = (
         f"Whole `nst_tf` commands (random square images, {FLAGS.large_steps} L-BFGS step(s), "
         "one scale, default --tile_size): reading, targets, steps and writing the PNG; peak "
         "resident memory of the child process.\n\n" + "\n".join(lines)
     )
+    if len(tiled) >= 2:
+        (p0, m0), (p1, m1) = tiled[0], tiled[-1]
+        per_pixel = max((m1 - m0) / (p1 - p0), 1e-12)
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        largest = int(((total - m1) / per_pixel + p1) ** 0.5) // 16 * 16
+        report += (
+            f"\n\nTiled peaks grow by {per_pixel * 2**30:.0f} bytes per pixel (the line "
+            f"through the {int(p0**0.5)} and {int(p1**0.5)} px runs), so the largest square "
+            f"that fits in this machine's {total:.1f} GiB is about {largest}x{largest} "
+            "(extrapolated, not run)."
+        )
+    return report
 
 
 # -- serving: the exported loop through the session loader against the Python API --------
