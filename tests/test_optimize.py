@@ -117,3 +117,19 @@ def test_lbfgs_skips_pairs_without_positive_curvature():
     # Moving along +x while the gradient drops: s . y < 0, so no pair is stored.
     _, state = lbfgs.update(pixels(11.0, 21.0), pixels(-1.0, -1.0), state)
     assert np.all(state.rho.numpy() == 0.0)
+
+
+class _Compiled:
+    """An optimizer whose update is compiled with XLA, as `--jit=auto` does on CPU."""
+
+    def __init__(self, optimizer):
+        self.init = optimizer.init
+        self.update = tf.function(optimizer.update, jit_compile=True)
+
+
+def test_xla_compiled_updates_equal_the_plain_ones():
+    grad_fn, _, x0 = quadratic(batch=2)
+    for optimizer in (LBFGS(history=3), Adam(1.0)):
+        plain = minimize(optimizer, grad_fn, x0, steps=6)
+        compiled = minimize(_Compiled(optimizer), grad_fn, x0, steps=6)
+        np.testing.assert_allclose(compiled, plain, rtol=1e-5)
