@@ -133,18 +133,31 @@ def matmul_gflops(dtype=tf.float32, n: int = 4096, repeats: int = 5) -> float:
     return 2 * n**3 / seconds / 1e9
 
 
+# Runs argv[1:] and prints its peak resident memory in KiB. A child's ru_maxrss starts from
+# the high-water mark of the process it was forked from, so children are forked from this
+# small launcher, never from the benchmark process, which by then holds gigabytes.
+_LAUNCHER = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(child.pid, 0)
+print(usage.ru_maxrss)
+sys.exit(os.waitstatus_to_exitcode(status) != 0)
+"""
+
+
 def peak_rss_gib(*args: str) -> tuple[float, float]:
     """Peak resident memory (GiB) and wall time (s) of `python -m nst_tf args...`, measured
     from outside by the kernel's accounting of the finished child."""
     start = time.perf_counter()
-    child = subprocess.Popen(
-        [sys.executable, "-m", "nst_tf", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    launcher = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "nst_tf", *args],
+        capture_output=True,
+        text=True,
     )
-    _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - start
-    if status:
-        raise RuntimeError(f"nst_tf {' '.join(args)} failed:\n{child.stderr.read().decode()}")
-    return usage.ru_maxrss / 2**20, seconds  # ru_maxrss is in KiB on Linux
+    if launcher.returncode:
+        raise RuntimeError(f"nst_tf {' '.join(args)} failed:\n{launcher.stderr}")
+    return int(launcher.stdout) / 2**20, seconds  # ru_maxrss is in KiB on Linux
 
 
 def _square_files(directory: str, size: int) -> list[str]:
@@ -476,7 +489,9 @@ def main(argv):
     header = (
         f"Machine: {machine()}\nCommand: `python scripts/benchmark.py {' '.join(sys.argv[1:])}`\n"
     )
-    for name in FLAGS.suite:
+    # The large suite first: its child processes need the memory that the other suites
+    # leave held by this process.
+    for name in sorted(FLAGS.suite, key=lambda name: name != "large"):
         title, suite = SUITES[name]
         report = f"### {title}, {time.strftime('%Y-%m-%d')}\n\n{header}{suite(FLAGS.repeats)}\n"
         print(report)
