@@ -28,6 +28,7 @@ from __future__ import annotations
 import io
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -141,6 +142,8 @@ import os, subprocess, sys
 child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
 _, status, usage = os.wait4(child.pid, 0)
 print(usage.ru_maxrss)
+if os.WIFSIGNALED(status):
+    print(f"killed by signal {os.WTERMSIG(status)}", file=sys.stderr)
 sys.exit(os.waitstatus_to_exitcode(status) != 0)
 """
 
@@ -307,43 +310,34 @@ def batch_suite(repeats: int) -> str:
 
 
 def large_suite(repeats: int) -> str:
-    """Peak memory and wall time of whole runs at large sizes, each in a child process, and
-    the largest square that fits in this machine's memory, from a line through the tiled
-    runs' peaks (tiles bound the network's memory; the rest grows with the pixel count)."""
+    """Peak memory and wall time of whole runs at large sizes, each in a child process; a
+    size that runs out of memory is reported as such, so the table shows the largest that
+    fits."""
     del repeats  # each run is long; one of each
     tile_size = Config().tile_size
     lines = ["| size | tiles | peak RSS (GiB) | wall time (s) |", "|---:|---|---:|---:|"]
-    tiled = []  # (pixels, peak GiB) of the tiled runs
     for size in (int(s) for s in FLAGS.large_sizes):
         print(f"large: {size} px ...", file=sys.stderr)
+        tiles = f"of {tile_size}" if size > tile_size else "none"
         with tempfile.TemporaryDirectory() as tmp:
             content_file, style_file = _square_files(tmp, size)
-            rss, seconds = peak_rss_gib(
-                f"--content={content_file}", f"--style={style_file}", f"--size={size}",
-                f"--steps={FLAGS.large_steps}", "--multiscale=off", "--weights=random",
-                f"--max_pixels={size * size}", f"--output={os.path.join(tmp, 'out.png')}",
-            )  # fmt: skip
-        if size > tile_size:
-            tiled.append((size * size, rss))
-        tiles = f"of {tile_size}" if size > tile_size else "none"
+            try:
+                rss, seconds = peak_rss_gib(
+                    f"--content={content_file}", f"--style={style_file}", f"--size={size}",
+                    f"--steps={FLAGS.large_steps}", "--multiscale=off", "--weights=random",
+                    f"--max_pixels={size * size}", f"--output={os.path.join(tmp, 'out.png')}",
+                )  # fmt: skip
+            except RuntimeError as error:
+                out_of_memory = re.search("out of memory|killed by signal 9", str(error), re.I)
+                reason = "out of memory" if out_of_memory else "failed"
+                lines.append(f"| {size}x{size} | {tiles} | {reason} | - |")
+                continue
         lines.append(f"| {size}x{size} | {tiles} | {rss:.2f} | {seconds:.0f} |")
-    report = (
+    return (
         f"Whole `nst_tf` commands (random square images, {FLAGS.large_steps} L-BFGS step(s), "
         "one scale, default --tile_size): reading, targets, steps and writing the PNG; peak "
         "resident memory of the child process.\n\n" + "\n".join(lines)
     )
-    if len(tiled) >= 2:
-        (p0, m0), (p1, m1) = tiled[0], tiled[-1]
-        per_pixel = max((m1 - m0) / (p1 - p0), 1e-12)
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-        largest = int(((total - m1) / per_pixel + p1) ** 0.5) // 16 * 16
-        report += (
-            f"\n\nTiled peaks grow by {per_pixel * 2**30:.0f} bytes per pixel (the line "
-            f"through the {int(p0**0.5)} and {int(p1**0.5)} px runs), so the largest square "
-            f"that fits in this machine's {total:.1f} GiB is about {largest}x{largest} "
-            "(extrapolated, not run)."
-        )
-    return report
 
 
 # -- serving: the exported loop through the session loader against the Python API --------
