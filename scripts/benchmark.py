@@ -163,12 +163,18 @@ def peak_rss_gib(*args: str) -> tuple[float, float]:
     return int(launcher.stdout) / 2**20, seconds  # ru_maxrss is in KiB on Linux
 
 
-def _square_files(directory: str, size: int) -> list[str]:
-    paths = []
-    for name, image in zip("cs", _images(size)):
-        paths.append(os.path.join(directory, f"{name}{size}.png"))
-        Image.fromarray(image.astype(np.uint8)).save(paths[-1])
-    return paths
+def square_run(size: int, steps: int) -> tuple[float, float]:
+    """peak_rss_gib of a whole one-scale `nst_tf` run on random square images of `size`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for name, image in zip("cs", _images(size)):
+            paths.append(os.path.join(tmp, f"{name}{size}.png"))
+            Image.fromarray(image.astype(np.uint8)).save(paths[-1])
+        return peak_rss_gib(
+            f"--content={paths[0]}", f"--style={paths[1]}", f"--size={size}",
+            f"--steps={steps}", "--multiscale=off", "--weights=random",
+            f"--max_pixels={size * size}", f"--output={os.path.join(tmp, 'out.png')}",
+        )  # fmt: skip
 
 
 def _rounds(repeats: int, size: int) -> int:
@@ -195,13 +201,7 @@ def step_suite(repeats: int) -> str:
         }
         r = seconds_per_call(fns, _rounds(repeats, size))
         gflops = conv_flops(extractor, size, size) / r["ours"] / 1e9
-        with tempfile.TemporaryDirectory() as tmp:
-            content_file, style_file = _square_files(tmp, size)
-            rss, _ = peak_rss_gib(
-                f"--content={content_file}", f"--style={style_file}", f"--size={size}",
-                "--steps=5", "--multiscale=off", "--weights=random",
-                f"--output={os.path.join(tmp, 'out.png')}",
-            )  # fmt: skip
+        rss, _ = square_run(size, steps=5)
         lines.append(
             f"| {size}x{size} | {r['bare']:.3f} | {r['ours']:.3f} | {r['naive']:.3f} | "
             f"{r['ours'] / r['bare']:.2f} | {r['naive'] / r['ours']:.2f} | {gflops:.0f} | "
@@ -319,19 +319,13 @@ def large_suite(repeats: int) -> str:
     for size in (int(s) for s in FLAGS.large_sizes):
         print(f"large: {size} px ...", file=sys.stderr)
         tiles = f"of {tile_size}" if size > tile_size else "none"
-        with tempfile.TemporaryDirectory() as tmp:
-            content_file, style_file = _square_files(tmp, size)
-            try:
-                rss, seconds = peak_rss_gib(
-                    f"--content={content_file}", f"--style={style_file}", f"--size={size}",
-                    f"--steps={FLAGS.large_steps}", "--multiscale=off", "--weights=random",
-                    f"--max_pixels={size * size}", f"--output={os.path.join(tmp, 'out.png')}",
-                )  # fmt: skip
-            except RuntimeError as error:
-                out_of_memory = re.search("out of memory|killed by signal 9", str(error), re.I)
-                reason = "out of memory" if out_of_memory else "failed"
-                lines.append(f"| {size}x{size} | {tiles} | {reason} | - |")
-                continue
+        try:
+            rss, seconds = square_run(size, FLAGS.large_steps)
+        except RuntimeError as error:
+            out_of_memory = re.search("out of memory|killed by signal 9", str(error), re.I)
+            reason = "out of memory" if out_of_memory else "failed"
+            lines.append(f"| {size}x{size} | {tiles} | {reason} | - |")
+            continue
         lines.append(f"| {size}x{size} | {tiles} | {rss:.2f} | {seconds:.0f} |")
     return (
         f"Whole `nst_tf` commands (random square images, {FLAGS.large_steps} L-BFGS step(s), "
