@@ -1,9 +1,11 @@
-"""Adam and L-BFGS as pure functions: (image, gradient, state) -> (new image, new state).
+"""Adam and L-BFGS as functions (image, gradient, state) -> (new image, new state).
 
-Pure so that the same math serves the interactive loop (which keeps the state in
-tf.Variables) and the exported serving loop (which carries it as tf.while_loop variables, so
-concurrent requests never share state). Every update projects the image back to [0, 255].
-Nothing here is data-dependent Python control flow, so both compile under XLA.
+The same math serves the interactive loop, which keeps the state in tf.Variables, and the
+exported serving loop, which carries it as tf.while_loop variables so concurrent requests
+never share state. Given tensors, an update is pure; given variables, L-BFGS writes its
+history into them in place and returns them in the new state (see LBFGS). Every update
+projects the image back to [0, 255]. Nothing here is data-dependent Python control flow, so
+both compile under XLA.
 """
 
 from __future__ import annotations
@@ -78,9 +80,10 @@ class Adam:
 
 
 class LBFGSState(NamedTuple):
-    s: tf.Tensor  # [history, *image.shape] position differences, oldest first
-    y: tf.Tensor  # [history, *image.shape] gradient differences, oldest first
+    s: tf.Tensor  # [history, *image.shape] position differences, a ring (see LBFGS)
+    y: tf.Tensor  # [history, *image.shape] gradient differences, a ring
     rho: tf.Tensor  # [history, B, 1, 1, 1] 1 / (s . y) per image; 0 marks an empty slot
+    gamma: tf.Tensor  # [B, 1, 1, 1] (s . y) / (y . y) of the newest pair kept; 0 before one
     prev_image: tf.Tensor
     prev_grad: tf.Tensor
     t: tf.Tensor  # number of updates so far, float32 scalar
@@ -90,14 +93,17 @@ class LBFGS:
     """Limited-memory BFGS, the optimizer Gatys et al. used, one gradient evaluation per step.
 
     The inverse Hessian comes from the two-loop recursion (Nocedal & Wright, Alg. 7.4) over a
-    fixed-size history kept as a shift register, so the graph has static shapes and no
-    data-dependent loops. Like torch.optim.LBFGS without line search (the setting
-    jcjohnson/neural-style uses), the step is `learning_rate` times the quasi-Newton
-    direction. With no curvature known yet, the direction is the gradient scaled by
-    1/max|g|, so the first step moves the most sensitive pixel by one grey level. (torch's
-    1/|g|_1 moves a 512x512 image by ~1e-6 levels: float32 rounding then swamps the first
-    curvature pair, and the run depends on the last bit of every sum.)
-    A curvature pair with s . y <= 0 is skipped, which keeps the direction a descent one.
+    fixed-size history, so the graph has static shapes and no data-dependent loops. The
+    history is a ring: update t writes its curvature pair into slot t % history and nothing
+    else moves. Given tf.Variables as state (the interactive loop) the slot is written in
+    place, so a step writes one image-sized pair rather than copying the whole history.
+    Like torch.optim.LBFGS without line search (the setting jcjohnson/neural-style uses),
+    the step is `learning_rate` times the quasi-Newton direction. With no curvature known
+    yet, the direction is the gradient scaled by 1/max|g|, so the first step moves the most
+    sensitive pixel by one grey level. (torch's 1/|g|_1 moves a 512x512 image by ~1e-6
+    levels: float32 rounding then swamps the first curvature pair, and the run depends on
+    the last bit of every sum.) A curvature pair with s . y <= 0 is not used, which keeps
+    the direction a descent one: its slot is left empty, so the oldest pair still goes.
     Each image of a batch [B, H, W, C] has its own history and dot products, so a batch
     takes exactly the steps its images would take one at a time.
     """
@@ -109,10 +115,12 @@ class LBFGS:
     def init(self, image: tf.Tensor) -> LBFGSState:
         zeros = tf.zeros_like(image)
         empty = tf.tile(zeros[None], [self.history] + [1] * len(image.shape))
+        per_image = tf.zeros_like(image[:, :1, :1, :1])
         return LBFGSState(
             s=empty,
             y=empty,
-            rho=tf.zeros([self.history, tf.shape(image)[0], 1, 1, 1]),
+            rho=tf.tile(per_image[None], [self.history, 1, 1, 1, 1]),
+            gamma=per_image,
             prev_image=zeros,
             prev_grad=zeros,
             t=tf.constant(0.0),
@@ -121,49 +129,53 @@ class LBFGS:
     def update(
         self, image: tf.Tensor, grad: tf.Tensor, state: LBFGSState
     ) -> tuple[tf.Tensor, LBFGSState]:
-        s, y, rho = self._remember(image, grad, state)
-        direction = self._two_loop(grad, s, y, rho)
-        new_image = project(image - self.learning_rate * direction)
-        return new_image, LBFGSState(s, y, rho, image, grad, state.t + 1.0)
-
-    def _remember(self, image, grad, state):
-        """Shift the newest curvature pair into each image's history if its curvature is
-        positive."""
+        newest = tf.cast(state.t, tf.int32) % self.history
         s_new = image - state.prev_image
         y_new = grad - state.prev_grad
         sy = _dot(s_new, y_new)
         accept = tf.logical_and(state.t > 0.0, sy > 1e-10)  # [B, 1, 1, 1]
-
-        def push(history, new):
-            return tf.where(accept, tf.concat([history[1:], new[None]], 0), history)
-
-        return (
-            push(state.s, s_new),
-            push(state.y, y_new),
-            push(state.rho, 1.0 / tf.where(accept, sy, 1.0)),
+        safe = lambda x: tf.where(accept, x, 1.0)  # noqa: E731
+        state = state._replace(
+            s=_write(state.s, newest, s_new),
+            y=_write(state.y, newest, y_new),
+            rho=_write(state.rho, newest, tf.where(accept, 1.0 / safe(sy), 0.0)),
+            gamma=tf.where(accept, sy / safe(_dot(y_new, y_new)), state.gamma),
         )
+        direction = self._two_loop(grad, state, newest)
+        new_image = project(image - self.learning_rate * direction)
+        return new_image, state._replace(prev_image=image, prev_grad=grad, t=state.t + 1.0)
 
-    def _two_loop(self, grad, s, y, rho):
-        """H @ grad for the L-BFGS inverse Hessian H; empty slots (rho 0) contribute nothing."""
-        q = grad
-        alphas = []
-        for i in reversed(range(self.history)):
-            alpha = rho[i] * _dot(s[i], q)
-            q = q - alpha * y[i]
+    def _two_loop(self, grad: tf.Tensor, state: LBFGSState, newest: tf.Tensor) -> tf.Tensor:
+        """H @ grad for the L-BFGS inverse Hessian H of the pairs in the ring, `newest` the
+        slot of the newest; empty slots (rho 0) contribute nothing."""
+        slots = [(newest - i) % self.history for i in range(self.history)]  # newest first
+        q, alphas = grad, []
+        for k in slots:
+            alpha = tf.gather(state.rho, k) * _dot(_read(state.s, k, after=q), q)
+            q = q - alpha * _read(state.y, k, after=alpha)
             alphas.append(alpha)
-        has_history = rho[-1] > 0.0
-        yy = _dot(y[-1], y[-1])
         largest = tf.reduce_max(tf.abs(grad), axis=[1, 2, 3], keepdims=True)
-        gamma = tf.where(
-            has_history,
-            _dot(s[-1], y[-1]) / tf.where(has_history, yy, 1.0),
-            1.0 / tf.maximum(largest, 1e-30),
-        )
-        r = gamma * q
-        for i, alpha in zip(range(self.history), reversed(alphas)):
-            beta = rho[i] * _dot(y[i], r)
-            r = r + (alpha - beta) * s[i]
+        r = q * tf.where(state.gamma > 0.0, state.gamma, 1.0 / tf.maximum(largest, 1e-30))
+        for k, alpha in zip(reversed(slots), reversed(alphas)):
+            beta = tf.gather(state.rho, k) * _dot(_read(state.y, k, after=r), r)
+            r = r + (alpha - beta) * _read(state.s, k, after=beta)
         return r
+
+
+def _write(history: tf.Tensor | tf.Variable, slot: tf.Tensor, value: tf.Tensor):
+    """`history` with `slot` replaced by `value`: a tf.Variable is written in place and
+    returned; a tensor (the serving loop's state) gives a new tensor."""
+    if isinstance(history, tf.Variable):
+        history.scatter_update(tf.IndexedSlices(value[None], slot[None]))
+        return history
+    return tf.tensor_scatter_nd_update(history, slot[None, None], value[None])
+
+
+def _read(history: tf.Tensor | tf.Variable, slot: tf.Tensor, after: tf.Tensor) -> tf.Tensor:
+    """history[slot], read once `after` is computed. Unordered, the reads of every slot are
+    free to run first, all at once, which holds a second copy of the whole history."""
+    with tf.control_dependencies([after]):
+        return tf.gather(history, slot)
 
 
 def minimize(
@@ -190,6 +202,18 @@ def minimize(
         parallel_iterations=1,
     )
     return image
+
+
+def update_variables(
+    optimizer: Optimizer, image: tf.Variable, grad: tf.Tensor, state: NamedTuple
+) -> None:
+    """One update of an image and optimizer state kept in tf.Variables, as the interactive
+    loop keeps them: what the optimizer wrote in place stays, the rest is assigned."""
+    new_image, new_state = optimizer.update(image.read_value(), grad, state)
+    image.assign(new_image)
+    for variable, value in zip(state, new_state):
+        if value is not variable:
+            variable.assign(value)
 
 
 def make_optimizer(config: Config) -> Optimizer:

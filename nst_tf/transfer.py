@@ -21,7 +21,7 @@ from nst_tf.config import Config, ConfigError
 from nst_tf.images import load_image, resize, resize_longest
 from nst_tf.masks import Mask, check_masks, load_mask
 from nst_tf.objective import Objective, Targets
-from nst_tf.optimize import make_optimizer
+from nst_tf.optimize import make_optimizer, update_variables
 from nst_tf.tiles import TiledObjective
 
 Image = str | np.ndarray  # a file path, or an RGB array [H, W, 3] in [0, 255]
@@ -107,14 +107,14 @@ class StyleTransfer:
             start = start if start.ndim == 4 else start[None]
         self.image = tf.Variable(start, name="image")
         self.optimizer = make_optimizer(self.config)
-        self._optimizer_update = tf.function(
-            self.optimizer.update,
-            jit_compile=use_xla_update(self.config, int(np.prod(start.shape[:3]))),
-        )
         self.state = tf.nest.map_structure(
             lambda t: tf.Variable(t, trainable=False), self.optimizer.init(self.image)
         )
         self.steps_taken = tf.Variable(0, dtype=tf.int64, trainable=False, name="steps_taken")
+        self._apply_update = tf.function(
+            self._optimizer_step,
+            jit_compile=use_xla_update(self.config, int(np.prod(start.shape[:3]))),
+        )
         if self.tiles:
             self._update_compiled = tf.function(self._update)
             self.step = self._tiled_step
@@ -141,14 +141,15 @@ class StyleTransfer:
         )
 
         def update():
-            state = tf.nest.map_structure(lambda v: v.read_value(), self.state)
-            new_image, new_state = self._optimizer_update(self.image.read_value(), grad, state)
-            self.image.assign(new_image)
-            tf.nest.map_structure(lambda v, t: v.assign(t), self.state, new_state)
-            self.steps_taken.assign_add(1)
+            self._apply_update(grad)
             return tf.constant(True)
 
         tf.cond(finite, update, lambda: tf.constant(False))
+
+    def _optimizer_step(self, grad: tf.Tensor) -> None:
+        """One optimizer step of the image and state variables along `grad`."""
+        update_variables(self.optimizer, self.image, grad, self.state)
+        self.steps_taken.assign_add(1)
 
     def run(self, steps: int | None = None, callback: Callback | None = None) -> np.ndarray:
         """Step until `steps` updates in all (default config.steps), calling callback(step, terms).

@@ -1,9 +1,10 @@
 """Adam and L-BFGS updates against float64 NumPy references."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from nst_tf.optimize import LBFGS, Adam, project
+from nst_tf.optimize import LBFGS, Adam, LBFGSState, project, update_variables
 
 rng = np.random.default_rng(0)
 
@@ -50,33 +51,42 @@ def test_two_loop_recursion_equals_dense_bfgs_inverse_hessian():
     a = rng.normal(size=(n, n))
     hessian = a @ a.T + n * np.eye(n)
     pairs = []
-    for _ in range(3):  # fewer pairs than slots: empty slots must not contribute
+    for _ in range(3):  # fewer pairs than slots: the empty slot must not contribute
         s = rng.normal(size=n)
         pairs.append((s, hessian @ s))
+    # The ring after 3 pairs written from slot 3 on: it wraps, oldest in 3, newest in 1.
+    newest, slots = 1, [3, 0, 1]
     s_hist = np.zeros((history, n))
     y_hist = np.zeros((history, n))
     rho = np.zeros(history)
-    for i, (s, y) in enumerate(pairs):
-        slot = history - len(pairs) + i
+    for slot, (s, y) in zip(slots, pairs):
         s_hist[slot], y_hist[slot], rho[slot] = s, y, 1.0 / (s @ y)
+    s_last, y_last = pairs[-1]
     g = rng.normal(size=n)
-    lbfgs = LBFGS(history=history)
     as_image = lambda a: tf.reshape(tf.constant(a, tf.float32), [-1, 1, 1, n, 1])  # noqa: E731
-    got = lbfgs._two_loop(
-        as_image(g)[0],
-        as_image(s_hist),
-        as_image(y_hist),
-        tf.reshape(tf.constant(rho, tf.float32), [-1, 1, 1, 1, 1]),
+    per_image = lambda a: tf.reshape(tf.constant(a, tf.float32), [-1, 1, 1, 1, 1])  # noqa: E731
+    state = LBFGSState(
+        s=as_image(s_hist),
+        y=as_image(y_hist),
+        rho=per_image(rho),
+        gamma=per_image([(s_last @ y_last) / (y_last @ y_last)])[0],
+        prev_image=None,
+        prev_grad=None,
+        t=None,
     )
+    got = LBFGS(history=history)._two_loop(as_image(g)[0], state, tf.constant(newest))
     expected = dense_lbfgs_direction(g, pairs)
     np.testing.assert_allclose(got.numpy().ravel(), expected, rtol=1e-4, atol=1e-5)
 
 
-def minimize(optimizer, grad_fn, x0, steps):
+def minimize(optimizer, grad_fn, x0, steps, jit_compile=False):
+    """`steps` updates from x0, the state carried as tensors (as the serving loop does), the
+    update compiled with XLA if asked (as `--jit=auto` does on CPU)."""
+    update = tf.function(optimizer.update, jit_compile=True) if jit_compile else optimizer.update
     x = tf.constant(x0)
     state = optimizer.init(x)
     for _ in range(steps):
-        x, state = optimizer.update(x, grad_fn(x), state)
+        x, state = update(x, grad_fn(x), state)
     return x.numpy()
 
 
@@ -117,19 +127,59 @@ def test_lbfgs_skips_pairs_without_positive_curvature():
     # Moving along +x while the gradient drops: s . y < 0, so no pair is stored.
     _, state = lbfgs.update(pixels(11.0, 21.0), pixels(-1.0, -1.0), state)
     assert np.all(state.rho.numpy() == 0.0)
+    assert np.all(state.gamma.numpy() == 0.0)
 
 
-class _Compiled:
-    """An optimizer whose update is compiled with XLA, as `--jit=auto` does on CPU."""
+def minimize_in_variables(optimizer, grad_fn, x0, steps, jit_compile=False):
+    """`minimize` with the image and state in tf.Variables, as the interactive loop keeps them
+    (L-BFGS writes its history in place there)."""
+    x = tf.Variable(x0)
+    state = tf.nest.map_structure(tf.Variable, optimizer.init(x))
+    update = tf.function(
+        lambda grad: update_variables(optimizer, x, grad, state), jit_compile=jit_compile
+    )
+    for _ in range(steps):
+        update(grad_fn(x))
+    return x.numpy()
 
-    def __init__(self, optimizer):
-        self.init = optimizer.init
-        self.update = tf.function(optimizer.update, jit_compile=True)
+
+def wavy():
+    """The gradient of a function with curvature of both signs, per image of a batch of two,
+    and a start: some curvature pairs are refused, at other steps in each image."""
+    x0 = rng.uniform(60, 190, (2, 1, 12, 1)).astype(np.float32)
+    return (lambda x: tf.sin(x / 8.0) + 0.01 * (x - 128.0)), x0
+
+
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["plain", "xla"])
+def test_updates_in_variables_equal_the_pure_ones(jit_compile):
+    """Ten steps with a three-slot history: the ring wraps round three times, and the two
+    images refuse pairs at different steps. (Plain and XLA are compared each with itself:
+    the refused pairs make this function amplify XLA's different rounding.)"""
+    grad_fn, x0 = wavy()
+    for optimizer in (LBFGS(history=3), Adam(1.0)):
+        pure = minimize(optimizer, grad_fn, x0, 10, jit_compile)
+        in_place = minimize_in_variables(optimizer, grad_fn, x0, 10, jit_compile)
+        np.testing.assert_allclose(in_place, pure, rtol=1e-5)
+
+
+def test_lbfgs_refuses_some_wavy_pairs_and_keeps_others():
+    """What the test above relies on: of the pairs of steps 1-9, each image keeps some or
+    refuses some, and not at the same steps."""
+    grad_fn, x0 = wavy()
+    lbfgs = LBFGS(history=3)
+    x, state = tf.constant(x0), lbfgs.init(tf.constant(x0))
+    refused = []
+    for t in range(10):
+        x, state = lbfgs.update(x, grad_fn(x), state)
+        refused.append(state.rho.numpy()[t % 3].ravel() == 0.0)  # slot t % 3: this step's pair
+    refused = np.array(refused[1:])
+    assert refused.any() and not refused.all()
+    assert (refused[:, 0] != refused[:, 1]).any()
 
 
 def test_xla_compiled_updates_equal_the_plain_ones():
     grad_fn, _, x0 = quadratic(batch=2)
     for optimizer in (LBFGS(history=3), Adam(1.0)):
         plain = minimize(optimizer, grad_fn, x0, steps=6)
-        compiled = minimize(_Compiled(optimizer), grad_fn, x0, steps=6)
+        compiled = minimize(optimizer, grad_fn, x0, steps=6, jit_compile=True)
         np.testing.assert_allclose(compiled, plain, rtol=1e-5)
