@@ -114,12 +114,14 @@ class LBFGS:
 
     def init(self, image: tf.Tensor) -> LBFGSState:
         zeros = tf.zeros_like(image)
-        empty = tf.tile(zeros[None], [self.history] + [1] * len(image.shape))
         per_image = tf.zeros_like(image[:, :1, :1, :1])
+        # A new buffer for each: variables made from them are then written in place from
+        # the first step on, where a buffer they shared would be copied on first write.
+        ring = lambda like: tf.tile(like[None], [self.history, 1, 1, 1, 1])  # noqa: E731
         return LBFGSState(
-            s=empty,
-            y=empty,
-            rho=tf.tile(per_image[None], [self.history, 1, 1, 1, 1]),
+            s=ring(zeros),
+            y=ring(zeros),
+            rho=ring(per_image),
             gamma=per_image,
             prev_image=zeros,
             prev_grad=zeros,
