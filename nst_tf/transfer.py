@@ -360,9 +360,9 @@ XLA_UPDATE_PIXELS = 256 * 256
 
 def use_xla_update(config: Config, pixels: int) -> bool:
     """Whether the optimizer update is compiled with XLA: with the step, or with jit "auto"
-    on CPU from XLA_UPDATE_PIXELS pixels up. Fusing the update's elementwise passes (the
-    L-BFGS history shift above all) makes it several times faster (BENCHMARKS.md, precision
-    suite); on smaller images the saving is too small to repay the one-off compile."""
+    on CPU from XLA_UPDATE_PIXELS pixels up. Fusing the update's passes over the L-BFGS
+    history makes it faster (BENCHMARKS.md, precision suite); on smaller images the saving
+    is too small to repay the one-off compile."""
     return use_xla(config) or (config.jit == "auto" and pixels >= XLA_UPDATE_PIXELS)
 
 

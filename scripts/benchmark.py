@@ -55,7 +55,12 @@ flags.DEFINE_list("sizes", ["256", "512", "1024"], "step: square image sizes in 
 flags.DEFINE_integer("precision_size", 512, "precision: square image size in pixels.")
 flags.DEFINE_integer("precision_steps", 20, "precision: steps of each run.")
 flags.DEFINE_list("large_sizes", ["2048", "3072", "4096"], "large: square output sizes in pixels.")
-flags.DEFINE_integer("large_steps", 1, "large: optimizer steps of each run.")
+flags.DEFINE_integer(
+    "large_steps", 2, "large: optimizer steps of each run (from 2 on, one updates a history)."
+)
+flags.DEFINE_integer(
+    "large_tile_size", Config().tile_size, "large: --tile_size of each run (smaller: less memory)."
+)
 flags.DEFINE_integer("batch_size_px", 256, "batch: square image size in pixels.")
 flags.DEFINE_integer("batch_count", 4, "batch: content images in the batch.")
 flags.DEFINE_integer("repeats", 10, "Timed rounds (after the warm-up rounds).")
@@ -163,8 +168,9 @@ def peak_rss_gib(*args: str) -> tuple[float, float]:
     return int(launcher.stdout) / 2**20, seconds  # ru_maxrss is in KiB on Linux
 
 
-def square_run(size: int, steps: int) -> tuple[float, float]:
-    """peak_rss_gib of a whole one-scale `nst_tf` run on random square images of `size`."""
+def square_run(size: int, steps: int, *flags: str) -> tuple[float, float]:
+    """peak_rss_gib of a whole one-scale `nst_tf` run on random square images of `size`,
+    with any further command-line `flags`."""
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
         for name, image in zip("cs", _images(size)):
@@ -173,7 +179,7 @@ def square_run(size: int, steps: int) -> tuple[float, float]:
         return peak_rss_gib(
             f"--content={paths[0]}", f"--style={paths[1]}", f"--size={size}",
             f"--steps={steps}", "--multiscale=off", "--weights=random",
-            f"--max_pixels={size * size}", f"--output={os.path.join(tmp, 'out.png')}",
+            f"--max_pixels={size * size}", f"--output={os.path.join(tmp, 'out.png')}", *flags,
         )  # fmt: skip
 
 
@@ -268,9 +274,10 @@ def precision_suite(repeats: int) -> str:
 
 
 def _update_ms(transfer: StyleTransfer, repeats: int) -> dict[str, float]:
-    """Milliseconds of the transfer's optimizer update, plain and XLA-compiled, at its
+    """Milliseconds of the transfer's optimizer update, plain and XLA-compiled, from its
     current state and with its current image standing in for the gradient; and the seconds
-    of the first XLA call ("compile")."""
+    of the first XLA call ("compile"). The calls write into the transfer's L-BFGS history,
+    as its own updates do; nothing after the timing uses it."""
     image = transfer.image.read_value()
     fns = {
         name: tf.function(
@@ -314,13 +321,13 @@ def large_suite(repeats: int) -> str:
     size that runs out of memory is reported as such, so the table shows the largest that
     fits."""
     del repeats  # each run is long; one of each
-    tile_size = Config().tile_size
+    tile_size = FLAGS.large_tile_size
     lines = ["| size | tiles | peak RSS (GiB) | wall time (s) |", "|---:|---|---:|---:|"]
     for size in (int(s) for s in FLAGS.large_sizes):
         print(f"large: {size} px ...", file=sys.stderr)
         tiles = f"of {tile_size}" if size > tile_size else "none"
         try:
-            rss, seconds = square_run(size, FLAGS.large_steps)
+            rss, seconds = square_run(size, FLAGS.large_steps, f"--tile_size={tile_size}")
         except RuntimeError as error:
             out_of_memory = re.search("out of memory|killed by signal 9", str(error), re.I)
             reason = "out of memory" if out_of_memory else "failed"
@@ -329,7 +336,7 @@ def large_suite(repeats: int) -> str:
         lines.append(f"| {size}x{size} | {tiles} | {rss:.2f} | {seconds:.0f} |")
     return (
         f"Whole `nst_tf` commands (random square images, {FLAGS.large_steps} L-BFGS step(s), "
-        "one scale, default --tile_size): reading, targets, steps and writing the PNG; peak "
+        f"one scale, --tile_size={tile_size}): reading, targets, steps and writing the PNG; peak "
         "resident memory of the child process.\n\n" + "\n".join(lines)
     )
 
