@@ -163,8 +163,8 @@ def test_updates_in_variables_equal_the_pure_ones(jit_compile):
 
 
 def test_lbfgs_refuses_some_wavy_pairs_and_keeps_others():
-    """What the test above relies on: of the pairs of steps 1-9, each image keeps some or
-    refuses some, and not at the same steps."""
+    """What the test above relies on: of the pairs of steps 1-9, some are refused and some
+    kept, and the two images do not refuse at the same steps."""
     grad_fn, x0 = wavy()
     lbfgs = LBFGS(history=3)
     x, state = tf.constant(x0), lbfgs.init(tf.constant(x0))
