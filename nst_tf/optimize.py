@@ -151,15 +151,16 @@ class LBFGS:
         """H @ grad for the L-BFGS inverse Hessian H of the pairs in the ring, `newest` the
         slot of the newest; empty slots (rho 0) contribute nothing."""
         slots = [(newest - i) % self.history for i in range(self.history)]  # newest first
+        rhos = [tf.gather(state.rho, k) for k in slots]
         q, alphas = grad, []
-        for k in slots:
-            alpha = tf.gather(state.rho, k) * _dot(_read(state.s, k, after=q), q)
+        for k, rho in zip(slots, rhos):
+            alpha = rho * _dot(_read(state.s, k, after=q), q)
             q = q - alpha * _read(state.y, k, after=alpha)
             alphas.append(alpha)
         largest = tf.reduce_max(tf.abs(grad), axis=[1, 2, 3], keepdims=True)
         r = q * tf.where(state.gamma > 0.0, state.gamma, 1.0 / tf.maximum(largest, 1e-30))
-        for k, alpha in zip(reversed(slots), reversed(alphas)):
-            beta = tf.gather(state.rho, k) * _dot(_read(state.y, k, after=r), r)
+        for k, rho, alpha in reversed(list(zip(slots, rhos, alphas))):
+            beta = rho * _dot(_read(state.y, k, after=r), r)
             r = r + (alpha - beta) * _read(state.s, k, after=beta)
         return r
 
