@@ -112,7 +112,7 @@ class TiledObjective:
     def _tiles(self, image):
         """Each tile of `image` with the activations of its extent."""
         for tile in plan(*image.shape[1:3], self.tile_size, self.halo):
-            yield tile, self._features(_crop(image, tile.extent))
+            yield tile, _call_traced(self._features, _crop(image, tile.extent))
 
     def _accumulate(self, image: tf.Tensor, content_targets=()) -> tuple[list, tf.Tensor]:
         """The whole image's Gram matrix at each style layer and its content loss against
@@ -152,7 +152,8 @@ class TiledObjective:
         gradient = gradient.numpy()
         for tile in tiles:
             y0, y1, x0, x1 = tile.extent
-            gradient[:, y0:y1, x0:x1] += self._tile_gradient(
+            gradient[:, y0:y1, x0:x1] += _call_traced(
+                self._tile_gradient,
                 _crop(image, tile.extent),
                 tuple(
                     self._target_core(t, tile, n) for n, t in zip(c.content_layers, targets.content)
@@ -219,6 +220,14 @@ class TiledObjective:
         the whole layer (summed over a batch, as losses.content_loss)."""
         values = self._positions(name, size) * core.shape[-1]
         return tf.reduce_sum(tf.math.squared_difference(core, target)) / values
+
+
+def _call_traced(function, *args):
+    """function(*args), any new trace made first by get_concrete_function. Each tile shape
+    (and each tile, for the gradient) needs a trace of its own; traced by the call itself,
+    the fifth in a row sets off TF's warning about frequent retracing."""
+    function.get_concrete_function(*args)
+    return function(*args)
 
 
 def _crop(image: tf.Tensor, extent: tuple[int, int, int, int]) -> tf.Tensor:
