@@ -192,7 +192,12 @@ class StyleTransfer:
         os.makedirs(directory, exist_ok=True)
         prefix = f"ckpt-{int(self.steps_taken)}-{os.getpid()}"
         self._checkpoint().write(os.path.join(directory, prefix))
-        pointer = {"prefix": prefix, "config": _comparable(self.config), **extra}
+        pointer = {
+            "format": CHECKPOINT_FORMAT,
+            "prefix": prefix,
+            "config": _comparable(self.config),
+            **extra,
+        }
         old = _read_pointer(directory)
         tmp = os.path.join(directory, f".{CHECKPOINT_FILE}.tmp")
         with open(tmp, "w") as f:
@@ -208,6 +213,11 @@ class StyleTransfer:
         pointer = _read_pointer(directory)
         if pointer is None:
             raise ConfigError(f"{directory}: no checkpoint to resume from")
+        if pointer.get("format") != CHECKPOINT_FORMAT:
+            raise ConfigError(
+                f"{directory}: the checkpoint was written by another version of nst_tf, "
+                "whose saved state this one cannot read; start afresh"
+            )
         ours = _comparable(self.config)
         if pointer["config"] != ours:
             changed = sorted(k for k in ours if pointer["config"].get(k) != ours[k])
@@ -301,6 +311,9 @@ class Pyramid:
 
 
 CHECKPOINT_FILE = "checkpoint.json"
+# The layout of the saved state; a change to it (the L-BFGS history became a ring in 2) makes
+# older checkpoints unreadable, and restore says so rather than resuming wrongly.
+CHECKPOINT_FORMAT = 2
 
 
 def _read_pointer(directory: str) -> dict | None:

@@ -1,5 +1,6 @@
 """The optimisation loop and the Python API on a real image pair (random weights, 64 px)."""
 
+import json
 import os
 
 import numpy as np
@@ -121,6 +122,18 @@ def test_checkpoint_round_trip_continues_to_the_same_result(
     np.testing.assert_array_equal(second.run(6), whole)
     with pytest.raises(ConfigError, match="other settings"):
         StyleTransfer(content, style, c.replace(tv_weight=1.0), extractor).restore(str(tmp_path))
+
+
+def test_a_checkpoint_of_another_format_is_refused(extractor, config, content, style, tmp_path):
+    transfer = StyleTransfer(content, style, config, extractor)
+    transfer.run(1)
+    transfer.save(str(tmp_path))
+    pointer_path = tmp_path / "checkpoint.json"
+    pointer = json.loads(pointer_path.read_text())
+    del pointer["format"]  # as written before the format was recorded
+    pointer_path.write_text(json.dumps(pointer))
+    with pytest.raises(ConfigError, match="another version of nst_tf"):
+        StyleTransfer(content, style, config, extractor).restore(str(tmp_path))
 
 
 def test_non_finite_loss_raises_and_keeps_the_image(extractor, config, content, style):
