@@ -72,11 +72,34 @@ flags.DEFINE_bool("append", False, "Append the tables to BENCHMARKS.md.")
 FLAGS = flags.FLAGS
 
 
-def seconds_per_call(fns: dict[str, object], repeats: int, warmup: int = 3) -> dict[str, float]:
-    """Median wall time of each fn() over `repeats` rounds, after `warmup` rounds.
+class Rounds:
+    """Wall times of functions timed in interleaved rounds: `rounds[name]` is the median
+    seconds of one, `rounds.ratio(a, b)` the median over rounds of a's time over b's."""
 
-    The functions take turns within each round, so a slow spell of a shared machine
-    lands on all of them alike and the ratios stay fair.
+    def __init__(self, times: dict[str, list[float]]):
+        self.times = times
+
+    def __getitem__(self, name) -> float:
+        return statistics.median(self.times[name])
+
+    def ratios(self, a, b) -> list[float]:
+        return [x / y for x, y in zip(self.times[a], self.times[b], strict=True)]
+
+    def ratio(self, a, b) -> float:
+        return statistics.median(self.ratios(a, b))
+
+    def ratio_with_quartiles(self, a, b) -> str:
+        """The ratio, and in brackets the middle half of the rounds' ratios."""
+        low, _, high = statistics.quantiles(self.ratios(a, b), n=4)
+        return f"{self.ratio(a, b):.2f} ({low:.2f}-{high:.2f})"
+
+
+def seconds_per_call(fns: dict[str, object], repeats: int, warmup: int = 3) -> Rounds:
+    """Wall time of each fn() in `repeats` rounds, after `warmup` rounds.
+
+    The functions take turns within each round, so a slow spell of a shared machine lands
+    on all of them alike. Ratios are taken within each round, then the median of them,
+    which cancels the machine's drift from round to round.
     """
     times = {name: [] for name in fns}
     for round_ in range(warmup + repeats):
@@ -85,7 +108,7 @@ def seconds_per_call(fns: dict[str, object], repeats: int, warmup: int = 3) -> d
             _block(fn())
             if round_ >= warmup:
                 times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return Rounds(times)
 
 
 def _block(result) -> None:
@@ -210,12 +233,14 @@ def step_suite(repeats: int) -> str:
         rss, _ = square_run(size, steps=5)
         lines.append(
             f"| {size}x{size} | {r['bare']:.3f} | {r['ours']:.3f} | {r['naive']:.3f} | "
-            f"{r['ours'] / r['bare']:.2f} | {r['naive'] / r['ours']:.2f} | {gflops:.0f} | "
+            f"{r.ratio_with_quartiles('ours', 'bare')} | "
+            f"{r.ratio_with_quartiles('naive', 'ours')} | {gflops:.0f} | "
             f"{gflops / peak:.0%} | {rss:.2f} |"
         )
     return (
         f"Median of interleaved rounds ({repeats} up to 512 px, a quarter as many per doubling, "
-        "at least 3) after 3 warm-up rounds; float32, L-BFGS. GFLOP/s counts the "
+        "at least 3) after 3 warm-up rounds; float32, L-BFGS. A ratio is the median of the "
+        "rounds' ratios, with the middle half of them in brackets. GFLOP/s counts the "
         "convolutions' forward and input-gradient arithmetic of the truncated VGG19 (to "
         f"block5_conv1) per step; the matmul peak is a 4096x4096 float32 product in the same "
         f"run: {peak:.0f} GFLOP/s. Peak RSS: a whole `nst_tf` command (5 steps, one scale) in a "
@@ -259,16 +284,17 @@ def precision_suite(repeats: int) -> str:
         lines.append(
             f"| {precision} | {jit} | {r[precision, jit, 'bare']:.3f} | "
             f"{r[precision, jit, 'step']:.3f} | "
-            f"{r['float32', 'auto', 'step'] / r[precision, jit, 'step']:.2f} | "
+            f"{r.ratio(('float32', 'auto', 'step'), (precision, jit, 'step')):.2f} | "
             f"{loss:.4g} | {loss / reference - 1:+.2%} |"
         )
     return (
         f"{size}x{size}, L-BFGS, median of {repeats} interleaved rounds after 3 warm-up "
-        f"rounds. Each final image is scored by the float32 objective. Matmul peak in the same "
+        "rounds; a speed-up is the median of the rounds' ratios. Each final image is scored "
+        "by the float32 objective. Matmul peak in the same "
         f"run: float32 {matmul_gflops():.0f} GFLOP/s, bfloat16 "
         f"{matmul_gflops(tf.bfloat16):.0f} GFLOP/s.\n\n" + "\n".join(lines) + "\n\n"
         f"The L-BFGS update alone, after the timing rounds: {update['plain']:.1f} ms as TensorFlow "
-        f"ops, {update['xla']:.1f} ms under XLA ({update['plain'] / update['xla']:.2f}x); "
+        f"ops, {update['xla']:.1f} ms under XLA ({update['speed-up']:.2f}x); "
         f"the first XLA call, which traces and compiles it, took {update['compile']:.2f} s."
     )
 
@@ -288,8 +314,13 @@ def _update_ms(transfer: StyleTransfer, repeats: int) -> dict[str, float]:
     start = time.perf_counter()
     _block(fns["xla"]())
     compile_seconds = time.perf_counter() - start
-    times = {name: 1000 * t for name, t in seconds_per_call(fns, repeats).items()}
-    return {**times, "compile": compile_seconds}
+    r = seconds_per_call(fns, repeats)
+    return {
+        "plain": 1000 * r["plain"],
+        "xla": 1000 * r["xla"],
+        "speed-up": r.ratio("plain", "xla"),
+        "compile": compile_seconds,
+    }
 
 
 def batch_suite(repeats: int) -> str:
@@ -307,12 +338,13 @@ def batch_suite(repeats: int) -> str:
         repeats,
     )
     single, batch = 1.0 / r["single"], count / r["batch"]
+    speedup = count * r.ratio("single", "batch")
     return (
         f"{size}x{size}, L-BFGS, float32; median of {repeats} interleaved rounds after 3 "
-        "warm-up rounds.\n\n"
+        "warm-up rounds; the speed-up is the median of the rounds' ratios.\n\n"
         "| run | step (s) | images / s | speed-up |\n|---|---:|---:|---:|\n"
         f"| one image at a time | {r['single']:.3f} | {single:.2f} | 1.00 |\n"
-        f"| batch of {count} | {r['batch']:.3f} | {batch:.2f} | {batch / single:.2f} |"
+        f"| batch of {count} | {r['batch']:.3f} | {batch:.2f} | {speedup:.2f} |"
     )
 
 
@@ -373,14 +405,13 @@ def serving_suite(repeats: int) -> str:
                 "api": lambda n=steps: StyleTransfer(*decoded, config, extractor).run(n),
             }
             r = seconds_per_call(fns, repeats, warmup=1)
-            lines.append(
-                f"| {steps} | {r['serving']:.2f} | {r['api']:.2f} | {r['serving'] / r['api']:.2f} |"
-            )
+            ratio = r.ratio("serving", "api")
+            lines.append(f"| {steps} | {r['serving']:.2f} | {r['api']:.2f} | {ratio:.2f} |")
         served.close()
     return (
         f"{size}x{size} PNG inputs, L-BFGS; median of {repeats} interleaved rounds after 1 "
-        "warm-up round; the serving time includes decoding, targets and PNG encoding.\n\n"
-        + "\n".join(lines)
+        "warm-up round (the ratio: median of the rounds' ratios); the serving time includes "
+        "decoding, targets and PNG encoding.\n\n" + "\n".join(lines)
     )
 
 
