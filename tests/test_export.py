@@ -105,14 +105,18 @@ def test_max_size_shrinks_large_inputs_only(served, content, style):
 
 
 def test_stylize_equals_the_python_api(served, config, content, style):
-    steps = 3
+    """Two steps: the first-step rule, then the two-loop over one curvature pair. Not more:
+    the two graphs round differently (their gradients agree to ~3e-7 of their largest
+    value), and without a line search each L-BFGS step multiplies that difference by ~100,
+    so after 3 steps the images differ by ~1% of the step and the terms by up to ~1e-3."""
+    steps = 2
     out = served.run("stylize", content=content[None], style=style[None], num_steps=steps)
     local = StyleTransfer(content, style, config)
     expected = local.run(steps)
     np.testing.assert_allclose(out["image"][0], expected, atol=0.05)
     terms = local.loss_terms()
     for name in ("total", "content", "style", "tv"):
-        assert out[name] == pytest.approx(float(terms[name]), rel=1e-3)
+        assert out[name] == pytest.approx(float(terms[name]), rel=1e-4)
 
 
 def test_client_side_loop_with_step_equals_stylize(served, content, style):
