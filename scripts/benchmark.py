@@ -89,9 +89,10 @@ class Rounds:
         return statistics.median(self.ratios(a, b))
 
     def ratio_with_quartiles(self, a, b) -> str:
-        """The ratio, and in brackets the middle half of the rounds' ratios."""
-        low, _, high = statistics.quantiles(self.ratios(a, b), n=4)
-        return f"{self.ratio(a, b):.2f} ({low:.2f}-{high:.2f})"
+        """The ratio, and in brackets the lower and upper quartiles of the rounds' ratios
+        (of three rounds: the lowest and the highest). The middle quartile is the median."""
+        low, median, high = statistics.quantiles(self.ratios(a, b), n=4)
+        return f"{median:.2f} ({low:.2f}-{high:.2f})"
 
 
 def seconds_per_call(fns: dict[str, object], repeats: int, warmup: int = 3) -> Rounds:
@@ -240,7 +241,7 @@ def step_suite(repeats: int) -> str:
     return (
         f"Median of interleaved rounds ({repeats} up to 512 px, a quarter as many per doubling, "
         "at least 3) after 3 warm-up rounds; float32, L-BFGS. A ratio is the median of the "
-        "rounds' ratios, with the middle half of them in brackets. GFLOP/s counts the "
+        "rounds' ratios, with their quartiles in brackets. GFLOP/s counts the "
         "convolutions' forward and input-gradient arithmetic of the truncated VGG19 (to "
         f"block5_conv1) per step; the matmul peak is a 4096x4096 float32 product in the same "
         f"run: {peak:.0f} GFLOP/s. Peak RSS: a whole `nst_tf` command (5 steps, one scale) in a "
@@ -301,9 +302,10 @@ def precision_suite(repeats: int) -> str:
 
 def _update_ms(transfer: StyleTransfer, repeats: int) -> dict[str, float]:
     """Milliseconds of the transfer's optimizer update, plain and XLA-compiled, from its
-    current state and with its current image standing in for the gradient; and the seconds
-    of the first XLA call ("compile"). The calls write into the transfer's L-BFGS history,
-    as its own updates do; nothing after the timing uses it."""
+    current state and with its current image standing in for the gradient; XLA's speed-up
+    over the plain update; and the seconds of the first XLA call ("compile"). The calls
+    write into the transfer's L-BFGS history, as its own updates do; nothing after the
+    timing uses it."""
     image = transfer.image.read_value()
     fns = {
         name: tf.function(
