@@ -1,7 +1,8 @@
 """VGG19 feature extractor: RGB [0, 255] in, the requested layers' activations out, in one call.
 
 The network is Keras's VGG19 (include_top=False) cut after the deepest requested layer, with
-the caffe preprocessing (RGB -> BGR, ImageNet mean subtracted) as its first layer.
+the caffe preprocessing (RGB -> BGR, ImageNet mean subtracted) as its first layer and its
+convolutions as nst_tf's Conv2D, which computes the same values faster on CPU.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 
 import keras
 import numpy as np
+import tensorflow as tf
 from absl import logging
 
 from nst_tf.config import VGG19_LAYERS
@@ -19,6 +21,10 @@ IMAGENET_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 IMAGENET_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + IMAGENET_FILE
 # Keras's VGG19 "caffe" preprocessing: BGR channel order, these per-channel means removed.
 BGR_MEAN = (103.939, 116.779, 123.68)
+# From this many input channels up, a float32 convolution on CPU runs as a transposed one
+# (see Conv2D): there TensorFlow's forward convolution runs at about half the speed of its
+# input gradient (BENCHMARKS.md, conv suite).
+TRANSPOSED_FORWARD_CHANNELS = 256
 
 
 class WeightsError(RuntimeError):
@@ -32,6 +38,55 @@ class CaffePreprocess(keras.layers.Layer):
     def call(self, rgb):
         bgr = keras.ops.flip(rgb, axis=-1)
         return bgr - keras.ops.convert_to_tensor(BGR_MEAN, dtype=bgr.dtype)
+
+
+@keras.saving.register_keras_serializable(package="nst_tf")
+class Conv2D(keras.layers.Conv2D):
+    """Keras's Conv2D, whose float32 forward pass on CPU, from TRANSPOSED_FORWARD_CHANNELS
+    input channels up, runs as the transposed convolution that sums the same products.
+
+    TensorFlow hands oneDNN the forward kernel in its plain [h, w, in, out] layout, while the
+    input gradient (a transposed convolution) first reorders it into oneDNN's blocked layout,
+    and on the deep VGG19 layers then runs about twice as fast. A stride-1 "same" convolution
+    is the transposed convolution with the kernel flipped in space and its channels swapped,
+    so those layers compute their forward pass that way. Values and gradients are the
+    convolution's (tests/test_features.py); on this project's CPU they are bit for bit equal.
+    """
+
+    def convolution_op(self, inputs, kernel):
+        if (
+            self.strides == (1, 1) == self.dilation_rate
+            and self.padding == "same"
+            and all(size % 2 for size in self.kernel_size)
+            and self.compute_dtype == "float32"
+            and kernel.shape[2] >= TRANSPOSED_FORWARD_CHANNELS
+            and not on_accelerator()
+        ):
+            return same_conv_as_transpose(inputs, tf.convert_to_tensor(kernel))
+        return super().convolution_op(inputs, kernel)
+
+
+@tf.custom_gradient
+def same_conv_as_transpose(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
+    """tf.nn.conv2d(x, kernel, 1, "SAME") for an odd-sized kernel [h, w, in, out], computed
+    as a transposed convolution, with the convolution's own gradients."""
+    flipped = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
+    shape = tf.concat([tf.shape(x)[:-1], tf.shape(kernel)[-1:]], axis=0)
+
+    def gradient(upstream):
+        dx = tf.nn.conv2d_transpose(upstream, kernel, tf.shape(x), 1, "SAME")
+        dkernel = tf.raw_ops.Conv2DBackpropFilter(
+            input=x, filter_sizes=tf.shape(kernel), out_backprop=upstream,
+            strides=[1, 1, 1, 1], padding="SAME",
+        )  # fmt: skip
+        return dx, dkernel
+
+    return tf.nn.conv2d_transpose(x, flipped, shape, 1, "SAME"), gradient
+
+
+def on_accelerator() -> bool:
+    """Whether TensorFlow sees a GPU or TPU, where its ops run by default."""
+    return bool(tf.config.list_logical_devices("GPU") + tf.config.list_logical_devices("TPU"))
 
 
 def build_extractor(
@@ -59,6 +114,8 @@ def build_extractor(
     for layer in vgg.layers[1 : deepest + 2]:  # skip the InputLayer
         if pooling == "avg" and isinstance(layer, keras.layers.MaxPooling2D):
             layer = keras.layers.AveragePooling2D(2, name=layer.name)
+        if isinstance(layer, keras.layers.Conv2D):
+            layer = _as_our_conv(layer)
         layer.dtype_policy = keras.DTypePolicy(precision)
         x = layer(x)
         if layer.name in wanted:
@@ -66,6 +123,14 @@ def build_extractor(
                 "linear", dtype="float32", name=f"{layer.name}_float32"
             )(x)
     return keras.Model(image, outputs, name="vgg19_features")
+
+
+def _as_our_conv(layer: keras.layers.Conv2D) -> Conv2D:
+    """`layer` as nst_tf's Conv2D, with its weights."""
+    conv = Conv2D.from_config(layer.get_config())
+    conv.build((None, None, None, layer.kernel.shape[2]))
+    conv.set_weights(layer.get_weights())
+    return conv
 
 
 def load_vgg19(weights: str = "auto", seed: int = 0) -> keras.Model:

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from nst_tf.colors import keep_luminance_only, match_colors
 from nst_tf.config import Config, ConfigError
+from nst_tf.features import on_accelerator
 from nst_tf.images import load_image, resize, resize_longest
 from nst_tf.masks import Mask, check_masks, load_mask
 from nst_tf.objective import Objective, Targets
@@ -364,8 +365,7 @@ def stylize(
 def use_xla(config: Config) -> bool:
     """Whether the step is compiled with XLA: jit "on", or "auto" with a GPU or TPU present
     (on CPU XLA made the step slower; BENCHMARKS.md)."""
-    accelerators = tf.config.list_logical_devices("GPU") + tf.config.list_logical_devices("TPU")
-    return config.jit == "on" or (config.jit == "auto" and bool(accelerators))
+    return config.jit == "on" or (config.jit == "auto" and on_accelerator())
 
 
 XLA_UPDATE_PIXELS = 256 * 256

@@ -4,6 +4,7 @@ import h5py
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from nst_tf import features
 from nst_tf.features import WeightsError, build_extractor, load_vgg19
@@ -106,3 +107,53 @@ def test_imagenet_is_strict_and_says_where_the_file_goes(monkeypatch):
     with pytest.raises(WeightsError, match="could not load the ImageNet VGG19 weights") as e:
         load_vgg19("imagenet")
     assert features._cache_path() in str(e.value)
+
+
+@pytest.mark.parametrize("channels", [3, 5])
+def test_transposed_convolution_is_the_convolution_with_its_gradients(channels):
+    rng = np.random.default_rng(channels)
+    x = tf.constant(rng.normal(size=(2, 7, 6, channels)))
+    kernel = tf.constant(rng.normal(size=(3, 3, channels, 4)))
+    upstream = tf.constant(rng.normal(size=(2, 7, 6, 4)))
+
+    def value_and_gradients(conv, dtype):
+        x32, kernel32 = tf.cast(x, dtype), tf.cast(kernel, dtype)
+        with tf.GradientTape() as tape:
+            tape.watch([x32, kernel32])
+            y = conv(x32, kernel32)
+            loss = tf.reduce_sum(y * tf.cast(upstream, dtype))
+        return [y, *tape.gradient(loss, [x32, kernel32])]
+
+    reference = value_and_gradients(lambda a, k: tf.nn.conv2d(a, k, 1, "SAME"), tf.float64)
+    ours = value_and_gradients(features.same_conv_as_transpose, tf.float32)
+    for got, want in zip(ours, reference):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_deep_float32_layers_run_transposed_on_cpu_and_match_keras(extractor):
+    """The extractor's activations and input gradient are Keras VGG19's, while its layers
+    from TRANSPOSED_FORWARD_CHANNELS input channels up compute their forward pass as a
+    transposed convolution (a CPU-only test machine has no accelerator)."""
+    keras_vgg = load_vgg19("random")
+    image = tf.constant(np.random.default_rng(0).uniform(0, 255, (1, 32, 32, 3)), tf.float32)
+
+    def activation_and_gradient(model, preprocess):
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            out = model(preprocess(image))
+            out = out["block5_conv1"] if isinstance(out, dict) else out
+            total = tf.reduce_sum(out)
+        return out, tape.gradient(total, image)
+
+    keras_features = keras.Model(keras_vgg.inputs, keras_vgg.get_layer("block5_conv1").output)
+    want = activation_and_gradient(keras_features, features.CaffePreprocess())
+    got = activation_and_gradient(extractor, lambda x: x)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * float(tf.reduce_max(abs(b))))
+
+    graph = tf.function(extractor).get_concrete_function(image).graph
+    ops = [op.type for op in graph.get_operations()]
+    convs = [layer for layer in extractor.layers if isinstance(layer, features.Conv2D)]
+    deep = [c for c in convs if c.kernel.shape[2] >= features.TRANSPOSED_FORWARD_CHANNELS]
+    assert deep and ops.count("Conv2DBackpropInput") == len(deep)
+    assert ops.count("Conv2D") == len(convs) - len(deep)
