@@ -6,6 +6,10 @@ Suites (--suite, comma-separated):
            through the same truncated network and against the naive baseline
            (naive_baseline.py); GFLOP/s against a measured matmul peak; peak memory of a
            whole run in a child process (--sizes).
+  conv     milliseconds of each distinct VGG19 convolution's forward pass as TensorFlow's
+           Conv2D and as the transposed convolution nst_tf runs instead, and of the whole
+           truncated network's forward and input-gradient with Keras's layers and ours
+           (--conv_size).
   large    peak memory and wall time of whole runs at large sizes (--large_sizes).
   batch    images per second of a batch of contents against one at a time
            (--batch_size_px, --batch_count).
@@ -44,7 +48,7 @@ from absl import app, flags  # noqa: E402
 from naive_baseline import NaiveStyleTransfer  # noqa: E402  (scripts/, beside this file)
 from PIL import Image  # noqa: E402
 
-from nst_tf import Config, StyleTransfer  # noqa: E402
+from nst_tf import Config, StyleTransfer, features  # noqa: E402
 from nst_tf.config import PRECISIONS  # noqa: E402
 from nst_tf.features import build_extractor  # noqa: E402
 
@@ -52,6 +56,7 @@ SAMPLES = os.path.join(os.path.dirname(__file__), "..", "nst_tf", "samples")
 
 flags.DEFINE_list("suite", ["step"], "Suites to run, in order (see above).")
 flags.DEFINE_list("sizes", ["256", "512", "1024"], "step: square image sizes in pixels.")
+flags.DEFINE_integer("conv_size", 512, "conv: square image size in pixels.")
 flags.DEFINE_integer("precision_size", 512, "precision: square image size in pixels.")
 flags.DEFINE_integer("precision_steps", 20, "precision: steps of each run.")
 flags.DEFINE_list("large_sizes", ["2048", "3072", "4096"], "large: square output sizes in pixels.")
@@ -246,6 +251,67 @@ def step_suite(repeats: int) -> str:
         f"block5_conv1) per step; the matmul peak is a 4096x4096 float32 product in the same "
         f"run: {peak:.0f} GFLOP/s. Peak RSS: a whole `nst_tf` command (5 steps, one scale) in a "
         "child process.\n\n" + "\n".join(lines)
+    )
+
+
+# -- conv: TensorFlow's forward convolution against the transposed one ------------------
+
+
+def conv_suite(repeats: int) -> str:
+    size = FLAGS.conv_size
+    extractor = build_extractor(["block5_conv1"], weights="random")
+    vgg = features.load_vgg19("random")
+    keras_net = keras.Model(vgg.inputs, vgg.get_layer("block5_conv1").output)
+    preprocess = features.CaffePreprocess()
+    image = tf.constant(_images(size)[0][None])
+    shapes, side = {}, size  # (side, in, out) -> layer names
+    for layer in extractor.layers:
+        if isinstance(layer, keras.layers.MaxPooling2D):
+            side //= 2
+        elif isinstance(layer, keras.layers.Conv2D):
+            shapes.setdefault((side, *layer.kernel.shape[2:]), []).append(layer.name)
+    lines = [
+        "| layers | input | output channels | Conv2D forward (ms) | transposed (ms) | speed-up "
+        "| nst_tf runs |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    rng = np.random.default_rng(0)
+    for (side, cin, cout), names in shapes.items():
+        print(f"conv: {side}x{side}x{cin} -> {cout} ...", file=sys.stderr)
+        x = tf.constant(rng.normal(size=(1, side, side, cin)), tf.float32)
+        kernel = tf.constant(rng.normal(size=(3, 3, cin, cout)), tf.float32)
+        r = seconds_per_call(
+            {
+                "conv2d": tf.function(lambda x=x, k=kernel: tf.nn.conv2d(x, k, 1, "SAME")),
+                "transposed": tf.function(
+                    lambda x=x, k=kernel: features.same_conv_as_transpose(x, k)
+                ),
+            },
+            repeats,
+        )
+        runs = "transposed" if cin >= features.TRANSPOSED_FORWARD_CHANNELS else "Conv2D"
+        lines.append(
+            f"| {', '.join(names)} | {side}x{side}x{cin} | {cout} | {r['conv2d'] * 1e3:.1f} | "
+            f"{r['transposed'] * 1e3:.1f} | {r.ratio('conv2d', 'transposed'):.2f} | {runs} |"
+        )
+    print("conv: whole network ...", file=sys.stderr)
+    r = seconds_per_call(
+        {
+            "keras": bare_network(lambda x: {"out": keras_net(preprocess(x))}, image),
+            "ours": bare_network(extractor, image),
+        },
+        repeats,
+    )
+    return (
+        f"{size}x{size} image, float32, random weights; median of {repeats} interleaved "
+        "rounds after 3 warm-up rounds. Speed-up: Conv2D's time over the transposed "
+        "convolution's, the median of the rounds' ratios. nst_tf runs a layer transposed "
+        f"from {features.TRANSPOSED_FORWARD_CHANNELS} input channels up "
+        "(`nst_tf.features.Conv2D`).\n\n"
+        + "\n".join(lines)
+        + "\n\nThe whole truncated VGG19 (to block5_conv1), forward and input gradient: "
+        f"Keras's layers {r['keras']:.3f} s, nst_tf's {r['ours']:.3f} s, "
+        f"{r.ratio('keras', 'ours'):.2f}x faster (median of the rounds' ratios)."
     )
 
 
@@ -486,6 +552,7 @@ def multiscale_suite(repeats: int) -> str:
 
 SUITES = {
     "step": ("Step time against the bare network and the naive baseline", step_suite),
+    "conv": ("Forward convolutions: Conv2D against the transposed form", conv_suite),
     "precision": ("Precision and XLA", precision_suite),
     "batch": ("Batch against one image at a time", batch_suite),
     "large": ("Large images: peak memory and time", large_suite),
