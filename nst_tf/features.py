@@ -50,7 +50,7 @@ class Conv2D(keras.layers.Conv2D):
     and on the deep VGG19 layers then runs about twice as fast. A stride-1 "same" convolution
     is the transposed convolution with the kernel flipped in space and its channels swapped,
     so those layers compute their forward pass that way. Values and gradients are the
-    convolution's (tests/test_features.py); on this project's CPU they are bit for bit equal.
+    convolution's, to float rounding (tests/test_features.py).
     """
 
     def convolution_op(self, inputs, kernel):

@@ -130,10 +130,11 @@ def test_transposed_convolution_is_the_convolution_with_its_gradients(channels):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
-def test_deep_float32_layers_run_transposed_on_cpu_and_match_keras(extractor):
+def test_deep_float32_layers_run_transposed_on_cpu_and_match_keras(extractor, monkeypatch):
     """The extractor's activations and input gradient are Keras VGG19's, while its layers
-    from TRANSPOSED_FORWARD_CHANNELS input channels up compute their forward pass as a
-    transposed convolution (a CPU-only test machine has no accelerator)."""
+    from TRANSPOSED_FORWARD_CHANNELS input channels up compute their forward pass on CPU as
+    a transposed convolution."""
+    monkeypatch.setattr(features, "on_accelerator", lambda: False)
     keras_vgg = load_vgg19("random")
     image = tf.constant(np.random.default_rng(0).uniform(0, 255, (1, 32, 32, 3)), tf.float32)
 
@@ -151,9 +152,23 @@ def test_deep_float32_layers_run_transposed_on_cpu_and_match_keras(extractor):
     for a, b in zip(got, want):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * float(tf.reduce_max(abs(b))))
 
-    graph = tf.function(extractor).get_concrete_function(image).graph
-    ops = [op.type for op in graph.get_operations()]
+    ops = _forward_ops(extractor)
     convs = [layer for layer in extractor.layers if isinstance(layer, features.Conv2D)]
     deep = [c for c in convs if c.kernel.shape[2] >= features.TRANSPOSED_FORWARD_CHANNELS]
     assert deep and ops.count("Conv2DBackpropInput") == len(deep)
     assert ops.count("Conv2D") == len(convs) - len(deep)
+
+
+@pytest.mark.parametrize("precision, accelerator", [("mixed_bfloat16", False), ("float32", True)])
+def test_bfloat16_and_accelerators_keep_conv2d(monkeypatch, precision, accelerator):
+    monkeypatch.setattr(features, "on_accelerator", lambda: accelerator)
+    model = build_extractor(["block4_conv1"], weights="random", precision=precision)
+    convs = [layer for layer in model.layers if isinstance(layer, features.Conv2D)]
+    ops = _forward_ops(model)
+    assert ops.count("Conv2D") == len(convs) == 9 and "Conv2DBackpropInput" not in ops
+
+
+def _forward_ops(model) -> list[str]:
+    """The op types of the model's forward pass on a small image."""
+    graph = tf.function(model).get_concrete_function(tf.zeros((1, 32, 32, 3))).graph
+    return [op.type for op in graph.get_operations()]
