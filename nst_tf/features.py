@@ -58,9 +58,7 @@ class Conv2D(keras.layers.Conv2D):
             self.strides == (1, 1) == self.dilation_rate
             and self.padding == "same"
             and all(size % 2 for size in self.kernel_size)
-            and self.compute_dtype == "float32"
-            and kernel.shape[2] >= TRANSPOSED_FORWARD_CHANNELS
-            and not on_accelerator()
+            and runs_transposed(kernel.shape[2], self.compute_dtype)
         ):
             return same_conv_as_transpose(inputs, tf.convert_to_tensor(kernel))
         return super().convolution_op(inputs, kernel)
@@ -82,6 +80,14 @@ def same_conv_as_transpose(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
         return dx, dkernel
 
     return tf.nn.conv2d_transpose(x, flipped, shape, 1, "SAME"), gradient
+
+
+def runs_transposed(in_channels: int, dtype: str = "float32") -> bool:
+    """Whether nst_tf's Conv2D computes a forward pass with this many input channels, in this
+    compute dtype, as a transposed convolution: float32 on CPU, from
+    TRANSPOSED_FORWARD_CHANNELS up."""
+    deep = in_channels >= TRANSPOSED_FORWARD_CHANNELS
+    return dtype == "float32" and deep and not on_accelerator()
 
 
 def on_accelerator() -> bool:

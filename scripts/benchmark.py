@@ -289,8 +289,7 @@ def conv_suite(repeats: int) -> str:
             },
             repeats,
         )
-        transposed = cin >= features.TRANSPOSED_FORWARD_CHANNELS and not features.on_accelerator()
-        runs = "transposed" if transposed else "Conv2D"
+        runs = "transposed" if features.runs_transposed(cin) else "Conv2D"
         lines.append(
             f"| {', '.join(names)} | {side}x{side}x{cin} | {cout} | {r['conv2d'] * 1e3:.1f} | "
             f"{r['transposed'] * 1e3:.1f} | {r.ratio('conv2d', 'transposed'):.2f} | {runs} |"
