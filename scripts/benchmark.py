@@ -30,6 +30,7 @@ Timings use random weights: the arithmetic is the same as with the ImageNet weig
 from __future__ import annotations
 
 import io
+import math
 import os
 import platform
 import re
@@ -146,17 +147,23 @@ def bare_network(extractor, image: tf.Tensor):
     return forward_backward
 
 
+def conv_layers(extractor, height: int, width: int):
+    """(layer, height, width) of each of the extractor's convolutions, with the size of its
+    input for an image of height x width."""
+    for layer in extractor.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            yield layer, height, width
+        elif isinstance(layer, keras.layers.MaxPooling2D | keras.layers.AveragePooling2D):
+            height, width = height // 2, width // 2
+
+
 def conv_flops(extractor, height: int, width: int) -> int:
     """Multiply-adds x 2 of the extractor's convolutions, forward plus input gradient (the
     input gradient of a convolution costs what its forward pass does)."""
-    flops = 0
-    for layer in extractor.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            kh, kw, cin, cout = layer.kernel.shape
-            flops += 2 * height * width * kh * kw * cin * cout
-        elif isinstance(layer, keras.layers.MaxPooling2D | keras.layers.AveragePooling2D):
-            height, width = height // 2, width // 2
-    return 2 * flops
+    return 2 * sum(
+        2 * h * w * math.prod(layer.kernel.shape)
+        for layer, h, w in conv_layers(extractor, height, width)
+    )
 
 
 def matmul_gflops(dtype=tf.float32, n: int = 4096, repeats: int = 5) -> float:
@@ -264,12 +271,9 @@ def conv_suite(repeats: int) -> str:
     keras_net = keras.Model(vgg.inputs, vgg.get_layer("block5_conv1").output)
     preprocess = features.CaffePreprocess()
     image = tf.constant(_images(size)[0][None])
-    shapes, side = {}, size  # (side, in, out) -> layer names
-    for layer in extractor.layers:
-        if isinstance(layer, keras.layers.MaxPooling2D):
-            side //= 2
-        elif isinstance(layer, keras.layers.Conv2D):
-            shapes.setdefault((side, *layer.kernel.shape[2:]), []).append(layer.name)
+    shapes = {}  # (side, in, out) -> layer names
+    for layer, side, _ in conv_layers(extractor, size, size):
+        shapes.setdefault((side, *layer.kernel.shape[2:]), []).append(layer.name)
     lines = [
         "| layers | input | output channels | Conv2D forward (ms) | transposed (ms) | speed-up "
         "| nst_tf runs |",
