@@ -73,10 +73,44 @@ def total_variation(image: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tenso
 
     With a mask [1, H, W, 1] in [0, 1], each difference is weighted by the mean of its two
     pixels' mask values, so smoothing applies only where the mask is white.
+
+    The gradient is written out: each weighted difference, padded by one pixel on both ends
+    of its axis, minus itself shifted by one. TensorFlow's own gradient of the slices
+    (four StridedSliceGrad ops) took several times as long at 512 px.
     """
-    dy = tf.square(image[:, 1:, :, :] - image[:, :-1, :, :])
-    dx = tf.square(image[:, :, 1:, :] - image[:, :, :-1, :])
-    if mask is not None:
-        dy *= (mask[:, 1:, :, :] + mask[:, :-1, :, :]) / 2
-        dx *= (mask[:, :, 1:, :] + mask[:, :, :-1, :]) / 2
-    return per_image_mean(dy) + per_image_mean(dx)
+
+    @tf.custom_gradient
+    def tv(image):
+        loss, slopes = 0.0, []
+        for axis in (1, 2):
+            diff = _neighbour_difference(image, axis)
+            weighted = diff if mask is None else diff * _neighbour_mean(mask, axis)
+            loss += per_image_mean(weighted * diff)
+            pixels = tf.cast(tf.reduce_prod(tf.shape(diff)[1:]), diff.dtype)
+            slopes.append((axis, weighted * (2.0 / pixels)))
+
+        def gradient(upstream):
+            paddings = lambda axis: [[1, 1] if a == axis else [0, 0] for a in range(4)]  # noqa: E731
+            return -upstream * tf.add_n(
+                [_neighbour_difference(tf.pad(s, paddings(axis)), axis) for axis, s in slopes]
+            )
+
+        return loss, gradient
+
+    return tv(tf.convert_to_tensor(image))
+
+
+def _neighbour_difference(x: tf.Tensor, axis: int) -> tf.Tensor:
+    """x[i + 1] - x[i] along `axis` (1: rows, 2: columns) of [B, H, W, C]."""
+    return _shifted(x, axis, 1) - _shifted(x, axis, 0)
+
+
+def _neighbour_mean(x: tf.Tensor, axis: int) -> tf.Tensor:
+    """(x[i + 1] + x[i]) / 2 along `axis` (1: rows, 2: columns) of [B, H, W, C]."""
+    return (_shifted(x, axis, 1) + _shifted(x, axis, 0)) / 2
+
+
+def _shifted(x: tf.Tensor, axis: int, start: int) -> tf.Tensor:
+    """All but the last (start 0) or all but the first (start 1) entries along `axis`."""
+    window = slice(start, None if start else -1)
+    return x[:, window] if axis == 1 else x[:, :, window]
