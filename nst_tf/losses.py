@@ -90,10 +90,11 @@ def total_variation(image: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tenso
             slopes.append((axis, weighted * (2.0 / pixels)))
 
         def gradient(upstream):
-            paddings = lambda axis: [[1, 1] if a == axis else [0, 0] for a in range(4)]  # noqa: E731
-            return -upstream * tf.add_n(
-                [_neighbour_difference(tf.pad(s, paddings(axis)), axis) for axis, s in slopes]
-            )
+            spread = []
+            for axis, slope in slopes:
+                paddings = [[1, 1] if a == axis else [0, 0] for a in range(4)]
+                spread.append(_neighbour_difference(tf.pad(slope, paddings), axis))
+            return -upstream * tf.add_n(spread)
 
         return loss, gradient
 
