@@ -26,6 +26,9 @@ VGG19_LAYERS = (
     "block4_conv1", "block4_conv2", "block4_conv3", "block4_conv4", "block4_pool",
     "block5_conv1", "block5_conv2", "block5_conv3", "block5_conv4", "block5_pool",
 )  # fmt: skip
+VGG16_LAYERS = tuple(name for name in VGG19_LAYERS if not name.endswith("conv4"))
+# Keras's layer names, in order, of each network without its classifier.
+NETWORK_LAYERS = {"vgg19": VGG19_LAYERS, "vgg16": VGG16_LAYERS}
 
 CONTENT_WEIGHT = 1e4
 STYLE_WEIGHT = 1e-2
@@ -34,7 +37,8 @@ TV_WEIGHT = 8.7e3
 # full quasi-Newton step as in Gatys et al. and jcjohnson/neural-style (learningRate 1).
 LEARNING_RATES = {"adam": 0.02 * 255.0, "lbfgs": 1.0}
 OPTIMIZERS = tuple(LEARNING_RATES)
-WEIGHT_CHOICES = ("auto", "imagenet", "random")
+WEIGHT_CHOICES = ("auto", "imagenet", "hed", "random")
+NETWORK_CHOICES = ("auto", *NETWORK_LAYERS)  # auto: VGG16 for the HED weights, else VGG19
 POOLING_CHOICES = ("max", "avg")
 INIT_CHOICES = ("content", "noise", "gray")
 PRESERVE_COLORS_CHOICES = ("none", "luminance", "histogram")
@@ -91,7 +95,8 @@ class Config:
     preserve_colors: str = "none"  # none | luminance | histogram
     init: str = "content"  # content | noise | gray | path of an image
     init_noise: float = 0.0  # fraction of seeded noise blended into the initial image
-    weights: str = "auto"  # auto | imagenet | random | path of a VGG19 .h5 file
+    network: str = "auto"  # auto (VGG16 for weights=hed, else VGG19) | vgg19 | vgg16
+    weights: str = "auto"  # auto | imagenet | hed | random | path of a Keras notop .h5 file
     pooling: str = "max"
     seed: int = 0
     multiscale: str = "auto"  # auto (on above 256 px) | on | off
@@ -122,10 +127,20 @@ class Config:
             _require_non_negative(name, getattr(self, name))
         _require(bool(self.content_layers), "at least one content layer is needed")
         _require(bool(self.style_layers), "at least one style layer is needed")
+        _require(
+            self.network in NETWORK_CHOICES,
+            f"network must be one of {', '.join(NETWORK_CHOICES)}, got {self.network!r}",
+        )
+        _require(
+            not (self.weights == "hed" and self.network == "vgg19"),
+            "weights=hed are the HED edge detector's VGG16 features: use network=vgg16 with them",
+        )
+        valid = NETWORK_LAYERS[self.network_name]
         for layer in self.content_layers + self.style_layers:
             _require(
-                layer in VGG19_LAYERS,
-                f"unknown VGG19 layer {layer!r}; valid names are block1_conv1 ... block5_pool",
+                layer in valid,
+                f"unknown {self.network_name.upper()} layer {layer!r}; "
+                f"valid names are {', '.join(valid)}",
             )
         if self.style_layer_weights is not None:
             _require(
@@ -158,7 +173,7 @@ class Config:
         )
         _require(
             self.weights in WEIGHT_CHOICES or os.path.isfile(self.weights),
-            f"weights must be auto, imagenet, random or a .h5 file; "
+            f"weights must be auto, imagenet, hed, random or a .h5 file; "
             f"{self.weights!r} is none of these",
         )
         _require(
@@ -180,6 +195,15 @@ class Config:
         )
         _require(self.jit in JIT_CHOICES, f"jit must be auto, on or off, got {self.jit!r}")
         _require(self.min_size >= 16, f"min_size must be at least 16 pixels, got {self.min_size}")
+
+    @property
+    def network_name(self) -> str:
+        """The network asked for: "vgg16" or "vgg19" ("auto" means VGG16 for the HED weights,
+        VGG19 otherwise; weights=auto may still fall back to the HED VGG16, see
+        nst_tf.features.load_network)."""
+        if self.network == "auto":
+            return "vgg16" if self.weights == "hed" else "vgg19"
+        return self.network
 
     @property
     def step_size(self) -> float:

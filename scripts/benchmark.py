@@ -267,7 +267,7 @@ def step_suite(repeats: int) -> str:
 def conv_suite(repeats: int) -> str:
     size = FLAGS.conv_size
     extractor = build_extractor(["block5_conv1"], weights="random")
-    vgg = features.load_vgg19("random")
+    vgg = features.load_network("vgg19", "random")
     keras_net = keras.Model(vgg.inputs, vgg.get_layer("block5_conv1").output)
     preprocess = features.CaffePreprocess()
     image = tf.constant(_images(size)[0][None])

