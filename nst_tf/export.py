@@ -8,9 +8,10 @@ Signatures (names and dtypes are a public contract; the README documents them):
     stylize          content [1, H, W, 3], style [1, h, w, 3]: float32 in [0, 255]; optional
                      num_steps and weights -> image [1, H, W, 3], total, content, style, tv
     loss             image, content, style (+ optional weights) -> total, content, style, tv
-    targets          content, style -> content_<layer> features, style_<layer> Gram matrices
+    targets          content, style -> content_<layer> features, style_<layer> Gram matrices,
+                     content_tv (the content's roughness, the total variation's unit)
     init_state       image -> state_<field>: the optimizer's starting state
-    step             image, state_<field>..., content_<layer>..., style_<layer>... (+ optional
+    step             image, state_<field>..., every output of targets (+ optional
                      weights) -> image, state_<field>..., total, content, style, tv
 
 Every signature is a pure function: the image and optimizer state travel as tensors (in the
@@ -196,6 +197,7 @@ class ServingModel:
         return {
             **{f"content_{n}": t for n, t in zip(c.content_layers, targets.content)},
             **{f"style_{n}": t for n, t in zip(c.style_layers, targets.style)},
+            "content_tv": targets.content_tv,
         }
 
     def _targets_from_dict(self, d: dict[str, tf.Tensor]) -> Targets:
@@ -203,6 +205,7 @@ class ServingModel:
         return Targets(
             content=tuple(d[f"content_{n}"] for n in c.content_layers),
             style=tuple(d[f"style_{n}"] for n in c.style_layers),
+            content_tv=d["content_tv"],
         )
 
     def _state_dict(self, state) -> dict[str, tf.Tensor]:

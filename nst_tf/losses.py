@@ -1,9 +1,19 @@
 """The three loss terms of Gatys et al. as pure functions of tensors.
 
-All are means over each image, not sums, and the Gram matrix is divided by H*W, so a loss
-value does not depend on the image size: the same weights work at 256 px and at 4096 px.
-For a batch [B, ...] the per-image means are summed, so each image gets the gradient it
-would get alone.
+Each term is a relative error, so that one set of loss weights means the same on every
+network, at every layer and at every image size:
+- content: the mean squared difference of activations over the mean square of the content's
+  activations at that layer;
+- style: the squared distance between Gram matrices over the squared norm of the style's
+  Gram matrix at that layer;
+- total variation: the image's mean squared neighbour difference over a reference's (the
+  objective passes the content image's).
+Scaling a layer's activations by a constant, as another network or layer does, leaves the
+first two unchanged; a Gram matrix grows with the square of the activations and with the
+channel count, so unnormalised its term grew with C^2 and the fourth power of the activation
+scale. The Gram matrix is divided by H*W and the other terms are means over positions, so no
+term depends on the image size either. For a batch [B, ...] the per-image terms are summed,
+so each image gets the gradient it would get alone.
 """
 
 from __future__ import annotations
@@ -45,31 +55,57 @@ def masked_gram(features: tf.Tensor, masks: tf.Tensor) -> tf.Tensor:
 
 
 def per_image_mean(values: tf.Tensor) -> tf.Tensor:
-    """The mean over each image of a batch [B, ...], summed over the batch."""
-    return tf.reduce_sum(tf.reduce_mean(values, axis=list(range(1, values.shape.rank))))
+    """The mean over each image of a batch [B, ...]: [B]."""
+    return tf.reduce_mean(values, axis=list(range(1, values.shape.rank)))
+
+
+# Floor of the normalisers: a flat image or all-zero activations divide by this, not by zero.
+TINY = 1e-12
 
 
 def content_loss(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-    """Mean squared difference between activations and the content image's activations."""
-    return per_image_mean(tf.math.squared_difference(features, target))
+    """Mean squared difference between activations [B, h, w, c] and the content image's,
+    over the mean square of the content's, summed over the batch."""
+    squared = per_image_mean(tf.math.squared_difference(features, target))
+    return tf.reduce_sum(squared / content_scale(target))
+
+
+def content_scale(target: tf.Tensor) -> tf.Tensor:
+    """The content loss's unit for each image's activations [B, h, w, c]: their mean
+    square, [B]."""
+    return tf.maximum(per_image_mean(tf.square(target)), TINY)
 
 
 def style_loss(gram_matrix: tf.Tensor, target_gram: tf.Tensor) -> tf.Tensor:
-    """Mean squared difference between Gram matrices [B, C, C] and the style's [1, C, C]."""
-    return per_image_mean(tf.math.squared_difference(gram_matrix, target_gram))
+    """Squared distance between Gram matrices [B, C, C] and the style's [1, C, C], over the
+    squared norm of the style's, summed over the batch."""
+    return tf.reduce_sum(_relative_squared_distance(gram_matrix, target_gram))
 
 
 def masked_style_loss(features: tf.Tensor, masks: tf.Tensor, target_grams: tf.Tensor) -> tf.Tensor:
     """Style loss of each masked region against its own target [R, C, C], weighted by the
     region's share of the image (one all-white mask gives exactly `style_loss`)."""
-    per_region = tf.reduce_mean(
-        tf.math.squared_difference(masked_gram(features, masks), target_grams), axis=[1, 2]
-    )
+    per_region = _relative_squared_distance(masked_gram(features, masks), target_grams)
     return tf.reduce_sum(tf.reduce_mean(masks, axis=[1, 2, 3]) * per_region)
 
 
-def total_variation(image: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tensor:
-    """Mean squared difference of vertically plus horizontally neighbouring pixels.
+def _relative_squared_distance(grams: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+    """|G - T|^2 / |T|^2 for each matrix of [N, C, C] against [N or 1, C, C]: [N]."""
+    norms = tf.maximum(tf.reduce_sum(tf.square(targets), axis=[1, 2]), TINY)
+    return tf.reduce_sum(tf.math.squared_difference(grams, targets), axis=[1, 2]) / norms
+
+
+def total_variation(
+    image: tf.Tensor, mask: tf.Tensor | None = None, reference: tf.Tensor | float = 1.0
+) -> tf.Tensor:
+    """Each image's `roughness` over `reference` (per image [B], or one number), summed
+    over the batch. The objective passes the content image's roughness as the reference."""
+    return tf.reduce_sum(roughness(image, mask) / reference)
+
+
+def roughness(image: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tensor:
+    """Mean squared difference of vertically plus horizontally neighbouring pixels of each
+    image of [B, H, W, C]: [B].
 
     With a mask [1, H, W, 1] in [0, 1], each difference is weighted by the mean of its two
     pixels' mask values, so smoothing applies only where the mask is white.
@@ -81,11 +117,11 @@ def total_variation(image: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tenso
 
     @tf.custom_gradient
     def tv(image):
-        loss, slopes = 0.0, []
+        per_image, slopes = 0.0, []
         for axis in (1, 2):
             diff = _neighbour_difference(image, axis)
             weighted = diff if mask is None else diff * _neighbour_mean(mask, axis)
-            loss += per_image_mean(weighted * diff)
+            per_image += per_image_mean(weighted * diff)
             pixels = tf.cast(tf.reduce_prod(tf.shape(diff)[1:]), diff.dtype)
             slopes.append((axis, weighted * (2.0 / pixels)))
 
@@ -94,9 +130,9 @@ def total_variation(image: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tenso
             for axis, slope in slopes:
                 paddings = [[1, 1] if a == axis else [0, 0] for a in range(4)]
                 spread.append(_neighbour_difference(tf.pad(slope, paddings), axis))
-            return -upstream * tf.add_n(spread)
+            return -tf.reshape(upstream, [-1, 1, 1, 1]) * tf.add_n(spread)
 
-        return loss, gradient
+        return per_image, gradient
 
     return tv(tf.convert_to_tensor(image))
 

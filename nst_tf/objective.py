@@ -17,11 +17,13 @@ from nst_tf.features import build_extractor
 
 
 class Targets(NamedTuple):
-    """What the image is pulled towards: content activations and style Gram matrices, and
-    with masks, where each style applies."""
+    """What the image is pulled towards: content activations and style Gram matrices, the
+    content's roughness (the total variation's unit), and with masks, where each style
+    applies."""
 
     content: tuple[tf.Tensor, ...]  # one per content layer, [B, h, w, c]
     style: tuple[tf.Tensor, ...]  # one per style layer, [1, c, c], or [R, c, c] with regions
+    content_tv: tf.Tensor  # [B]: each content image's roughness, at least ROUGHNESS_FLOOR
     regions: tuple[tf.Tensor, ...] = ()  # one per style layer, [R, h, w, 1] in [0, 1]
     styled: tf.Tensor | None = None  # [1, H, W, 1]: where any style applies (weights the TV)
 
@@ -58,7 +60,8 @@ class Objective:
         content_mask: tf.Tensor | None = None,
         style_masks: Sequence[tf.Tensor] = (),
     ) -> Targets:
-        """Content activations and style Grams for images [1, H, W, 3] in [0, 255].
+        """Content activations and style Grams for images [1, H, W, 3] in [0, 255], and the
+        content's roughness.
 
         Each style image may have its own size. Without style masks its Gram matrices are
         mixed with the `blend` weights (equal by default), which is what matching several
@@ -83,6 +86,7 @@ class Objective:
         targets = Targets(
             content=tuple(content_features[name] for name in self.config.content_layers),
             style=tuple(grams),
+            content_tv=content_roughness(content),
         )
         if areas is None:
             return targets
@@ -115,7 +119,7 @@ class Objective:
         terms = {
             "content": w.content * content,
             "style": w.style * style,
-            "tv": w.tv * losses.total_variation(image, targets.styled),
+            "tv": w.tv * losses.total_variation(image, targets.styled, targets.content_tv),
         }
         terms["total"] = terms["content"] + terms["style"] + terms["tv"]
         return terms
@@ -141,6 +145,16 @@ class Objective:
             terms = self.terms(image, targets, weights)
             scaled = terms["total"] * scale
         return terms, tape.gradient(scaled, image) / scale
+
+
+# The total variation is measured in units of the content's roughness; a flat content image
+# (roughness 0) counts as rough as one grey level squared instead.
+ROUGHNESS_FLOOR = 1.0
+
+
+def content_roughness(content: tf.Tensor) -> tf.Tensor:
+    """Each content image's roughness [B], the unit of the total-variation term."""
+    return tf.maximum(losses.roughness(tf.convert_to_tensor(content, tf.float32)), ROUGHNESS_FLOOR)
 
 
 def loss_scale(image: tf.Tensor) -> tf.Tensor:

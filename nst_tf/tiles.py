@@ -9,7 +9,7 @@ where they fall for the whole image.
 
 The style loss needs the Gram matrices of the whole image, so a step takes two passes.
 The first, without a gradient, sums each core's share of the Gram matrices. Then
-dL/dG = 2 (G - target) / C^2 is known, and the second pass differentiates, tile by tile,
+dL/dG = 2 (G - target) / |target|^2 is known, and the second pass differentiates, tile by tile,
 the core's part of <dL/dG, G> plus its content loss: their gradients add up to the gradient
 of the whole loss. There are no seams to hide: the result is the whole image's gradient,
 up to float rounding.
@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from nst_tf import losses
-from nst_tf.objective import Objective, Targets
+from nst_tf.objective import Objective, Targets, content_roughness
 
 ALIGN = 16  # product of the pooling strides before block5: core corners on this grid
 
@@ -107,6 +107,7 @@ class TiledObjective:
         return Targets(
             content=tuple(tf.constant(features[name]) for name in c.content_layers),
             style=tuple(grams),
+            content_tv=content_roughness(content),
         )
 
     def _tiles(self, image):
@@ -120,13 +121,14 @@ class TiledObjective:
         c = self.config
         size = tuple(image.shape[1:3])
         grams, content = [0.0] * len(c.style_layers), 0.0
+        scales = [losses.content_scale(target) for target in content_targets]
         for tile, features in self._tiles(image):
             for i, name in enumerate(c.style_layers):
                 grams[i] += self._gram_share(features[name], tile, name, size)
-            for name, target in zip(c.content_layers, content_targets):
+            for name, target, scale in zip(c.content_layers, content_targets, scales):
                 core = self._core(features[name], tile, name)
                 content += self._content_sum(
-                    core, self._target_core(target, tile, name), name, size
+                    core, self._target_core(target, tile, name), scale, name, size
                 )
         return grams, content / len(c.content_layers)
 
@@ -144,10 +146,12 @@ class TiledObjective:
         style = 0.0
         upstream = []  # dL/dG per style layer, the weights included
         for gram, target, weight in zip(grams, targets.style, self.objective.layer_weights):
-            style += weight * losses.style_loss(gram, target)
-            channels = tf.cast(tf.shape(target)[-1], tf.float32)
-            upstream.append(c.style_weight * weight * 2.0 * (gram - target) / channels**2)
-        tv, gradient = self._tv(image)
+            with tf.GradientTape() as tape:
+                tape.watch(gram)
+                loss = losses.style_loss(gram, target)
+            style += weight * loss
+            upstream.append(c.style_weight * weight * tape.gradient(loss, gram))
+        tv, gradient = self._tv(image, targets.content_tv)
         # Pass 2: each tile's share of the gradient, added where the tile lies.
         gradient = gradient.numpy()
         for tile in tiles:
@@ -158,6 +162,7 @@ class TiledObjective:
                 tuple(
                     self._target_core(t, tile, n) for n, t in zip(c.content_layers, targets.content)
                 ),
+                tuple(losses.content_scale(target) for target in targets.content),
                 tuple(upstream),
                 tile,
                 size,
@@ -166,7 +171,7 @@ class TiledObjective:
         terms["total"] = terms["content"] + terms["style"] + terms["tv"]
         return terms, tf.constant(gradient)
 
-    def _tile_surrogate_gradient(self, crop, content_targets, upstream, tile, size):
+    def _tile_surrogate_gradient(self, crop, content_targets, scales, upstream, tile, size):
         """Gradient of the tile's part of the loss: its content loss, and <dL/dG, its share
         of the Gram matrices> with dL/dG held fixed."""
         c = self.config
@@ -174,18 +179,18 @@ class TiledObjective:
             tape.watch(crop)
             features = self.objective.extractor(crop)
             part = 0.0
-            for name, target in zip(c.content_layers, content_targets):
+            for name, target, scale in zip(c.content_layers, content_targets, scales):
                 core = self._core(features[name], tile, name)
                 weight = c.content_weight / len(c.content_layers)
-                part += weight * self._content_sum(core, target, name, size)
+                part += weight * self._content_sum(core, target, scale, name, size)
             for name, dgram in zip(c.style_layers, upstream):
                 part += tf.reduce_sum(dgram * self._gram_share(features[name], tile, name, size))
         return tape.gradient(part, crop)
 
-    def _tv_and_gradient(self, image):
+    def _tv_and_gradient(self, image, content_tv):
         with tf.GradientTape() as tape:
             tape.watch(image)
-            tv = self.config.tv_weight * losses.total_variation(image)
+            tv = self.config.tv_weight * losses.total_variation(image, None, content_tv)
         return tv, tape.gradient(tv, image)
 
     def _core(self, features: tf.Tensor, tile: Tile, name: str) -> tf.Tensor:
@@ -215,11 +220,13 @@ class TiledObjective:
             return 0.0
         return losses.gram(core) * (positions / self._positions(name, size))
 
-    def _content_sum(self, core, target, name: str, size: tuple[int, int]) -> tf.Tensor:
+    def _content_sum(self, core, target, scale, name: str, size: tuple[int, int]) -> tf.Tensor:
         """The core's part of the content loss: its squared differences over the size of
-        the whole layer (summed over a batch, as losses.content_loss)."""
+        the whole layer and each image's `scale` (summed over a batch, as
+        losses.content_loss)."""
         values = self._positions(name, size) * core.shape[-1]
-        return tf.reduce_sum(tf.math.squared_difference(core, target)) / values
+        squared = tf.reduce_sum(tf.math.squared_difference(core, target), axis=[1, 2, 3])
+        return tf.reduce_sum(squared / values / scale)
 
 
 def _call_traced(function, *args):

@@ -43,42 +43,72 @@ def test_gram_gradient_matches_automatic_differentiation():
 
 
 def test_content_loss_matches_numpy():
-    a, b = (rng.normal(size=(1, 6, 5, 8)).astype(np.float32) for _ in range(2))
-    expected = np.mean((a.astype(np.float64) - b) ** 2)
-    assert losses.content_loss(tf.constant(a), tf.constant(b)).numpy() == pytest.approx(expected)
+    """Per image, the mean squared difference over the mean square of the target."""
+    a, b = (rng.normal(size=(2, 6, 5, 8)).astype(np.float32) for _ in range(2))
+    b64 = b.astype(np.float64)
+    expected = sum(np.mean((a[i] - b64[i]) ** 2) / np.mean(b64[i] ** 2) for i in range(2))
+    got = losses.content_loss(tf.constant(a), tf.constant(b)).numpy()
+    assert got == pytest.approx(expected, rel=1e-5)
 
 
 def test_style_loss_matches_numpy():
-    fa, fb = (rng.normal(size=(1, 9, 7, 5)).astype(np.float32) for _ in range(2))
+    """Per image, the squared distance of the Gram matrices over the target's squared norm."""
+    fa = rng.normal(size=(2, 9, 7, 5)).astype(np.float32)
+    fb = rng.normal(size=(1, 9, 7, 5)).astype(np.float32)
     ga, gb = np_gram(fa), np_gram(fb)
+    expected = sum(np.sum((ga[i] - gb[0]) ** 2) / np.sum(gb[0] ** 2) for i in range(2))
     got = losses.style_loss(losses.gram(tf.constant(fa)), losses.gram(tf.constant(fb)))
-    assert got.numpy() == pytest.approx(np.mean((ga - gb) ** 2), rel=1e-5)
+    assert got.numpy() == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("factor", [1e-3, 0.5, 40.0])
+def test_scaling_a_layer_leaves_content_and_style_losses_unchanged(factor):
+    """A network or layer whose activations are `factor` times larger gives the same loss
+    values, so one set of weights means the same on every network and layer."""
+    f, target, style = (rng.uniform(0, 3, size=(1, 8, 6, 16)).astype(np.float32) for _ in range(3))
+
+    def both(scale):
+        x, t, s = (tf.constant(a * scale) for a in (f, target, style))
+        return (
+            losses.content_loss(x, t).numpy(),
+            losses.style_loss(losses.gram(x), losses.gram(s)).numpy(),
+            losses.masked_style_loss(x, tf.ones([1, 8, 6, 1]), losses.gram(s)).numpy(),
+        )
+
+    np.testing.assert_allclose(both(factor), both(1.0), rtol=1e-4)
 
 
 def test_total_variation_matches_numpy():
-    x = rng.uniform(0, 255, size=(1, 6, 9, 3))
+    x = rng.uniform(0, 255, size=(2, 6, 9, 3))
     dy = x[:, 1:] - x[:, :-1]
     dx = x[:, :, 1:] - x[:, :, :-1]
-    expected = np.mean(dy**2) + np.mean(dx**2)
-    got = losses.total_variation(tf.constant(x, tf.float32)).numpy()
-    assert got == pytest.approx(expected, rel=1e-5)
+    per_image = np.mean(dy**2, axis=(1, 2, 3)) + np.mean(dx**2, axis=(1, 2, 3))
+    np.testing.assert_allclose(
+        losses.roughness(tf.constant(x, tf.float32)).numpy(), per_image, rtol=1e-5
+    )
+    reference = np.array([30.0, 700.0])
+    got = losses.total_variation(tf.constant(x, tf.float32), None, reference.astype(np.float32))
+    assert got.numpy() == pytest.approx(np.sum(per_image / reference), rel=1e-5)
 
 
 @pytest.mark.parametrize("masked", [False, True])
 def test_total_variation_gradient_matches_automatic_differentiation(masked):
     """The hand-written gradient equals TensorFlow's differentiation of the sliced squares,
-    in float64, for a batch of two, with and without a mask."""
+    in float64, for a batch of two, with and without a mask, each image with its own
+    reference."""
     x = tf.constant(rng.uniform(0, 255, size=(2, 6, 9, 3)))
     mask = tf.constant(rng.uniform(size=(1, 6, 9, 1))) if masked else tf.ones([1, 6, 9, 1], x.dtype)
+    scale = tf.constant([40.0, 900.0], tf.float64)
 
     def reference(image):
         dy = (image[:, 1:] - image[:, :-1]) ** 2 * (mask[:, 1:] + mask[:, :-1]) / 2
         dx = (image[:, :, 1:] - image[:, :, :-1]) ** 2 * (mask[:, :, 1:] + mask[:, :, :-1]) / 2
-        return tf.reduce_sum(tf.reduce_mean(dy, [1, 2, 3]) + tf.reduce_mean(dx, [1, 2, 3]))
+        per_image = tf.reduce_mean(dy, [1, 2, 3]) + tf.reduce_mean(dx, [1, 2, 3])
+        return tf.reduce_sum(per_image / scale)
 
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
-        ours = 3.0 * losses.total_variation(x, mask if masked else None)
+        ours = 3.0 * losses.total_variation(x, mask if masked else None, scale)
         expected = 3.0 * reference(x)
     np.testing.assert_allclose(ours.numpy(), expected.numpy(), rtol=1e-12)
     np.testing.assert_allclose(
