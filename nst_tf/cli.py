@@ -18,11 +18,12 @@ import signal
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+from nst_tf import options
+
+options.start_tensorflow(sys.argv)  # before anything imports TensorFlow, to keep it quiet
 
 from absl import flags, logging  # noqa: E402
 
-from nst_tf import options  # noqa: E402
 from nst_tf.config import ConfigError  # noqa: E402
 from nst_tf.images import (  # noqa: E402
     MAX_PIXELS,
@@ -154,7 +155,7 @@ def main(argv: list[str]) -> None:
         f"from step {first}, " if first else "", total, config.optimizer,
         ", ".join(str(size) for size, _ in transfer.scales),
     )  # fmt: skip
-    progress = Progress(total, first)
+    progress = Progress(transfer.scales, first)
 
     log = TensorBoardLog(FLAGS.logdir) if FLAGS.logdir else None
     sheet = ContactSheet() if FLAGS.contact_sheet else None
@@ -261,23 +262,45 @@ def numbered_path(path: str, step: int, steps: int) -> str:
 
 
 class Progress:
-    """Step, loss terms, speed and ETA: one live line on a terminal, else every 5%."""
+    """Step, loss terms, speed and ETA: one live line on a terminal, else every 5%.
 
-    def __init__(self, total: int, first: int = 0, stream=sys.stderr):
-        self.total = total
+    `scales` are the run's (size, steps), coarse to fine. A step's cost is taken to grow
+    with its pixel count, so the ETA after the cheap coarse steps allows for the dear fine
+    ones: time so far over work done, times the work left.
+    """
+
+    def __init__(self, scales: list[tuple[int, int]], first: int = 0, stream=sys.stderr):
+        self.scales = scales
+        self.total = sum(steps for _, steps in scales)
         self.first = first  # steps already taken before this run (resumed)
         self.stream = stream
         self.live = stream.isatty()
-        self.every = max(1, total // 20)
+        self.every = max(1, self.total // 20)
         self.start = time.monotonic()
+
+    def work(self, step: int) -> int:
+        """The cost of steps 1 ... step, in pixels processed."""
+        done = 0
+        for size, steps in self.scales:
+            taken = min(step, steps)
+            done, step = done + taken * size * size, step - taken
+        return done
+
+    def eta(self, step: int, elapsed: float) -> float:
+        """Seconds left after `step`, at the pace of the steps taken since `first`."""
+        pace = elapsed / max(self.work(step) - self.work(self.first), 1)
+        return pace * (self.work(self.total) - self.work(step))
 
     def update(self, step: int, terms: dict[str, float]) -> None:
         if not self.live and step % self.every and step != self.total:
             return
-        per_step = (time.monotonic() - self.start) / (step - self.first)
-        eta = per_step * (self.total - step)
+        elapsed = time.monotonic() - self.start
+        per_step = elapsed / (step - self.first)
         losses = " ".join(f"{k} {terms[k]:.4g}" for k in ("total", "content", "style", "tv"))
-        line = f"step {step}/{self.total}  {losses}  {per_step:.2f} s/step  ETA {_clock(eta)}"
+        line = (
+            f"step {step}/{self.total}  {losses}  {per_step:.2f} s/step  "
+            f"ETA {_clock(self.eta(step, elapsed))}"
+        )
         self.stream.write(f"\r{line}\033[K" if self.live else line + "\n")
         self.stream.flush()
 

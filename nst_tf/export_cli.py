@@ -11,12 +11,14 @@ flags become the defaults of the signatures' optional inputs (--steps for num_st
 from __future__ import annotations
 
 import os
+import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+from nst_tf import options
+
+options.start_tensorflow(sys.argv)  # before anything imports TensorFlow, to keep it quiet
 
 from absl import flags, logging  # noqa: E402
 
-from nst_tf import options  # noqa: E402
 from nst_tf.config import ConfigError  # noqa: E402
 
 PROG = "nst-tf-export"

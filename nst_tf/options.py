@@ -6,11 +6,16 @@ needs one flag definition here and nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+
+import logging as pylogging
 
 from absl import app, flags
+from absl import logging as absl_logging
 
 from nst_tf.config import (
     INIT_CHOICES,
@@ -106,6 +111,53 @@ def config_from_flags() -> Config:
     return Config(**values)
 
 
+def start_tensorflow(argv: Sequence[str]) -> None:
+    """Import TensorFlow and start its runtime without the native libraries' start-up
+    notices (oneDNN, CUDA drivers, CPU features), unless `argv` asks for debug output with
+    --verbosity (or -v) of 1 or more.
+
+    The notices come from the C++ libraries before their logging is set up, where
+    TF_CPP_MIN_LOG_LEVEL no longer holds them back, so standard error is pointed at
+    /dev/null at the level of the file descriptor while they load.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if _verbosity(argv) >= 1:
+        import tensorflow as tf
+    else:
+        with _native_stderr_silenced():
+            import tensorflow as tf
+
+            tf.config.list_logical_devices()  # starts the runtime: the CUDA probe speaks here
+    del tf
+
+
+def _verbosity(argv: Sequence[str]) -> int:
+    """The value of --verbosity, --v or -v in `argv` (0 when absent or unreadable)."""
+    for i, arg in enumerate(argv):
+        name, equals, value = arg.partition("=")
+        if name in ("--verbosity", "--v", "-v"):
+            value = value if equals else (argv[i + 1] if i + 1 < len(argv) else "")
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """File descriptor 2 points at /dev/null inside the block; Python's sys.stderr too."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def fail(prog: str, message: str, code: int):
     """One line on stderr, then exit with `code`."""
     sys.stderr.write(f"{prog}: error: {message}\n")
@@ -113,7 +165,9 @@ def fail(prog: str, message: str, code: int):
 
 
 def run(main: Callable[[list[str]], None], prog: str) -> None:
-    """app.run(main), with a bad flag reported as one line and exit status 2."""
+    """app.run(main), with a bad flag reported as one line and exit status 2, and log lines
+    as plain "prog: message" lines (absl's prefix of level, time, thread and source line
+    only with --verbosity of 1 or more)."""
 
     def parse(argv: list[str]) -> list[str]:
         try:
@@ -121,4 +175,11 @@ def run(main: Callable[[list[str]], None], prog: str) -> None:
         except flags.Error as e:
             fail(prog, str(e), 2)
 
-    app.run(main, flags_parser=parse)
+    def plain_main(argv: list[str]) -> None:
+        if FLAGS.verbosity < 1:
+            absl_logging.get_absl_handler().setFormatter(
+                pylogging.Formatter(f"{prog}: %(message)s")
+            )
+        main(argv)
+
+    app.run(plain_main, flags_parser=parse)

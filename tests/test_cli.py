@@ -39,6 +39,29 @@ def test_end_to_end_writes_output_and_intermediate_saves(tmp_path):
     assert "step 4/4" in result.stderr
 
 
+def test_hed_weights_from_the_command(tmp_path):
+    """--weights=hed alone picks VGG16 (network auto) and paints."""
+    out = tmp_path / "out.png"
+    result = nst_tf(
+        f"--content={CONTENT_PATH}", f"--style={STYLE_PATH}", f"--output={out}",
+        "--weights=hed", "--size=48", "--steps=3",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert out.exists() and "step 3/3" in result.stderr
+
+
+def test_no_tensorflow_start_up_noise_unless_asked(tmp_path):
+    """Without --verbosity, standard error holds the command's own lines only: no oneDNN,
+    CUDA or absl start-up notices from TensorFlow's native libraries."""
+    args = [f"--content={CONTENT_PATH}", f"--style={STYLE_PATH}", f"--output={tmp_path}/o.png"]
+    quiet = nst_tf(*args, *FAST)
+    assert quiet.returncode == 0, quiet.stderr
+    lines = quiet.stderr.splitlines()
+    assert all(line.startswith(("nst-tf: ", "step ")) for line in lines), quiet.stderr
+    loud = nst_tf(*args, *FAST, "--verbosity=1")
+    assert loud.returncode == 0 and "oneDNN" in loud.stderr
+
+
 def test_flagfile_and_webp_output(tmp_path):
     out = tmp_path / "result.webp"
     flagfile = tmp_path / "run.flags"
@@ -321,3 +344,15 @@ def test_a_directory_of_contents_is_stylized_in_one_batch(tmp_path):
     a, b = (np.asarray(Image.open(tmp_path / f"out_{n}.png"), np.float32) for n in "ab")
     assert a.shape == b.shape == (32, 48, 3)
     assert np.abs(a - b[:, ::-1]).mean() < 8  # mirrored inputs, nearly mirrored results
+
+
+def test_eta_weights_each_step_by_its_pixels():
+    """Coarse steps are cheap: after the 128 px scale, the ETA expects the 256 px steps to
+    take four times as long each, not as long."""
+    from nst_tf.cli import Progress
+
+    progress = Progress([(128, 100), (256, 100)], stream=open(os.devnull, "w"))
+    assert progress.eta(100, elapsed=10.0) == pytest.approx(40.0)
+    assert progress.eta(150, elapsed=30.0) == pytest.approx(20.0)
+    resumed = Progress([(128, 100), (256, 100)], first=100, stream=open(os.devnull, "w"))
+    assert resumed.eta(150, elapsed=20.0) == pytest.approx(20.0)
