@@ -2,10 +2,10 @@
 """Benchmarks of nst_tf, printed as Markdown tables (and appended to BENCHMARKS.md on request).
 
 Suites (--suite, comma-separated):
-  step     seconds per step of our step against a bare VGG19 forward and input-gradient
-           through the same truncated network and against the naive baseline
-           (naive_baseline.py); GFLOP/s against a measured matmul peak; peak memory of a
-           whole run in a child process (--sizes).
+  step     seconds per step of our step against a bare forward and input-gradient through
+           the same truncated network and against the naive baseline (naive_baseline.py);
+           GFLOP/s against a measured matmul peak; peak memory of a whole run in a child
+           process (--sizes, --networks: VGG19 and VGG16).
   conv     milliseconds of each distinct VGG19 convolution's forward pass as TensorFlow's
            Conv2D and as the transposed convolution nst_tf runs instead, and of the whole
            truncated network's forward and input-gradient with Keras's layers and ours
@@ -57,6 +57,9 @@ SAMPLES = os.path.join(os.path.dirname(__file__), "..", "nst_tf", "samples")
 
 flags.DEFINE_list("suite", ["step"], "Suites to run, in order (see above).")
 flags.DEFINE_list("sizes", ["256", "512", "1024"], "step: square image sizes in pixels.")
+flags.DEFINE_list(
+    "networks", ["vgg19", "vgg16"], "step: feature networks (the naive baseline is VGG19's)."
+)
 flags.DEFINE_integer("conv_size", 512, "conv: square image size in pixels.")
 flags.DEFINE_integer("precision_size", 512, "precision: square image size in pixels.")
 flags.DEFINE_integer("precision_steps", 20, "precision: steps of each run.")
@@ -214,7 +217,7 @@ def square_run(size: int, steps: int, *flags: str) -> tuple[float, float]:
             Image.fromarray(image.astype(np.uint8)).save(paths[-1])
         return peak_rss_gib(
             f"--content={paths[0]}", f"--style={paths[1]}", f"--size={size}",
-            f"--steps={steps}", "--multiscale=off", "--weights=random",
+            f"--steps={steps}", "--multiscale=off", "--weights=random", "--precision=float32",
             f"--max_pixels={size * size}", f"--output={os.path.join(tmp, 'out.png')}", *flags,
         )  # fmt: skip
 
@@ -227,37 +230,44 @@ def _rounds(repeats: int, size: int) -> int:
 def step_suite(repeats: int) -> str:
     peak = matmul_gflops()
     lines = [
-        "| size | bare VGG19 fwd+bwd (s) | our step (s) | naive baseline (s) | ours / bare "
+        "| network | size | bare fwd+bwd (s) | our step (s) | naive baseline (s) | ours / bare "
         "| naive / ours | our GFLOP/s | of matmul peak | peak RSS of a run (GiB) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for size in (int(s) for s in FLAGS.sizes):
-        print(f"step: {size}x{size} ...", file=sys.stderr)
-        content, style = _images(size)
-        config = Config(size=size, weights="random")
-        extractor = build_extractor(config.content_layers + config.style_layers, weights="random")
-        fns = {
-            "bare": bare_network(extractor, tf.constant(content[None])),
-            "ours": StyleTransfer(content, style, config, extractor).step,
-            "naive": NaiveStyleTransfer(content, style).step,
-        }
-        r = seconds_per_call(fns, _rounds(repeats, size))
-        gflops = conv_flops(extractor, size, size) / r["ours"] / 1e9
-        rss, _ = square_run(size, steps=5)
-        lines.append(
-            f"| {size}x{size} | {r['bare']:.3f} | {r['ours']:.3f} | {r['naive']:.3f} | "
-            f"{r.ratio_with_quartiles('ours', 'bare')} | "
-            f"{r.ratio_with_quartiles('naive', 'ours')} | {gflops:.0f} | "
-            f"{gflops / peak:.0%} | {rss:.2f} |"
-        )
+    for network in FLAGS.networks:
+        for size in (int(s) for s in FLAGS.sizes):
+            print(f"step: {network} {size}x{size} ...", file=sys.stderr)
+            lines.append(_step_row(network, size, repeats, peak))
     return (
         f"Median of interleaved rounds ({repeats} up to 512 px, a quarter as many per doubling, "
-        "at least 3) after 3 warm-up rounds; float32, L-BFGS. A ratio is the median of the "
-        "rounds' ratios, with their quartiles in brackets. GFLOP/s counts the "
-        "convolutions' forward and input-gradient arithmetic of the truncated VGG19 (to "
-        f"block5_conv1) per step; the matmul peak is a 4096x4096 float32 product in the same "
-        f"run: {peak:.0f} GFLOP/s. Peak RSS: a whole `nst_tf` command (5 steps, one scale) in a "
-        "child process.\n\n" + "\n".join(lines)
+        "at least 3) after 3 warm-up rounds; float32, L-BFGS, random weights. A ratio is the "
+        "median of the rounds' ratios, with their quartiles in brackets. The naive baseline "
+        "is VGG19's in every row. GFLOP/s counts the convolutions' forward and input-gradient "
+        "arithmetic of the truncated network (to block5_conv1) per step; the matmul peak is a "
+        f"4096x4096 float32 product in the same run: {peak:.0f} GFLOP/s. Peak RSS: a whole "
+        "`nst_tf` command (5 steps, one scale) in a child process.\n\n" + "\n".join(lines)
+    )
+
+
+def _step_row(network: str, size: int, repeats: int, peak: float) -> str:
+    content, style = _images(size)
+    config = Config(size=size, weights="random", network=network, precision="float32")
+    extractor = build_extractor(
+        config.content_layers + config.style_layers, weights="random", network=network
+    )
+    fns = {
+        "bare": bare_network(extractor, tf.constant(content[None])),
+        "ours": StyleTransfer(content, style, config, extractor).step,
+        "naive": NaiveStyleTransfer(content, style).step,
+    }
+    r = seconds_per_call(fns, _rounds(repeats, size))
+    gflops = conv_flops(extractor, size, size) / r["ours"] / 1e9
+    rss, _ = square_run(size, 5, f"--network={network}")
+    return (
+        f"| {network.upper()} | {size}x{size} | {r['bare']:.3f} | {r['ours']:.3f} | "
+        f"{r['naive']:.3f} | {r.ratio_with_quartiles('ours', 'bare')} | "
+        f"{r.ratio_with_quartiles('naive', 'ours')} | {gflops:.0f} | {gflops / peak:.0%} | "
+        f"{rss:.2f} |"
     )
 
 
@@ -324,14 +334,14 @@ def precision_suite(repeats: int) -> str:
     the L-BFGS update alone as plain TensorFlow ops against XLA."""
     size, steps = FLAGS.precision_size, FLAGS.precision_steps
     content, style = _images(size)
-    base = Config(size=size, weights="random")
+    base = Config(size=size, weights="random", precision="float32")
     judge = StyleTransfer(content, style, base)  # every result is scored in float32
     lines = [
         "| precision | --jit | bare VGG19 fwd+bwd (s) | our step (s) | step speed-up | "
         f"loss after {steps} steps | vs float32 |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
-    runs = [(p, "auto") for p in PRECISIONS] + [("float32", "on")]
+    runs = [(p, "auto") for p in PRECISIONS if p != "auto"] + [("float32", "on")]
     fns, transfers = {}, {}
     for precision, jit in runs:
         config = base.replace(precision=precision, jit=jit)
@@ -399,7 +409,7 @@ def batch_suite(repeats: int) -> str:
     """Images per second of one batched step against single steps, same size and style."""
     size, count = FLAGS.batch_size_px, FLAGS.batch_count
     content, style = _images(size)
-    config = Config(size=size, weights="random")
+    config = Config(size=size, weights="random", precision="float32")
     extractor = build_extractor(config.content_layers + config.style_layers, weights="random")
     contents = [np.roll(content, 7 * i, axis=1) for i in range(count)]
     r = seconds_per_call(
@@ -458,7 +468,7 @@ def serving_suite(repeats: int) -> str:
         buffer = io.BytesIO()
         Image.fromarray(image.astype(np.uint8)).save(buffer, "PNG")
         encoded[name] = buffer.getvalue()
-    config = Config(size=size, weights="random")
+    config = Config(size=size, weights="random", precision="float32")
     extractor = build_extractor(config.content_layers + config.style_layers, weights="random")
     with tempfile.TemporaryDirectory() as root:
         print("serving: exporting ...", file=sys.stderr)
@@ -521,7 +531,7 @@ def multiscale_suite(repeats: int) -> str:
     del repeats  # each run is long; one of each
     photo = np.asarray(Image.open(os.path.join(SAMPLES, "chelsea.jpg")), np.float32)
     painting = np.asarray(Image.open(os.path.join(SAMPLES, "swirls.jpg")), np.float32)
-    base = Config(weights="random", multiscale="off")
+    base = Config(weights="random", multiscale="off", precision="float32")
     extractor = build_extractor(base.content_layers + base.style_layers, weights="random")
     _timed_run(photo, painting, base.replace(size=64, steps=2), extractor)  # warm-up
     lines = [
