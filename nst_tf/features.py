@@ -90,6 +90,39 @@ def runs_transposed(in_channels: int, dtype: str = "float32") -> bool:
     return dtype == "float32" and deep and not on_accelerator()
 
 
+def resolve_precision(precision: str) -> str:
+    """The precision "auto" stands for: "mixed_bfloat16" where `fast_bfloat16()`, else
+    "float32". Any other precision is returned as it is."""
+    if precision != "auto":
+        return precision
+    return "mixed_bfloat16" if fast_bfloat16() else "float32"
+
+
+def fast_bfloat16() -> bool:
+    """Whether this machine runs bfloat16 convolutions fast: a TPU, a GPU of compute
+    capability 8.0 or more, or a CPU with AVX-512 BF16 or AMX instructions. Elsewhere
+    bfloat16 is emulated and slower than float32."""
+    if tf.config.list_logical_devices("TPU"):
+        return True
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability")
+        return tuple(capability or (0, 0)) >= (8, 0)
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux lists them in /proc/cpuinfo (empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
 def on_accelerator() -> bool:
     """Whether TensorFlow sees a GPU or TPU, where its ops run by default."""
     return bool(tf.config.list_logical_devices("GPU") + tf.config.list_logical_devices("TPU"))
@@ -109,8 +142,10 @@ def build_extractor(
     pooling: "max" as trained, or "avg" (Gatys et al. report smoother results).
     precision: "float32", or a Keras mixed policy ("mixed_bfloat16", "mixed_float16") under
     which the network computes in 16 bits with float32 weights; the activations it returns
-    are always float32, so losses and Gram matrices are accumulated in float32.
+    are always float32, so losses and Gram matrices are accumulated in float32. "auto" is
+    bfloat16 where the hardware runs it fast (`fast_bfloat16`), float32 elsewhere.
     """
+    precision = resolve_precision(precision)
     wanted = list(dict.fromkeys(layers))
     vgg = load_network(network, weights, seed, wanted)
     names = [layer.name for layer in vgg.layers]
@@ -170,9 +205,7 @@ def load_network(
         return _imagenet_vgg(network)
     except WeightsError as e:
         logging.debug("ImageNet weights failed to load: %s", e)
-    get_them = (
-        f"download {imagenet_url(network)} to {_cache_path(network)} or pass --weights=PATH"
-    )
+    get_them = f"download {imagenet_url(network)} to {_cache_path(network)} or pass --weights=PATH"
     missing = [name for name in layers if name not in NETWORK_LAYERS["vgg16"]]
     if missing:
         why_not_hed = f"VGG16 has no layer {missing[0]}"

@@ -47,8 +47,11 @@ class AdamState(NamedTuple):
 class Adam:
     """Adam (Kingma & Ba) with bias correction.
 
-    Defaults are the TensorFlow style-transfer tutorial's (beta_1=0.99, epsilon=0.1 on [0, 1]
-    pixels), with epsilon rescaled by 1/255 for [0, 255] pixels; see nst_tf.config.
+    beta_1=0.99 is the TensorFlow style-transfer tutorial's. Its epsilon (0.1 on [0, 1]
+    pixels) is not: our losses are relative errors whose gradients are about 1e-6 per pixel
+    at 512 px (smaller for larger images), which that epsilon would dwarf, freezing the
+    step. Here epsilon only guards the division, so a step moves each pixel by about
+    `learning_rate` grey levels whatever the image size.
     """
 
     def __init__(
@@ -56,7 +59,7 @@ class Adam:
         learning_rate: float,
         beta_1: float = 0.99,
         beta_2: float = 0.999,
-        epsilon: float = 0.1 / PIXEL_MAX,
+        epsilon: float = 1e-10,
     ):
         self.learning_rate = learning_rate
         self.beta_1 = beta_1

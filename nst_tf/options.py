@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging as pylogging
 import os
 import sys
 from collections.abc import Callable, Sequence
-
-import logging as pylogging
 
 from absl import app, flags
 from absl import logging as absl_logging
@@ -80,8 +79,9 @@ def define_config_flags(*, init: bool = True) -> None:
         "precision",
         DEFAULTS.precision,
         PRECISIONS,
-        "Network arithmetic: float32, mixed_bfloat16 (CPUs with AVX-512 BF16 or AMX, TPUs) or "
-        "mixed_float16 (GPUs); losses and Gram matrices stay float32.",
+        "Network arithmetic: auto (mixed_bfloat16 on CPUs with AVX-512 BF16 or AMX, GPUs of "
+        "compute capability 8.0 and up and TPUs; float32 elsewhere), float32, mixed_bfloat16 "
+        "or mixed_float16 (GPUs); losses and Gram matrices stay float32.",
     )
     flags.DEFINE_enum(
         "preset",

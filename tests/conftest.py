@@ -36,7 +36,7 @@ def style() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def config() -> Config:
-    return Config(size=64, steps=10, weights="random")
+    return Config(size=64, steps=10, weights="random", precision="float32")
 
 
 @pytest.fixture(scope="session")

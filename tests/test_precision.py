@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst_tf.features import build_extractor
+from nst_tf import features
+from nst_tf.features import build_extractor, resolve_precision
 from nst_tf.objective import Objective, loss_scale
 from nst_tf.transfer import XLA_UPDATE_PIXELS, StyleTransfer, use_xla, use_xla_update
 
@@ -92,3 +93,27 @@ def test_an_xla_step_equals_the_plain_step(extractor, config, content, style):
     # of that step, a thousandth of it.
     moved = np.abs(plain.image.numpy() - content).max()
     np.testing.assert_allclose(xla.image.numpy(), plain.image.numpy(), atol=2e-3 * moved)
+
+
+@pytest.mark.parametrize(
+    "flags,gpu,expected",
+    [
+        ({"avx2", "avx512_bf16"}, None, "mixed_bfloat16"),
+        ({"avx2", "amx_bf16"}, None, "mixed_bfloat16"),
+        ({"avx2", "avx512f"}, None, "float32"),
+        (set(), (8, 0), "mixed_bfloat16"),
+        ({"avx512_bf16"}, (7, 5), "float32"),
+    ],
+)
+def test_auto_precision_is_bfloat16_where_the_hardware_runs_it_fast(
+    monkeypatch, flags, gpu, expected
+):
+    monkeypatch.setattr(features, "cpu_flags", lambda: flags)
+    gpus = [] if gpu is None else ["GPU:0"]
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: [])
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: gpus)
+    monkeypatch.setattr(
+        tf.config.experimental, "get_device_details", lambda device: {"compute_capability": gpu}
+    )
+    assert resolve_precision("auto") == expected
+    assert resolve_precision("float32") == "float32"
