@@ -10,7 +10,6 @@ flags become the defaults of the signatures' optional inputs (--steps for num_st
 
 from __future__ import annotations
 
-import os
 import sys
 
 from nst_tf import options
