@@ -350,15 +350,17 @@ def stylize(
     callback: Callback | None = None,
     content_mask: Mask | None = None,
     style_masks: Sequence[Mask] = (),
+    extractor: keras.Model | None = None,
 ) -> np.ndarray:
     """Paint `content` in the style of `style` (one image or several); returns [H, W, 3]
     float32 in [0, 255].
 
     Paths and arrays alike are resized: the content so its longest side is `config.size`,
     the styles to `config.style_size`. Above 256 px it runs coarse to fine (config.scales).
-    Masks, optional, are as in StyleTransfer.
+    Masks, optional, are as in StyleTransfer. `extractor`, optional, is a feature network
+    from nst_tf.features.build_extractor to reuse (built from the config if not given).
     """
-    pyramid = Pyramid(content, style, config, content_mask=content_mask, style_masks=style_masks)
+    pyramid = Pyramid(content, style, config, extractor, content_mask, style_masks)
     return pyramid.run(callback=callback)
 
 

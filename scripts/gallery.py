@@ -1,0 +1,145 @@
+"""Render a contact sheet: for each photo x painting pair, photo | painting | result; and
+print a Markdown table of each result's time and quality measures.
+
+    python scripts/gallery.py --output=docs/gallery.jpg
+    python scripts/gallery.py --output=sheet.png --pairs=photo.jpg:painting.jpg --size=256
+
+Each result is what `nst-tf` gives with the same flags (every flag of the command's settings
+is accepted here, with the same defaults), made through the Python API with one feature
+network for all pairs. Under the sheet, one line gives the settings and the time each result
+took. A .jpg output is written small (quality 85) for the README.
+
+The measures are nst_tf.quality's, taken with the HED VGG16 whatever network made the
+result: how far the result came from the photo towards the painting in feature statistics
+and in colours (1 - distance after / distance before), the correlation of its edges with the
+photo's, and its fine-detail energy over the photo's (below 1: softer than the photo).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from nst_tf import options  # noqa: E402
+
+options.start_tensorflow(sys.argv)
+
+import numpy as np  # noqa: E402
+from absl import flags, logging  # noqa: E402
+from PIL import Image, ImageDraw, ImageFont  # noqa: E402
+
+from nst_tf import quality  # noqa: E402
+from nst_tf.config import Config  # noqa: E402
+from nst_tf.features import build_extractor  # noqa: E402
+from nst_tf.images import load_image  # noqa: E402
+from nst_tf.objective import Objective  # noqa: E402
+from nst_tf.transfer import stylize  # noqa: E402
+
+SAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "nst_tf", "samples")
+# The README's gallery: photos and paintings the project may ship (see nst_tf/samples/NOTICE).
+DEFAULT_PAIRS = [
+    f"{SAMPLES}/{photo}:{SAMPLES}/{painting}"
+    for photo, painting in [
+        ("chelsea.jpg", "shipwreck.jpg"),
+        ("astronaut.jpg", "woman-with-hat-matisse.jpg"),
+        ("rocket.jpg", "the_scream.jpg"),
+    ]
+]
+
+flags.DEFINE_list("pairs", DEFAULT_PAIRS, "PHOTO:PAINTING pairs, comma-separated.")
+flags.DEFINE_string("output", "gallery.jpg", "The contact sheet: .jpg, .png or .webp.")
+flags.DEFINE_integer("row_height", 256, "Height of each row of the sheet, in pixels.")
+flags.DEFINE_string("title", None, "Caption; default: the settings that differ from nst-tf's.")
+options.define_config_flags()
+FLAGS = flags.FLAGS
+
+
+def settings_caption(config: Config) -> str:
+    """The settings as a command line: the flags that differ from the defaults."""
+    changed = [
+        f"--{f.name}={_flag_value(getattr(config, f.name))}"
+        for f in dataclasses.fields(Config)
+        if getattr(config, f.name) != getattr(Config(), f.name)
+    ]
+    return "nst-tf " + (" ".join(changed) if changed else "(defaults)")
+
+
+def _flag_value(value) -> str:
+    return ",".join(str(v) for v in value) if isinstance(value, tuple) else str(value)
+
+
+def contact_sheet(rows: list[list[np.ndarray]], caption: str, height: int) -> Image.Image:
+    """Rows of images side by side, each scaled to `height`, the caption underneath."""
+    thumbs = [[_thumbnail(image, height) for image in row] for row in rows]
+    width = max(sum(t.width for t in row) + 4 * (len(row) - 1) for row in thumbs)
+    font = ImageFont.load_default(size=max(10, height // 18))
+    lines = _wrap(caption, font, width - 8)
+    line_height = font.getbbox("Ag")[3] + 4
+    grid_height = len(rows) * (height + 4)
+    sheet = Image.new("RGB", (width, grid_height + len(lines) * line_height + 6), "white")
+    for y, row in enumerate(thumbs):
+        x = 0
+        for thumb in row:
+            sheet.paste(thumb, (x, y * (height + 4)))
+            x += thumb.width + 4
+    draw = ImageDraw.Draw(sheet)
+    for i, line in enumerate(lines):
+        draw.text((4, grid_height + 2 + i * line_height), line, "black", font)
+    return sheet
+
+
+def _thumbnail(image: np.ndarray, height: int) -> Image.Image:
+    picture = Image.fromarray(np.clip(np.rint(image), 0, 255).astype(np.uint8))
+    return picture.resize((round(picture.width * height / picture.height), height), Image.LANCZOS)
+
+
+def _wrap(text: str, font, width: int) -> list[str]:
+    lines, line = [], ""
+    for word in text.split(" "):
+        if line and font.getlength(f"{line} {word}") > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return [*lines, line]
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    config = options.config_from_flags()
+    extractor = Objective(config).extractor
+    judge = build_extractor(quality.MEASURE_LAYERS, weights="hed", network="vgg16")
+    rows, seconds = [], []
+    table = [
+        "| photo | painting | seconds | features | colours | edges | sharpness |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for pair in FLAGS.pairs:
+        photo, painting = pair.split(":")
+        start = time.monotonic()
+        result = stylize(photo, painting, config, extractor=extractor)
+        seconds.append(time.monotonic() - start)
+        logging.info("%s in the style of %s: %.0f s", photo, painting, seconds[-1])
+        images = [load_image(photo, config.size), load_image(painting, config.size), result]
+        rows.append(images)
+        m = quality.measure(*images, judge)
+        table.append(
+            f"| {os.path.basename(photo)} | {os.path.basename(painting)} | {seconds[-1]:.0f} | "
+            + " | ".join(f"{m[k]:.2f}" for k in ("features", "colours", "edges", "sharpness"))
+            + " |"
+        )
+    print(settings_caption(config))
+    print("\n".join(table))
+    caption = FLAGS.title or settings_caption(config)
+    caption += f"  |  {extractor.name}, {', '.join(f'{s:.0f} s' for s in seconds)} on this machine"
+    sheet = contact_sheet(rows, caption, FLAGS.row_height)
+    sheet.save(FLAGS.output, quality=85, optimize=True)  # JPEG options; others ignore them
+    logging.info("Wrote %s.", FLAGS.output)
+
+
+if __name__ == "__main__":
+    options.run(main, "gallery")
