@@ -312,9 +312,11 @@ class Pyramid:
 
 
 CHECKPOINT_FILE = "checkpoint.json"
-# The layout of the saved state; a change to it (the L-BFGS history became a ring in 2) makes
-# older checkpoints unreadable, and restore says so rather than resuming wrongly.
-CHECKPOINT_FORMAT = 2
+# The layout and meaning of the saved state; a change to it makes older checkpoints
+# unusable, and restore says so rather than resuming wrongly. 2: the L-BFGS history became a
+# ring; 3: the losses became relative errors, so an older history's curvature pairs are in
+# other units.
+CHECKPOINT_FORMAT = 3
 
 
 def _read_pointer(directory: str) -> dict | None:
