@@ -18,6 +18,7 @@ import tensorflow as tf
 from nst_tf.config import Config
 
 PIXEL_MAX = 255.0
+EPSILON_PIXELS = 512 * 512  # the image size Adam's epsilon is given for (see Adam)
 
 
 def project(image: tf.Tensor) -> tf.Tensor:
@@ -49,9 +50,11 @@ class Adam:
 
     beta_1=0.99 is the TensorFlow style-transfer tutorial's. Its epsilon (0.1 on [0, 1]
     pixels) is not: our losses are relative errors whose gradients are about 1e-6 per pixel
-    at 512 px (smaller for larger images), which that epsilon would dwarf, freezing the
-    step. Here epsilon only guards the division, so a step moves each pixel by about
-    `learning_rate` grey levels whatever the image size.
+    at 512 x 512 (the gradient of a mean over pixels shrinks as 1 / (H * W)), which that
+    epsilon would dwarf, freezing the step. Here `epsilon` is given for 512 x 512 pixels and
+    scaled with the gradient to the image's size, so it stays a hundredth or so of a typical
+    gradient at any size: a step moves a pixel by about `learning_rate` grey levels, and a
+    pixel whose gradient is only rounding noise hardly moves.
     """
 
     def __init__(
@@ -59,7 +62,7 @@ class Adam:
         learning_rate: float,
         beta_1: float = 0.99,
         beta_2: float = 0.999,
-        epsilon: float = 1e-10,
+        epsilon: float = 1e-8,
     ):
         self.learning_rate = learning_rate
         self.beta_1 = beta_1
@@ -78,7 +81,9 @@ class Adam:
         v = self.beta_2 * state.v + (1.0 - self.beta_2) * tf.square(grad)
         m_hat = m / (1.0 - tf.pow(self.beta_1, t))
         v_hat = v / (1.0 - tf.pow(self.beta_2, t))
-        step = self.learning_rate * m_hat / (tf.sqrt(v_hat) + self.epsilon)
+        pixels = tf.cast(tf.shape(image)[1] * tf.shape(image)[2], grad.dtype)
+        epsilon = self.epsilon * EPSILON_PIXELS / pixels
+        step = self.learning_rate * m_hat / (tf.sqrt(v_hat) + epsilon)
         return project(image - step), AdamState(m=m, v=v, t=t)
 
 

@@ -15,15 +15,20 @@ def contents(content):
 # Batched and single convolutions may round differently in the last bit, and early L-BFGS
 # steps (no line search) amplify such differences about tenfold a step, so L-BFGS is compared
 # after 3 steps. A history shared across the batch would already differ at the second step.
-@pytest.mark.parametrize("optimizer,steps", [("lbfgs", 3), ("adam", 6)])
-def test_batch_results_equal_single_results(extractor, config, contents, style, optimizer, steps):
+# Adam divides each pixel's step by the size of that pixel's own gradient, so in the few
+# pixels whose gradient is as small as Adam's epsilon (a hundredth of the median) rounding
+# differences move the pixel by up to a tenth of a grey level in 6 steps.
+@pytest.mark.parametrize("optimizer,steps,atol", [("lbfgs", 3, 0.01), ("adam", 6, 0.25)])
+def test_batch_results_equal_single_results(
+    extractor, config, contents, style, optimizer, steps, atol
+):
     config = config.replace(optimizer=optimizer, init_noise=0.1)
     together = StyleTransfer(contents, style, config, extractor).run(steps)
     assert together.shape == (3, *contents[0].shape)
     for image, alone in zip(contents, together):
         single = StyleTransfer(image, style, config, extractor).run(steps)
         assert np.abs(single - image).max() > 10  # the steps did change it
-        np.testing.assert_allclose(alone, single, atol=0.01)
+        np.testing.assert_allclose(alone, single, atol=atol)
 
 
 def test_batch_loss_is_the_sum_of_the_single_losses(extractor, config, contents, style):
