@@ -52,8 +52,8 @@ def export_path(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("models")
     result = run_module(
         "nst_tf.export_cli", f"--export_dir={root}", "--name=nst", "--version=3",
-        "--weights=random", f"--size={EXPORT_SIZE}", f"--steps={EXPORT_STEPS}",
-        f"--max_steps={MAX_STEPS}", f"--max_pixels={MAX_PIXELS}",
+        "--weights=random", "--precision=float32", f"--size={EXPORT_SIZE}",
+        f"--steps={EXPORT_STEPS}", f"--max_steps={MAX_STEPS}", f"--max_pixels={MAX_PIXELS}",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return str(root / "nst" / "3")

@@ -347,7 +347,8 @@ def test_a_directory_of_contents_is_stylized_in_one_batch(tmp_path):
     assert written == ["out_a.png", "out_a_0002.png", "out_b.png", "out_b_0002.png"]
     a, b = (np.asarray(Image.open(tmp_path / f"out_{n}.png"), np.float32) for n in "ab")
     assert a.shape == b.shape == (32, 48, 3)
-    assert np.abs(a - b[:, ::-1]).mean() < 8  # mirrored inputs, nearly mirrored results
+    # Mirrored inputs, nearly mirrored results: each output belongs to its own input.
+    assert np.abs(a - b[:, ::-1]).mean() < 0.5 * np.abs(a - b).mean()
 
 
 def test_eta_weights_each_step_by_its_pixels():

