@@ -2,6 +2,8 @@
 """Benchmarks of nst_tf, printed as Markdown tables (and appended to BENCHMARKS.md on request).
 
 Suites (--suite, comma-separated):
+  quickstart  wall time and peak memory of the README's quick-start command, as a user
+           runs it, with the default precision and in float32.
   step     seconds per step of our step against a bare forward and input-gradient through
            the same truncated network and against the naive baseline (naive_baseline.py);
            GFLOP/s against a measured matmul peak; peak memory of a whole run in a child
@@ -564,7 +566,35 @@ def multiscale_suite(repeats: int) -> str:
     )
 
 
+# The README's quick start, run as a user runs it.
+QUICKSTART = (
+    "--content=nst_tf/samples/astronaut.jpg",
+    "--style=nst_tf/samples/woman-with-hat-matisse.jpg",
+)
+
+
+def quickstart_suite(repeats: int) -> str:
+    del repeats  # one run each: minutes apiece
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    lines = ["| precision | wall time (s) | peak RSS (GiB) |", "|---|---:|---:|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for precision in ("auto", "float32"):
+            print(f"quickstart: --precision={precision} ...", file=sys.stderr)
+            rss, seconds = peak_rss_gib(
+                *(flag.replace("=", f"={root}/", 1) for flag in QUICKSTART),
+                f"--output={os.path.join(tmp, 'out.png')}", f"--precision={precision}",
+            )  # fmt: skip
+            lines.append(f"| {precision} | {seconds:.0f} | {rss:.2f} |")
+    return (
+        "The README's quick-start command (default settings: 512 px, coarse to fine from "
+        "256 px, 100 L-BFGS steps at 512 px; `--weights=auto`, here the HED VGG16), a whole "
+        "process from start to the written file, once with the default `--precision=auto` "
+        "(bfloat16 on this CPU) and once in float32.\n\n" + "\n".join(lines)
+    )
+
+
 SUITES = {
+    "quickstart": ("The README's quick start", quickstart_suite),
     "step": ("Step time against the bare network and the naive baseline", step_suite),
     "conv": ("Forward convolutions: Conv2D against the transposed form", conv_suite),
     "precision": ("Precision and XLA", precision_suite),
