@@ -11,7 +11,7 @@ weights mean the same on every network and at every size:
 - total variation 0.03 of the content's own roughness: it removes a fine speckle of
   coloured dots without blurring; 0.1 and more softened the strokes.
 - L-BFGS, coarse to fine from 256 px with 100 steps at 512 px: as good as 300 steps at one
-  scale in three quarters of the time; Adam reached similar pictures at higher loss.
+  scale in 80% of the time; Adam reached similar pictures at higher loss.
 """
 
 from __future__ import annotations

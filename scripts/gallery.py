@@ -135,7 +135,9 @@ def main(argv: list[str]) -> None:
     print(settings_caption(config))
     print("\n".join(table))
     caption = FLAGS.title or settings_caption(config)
-    caption += f"  |  {extractor.name}, {', '.join(f'{s:.0f} s' for s in seconds)} on this machine"
+    network = extractor.name.removesuffix("_features").upper()
+    times = ", ".join(f"{s:.0f} s" for s in seconds)
+    caption += f"  |  {network} features  |  {times} on {os.cpu_count()} CPU cores"
     sheet = contact_sheet(rows, caption, FLAGS.row_height)
     sheet.save(FLAGS.output, quality=85, optimize=True)  # JPEG options; others ignore them
     logging.info("Wrote %s.", FLAGS.output)
