@@ -1,8 +1,8 @@
 """Measures of a result that are not the optimised loss: how far its statistics moved towards
 the painting's, whether the photo's structure survived, whether it is as sharp as the photo.
 
-The tests of picture quality and the benchmarks use these, so that a change which merely
-lowers the loss, or games it, does not pass for a better picture. Images are RGB arrays
+The tests of picture quality and scripts/gallery.py use these, so that a change which
+merely lowers the loss, or games it, does not pass for a better picture. Images are RGB arrays
 [H, W, 3] in [0, 255].
 
 - `style_distance`: sliced Wasserstein distance between the image's and the painting's

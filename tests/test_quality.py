@@ -72,6 +72,29 @@ def measured():
     return results
 
 
+def test_sliced_wasserstein_of_a_shift_is_the_shift():
+    """Moving every point by d moves each projection by d . u: the distance is the root mean
+    square of those, |d| / sqrt(D) on average over directions; a set is at 0 from itself
+    and from a shuffled copy of itself (another sample size too)."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(5000, 8))
+    d = np.full(8, 3.0)
+    directions = np.random.default_rng(0).normal(size=(8, quality.PROJECTIONS))
+    directions /= np.linalg.norm(directions, axis=0)
+    expected = np.sqrt(np.mean((d @ directions) ** 2))
+    assert quality.sliced_wasserstein(a, a + d) == pytest.approx(expected, rel=1e-6)
+    assert quality.sliced_wasserstein(a, a) == 0.0
+    assert quality.sliced_wasserstein(a, rng.permutation(a)[:3000]) < 0.05
+
+
+def test_edges_and_sharpness_of_a_photo_against_itself_and_blurred():
+    photo = load_image(os.path.join(SAMPLES, "astronaut.jpg"), 128)
+    blurred = tf.nn.avg_pool2d(photo[None], 5, 1, "SAME")[0].numpy()
+    assert quality.edge_correlation(photo, photo) == pytest.approx(1.0)
+    assert quality.sharpness_ratio(photo, photo) == 1.0
+    assert quality.sharpness_ratio(blurred, photo) < 0.1
+
+
 def worst(measured, name, key):
     return min(m[key] for m in measured[name])
 
