@@ -25,72 +25,12 @@ options.start_tensorflow(sys.argv)  # before anything imports TensorFlow, to kee
 from absl import flags, logging  # noqa: E402
 
 from nst_tf.config import ConfigError  # noqa: E402
-from nst_tf.images import (  # noqa: E402
-    MAX_PIXELS,
-    ImageError,
-    check_output_path,
-    load_image,
-    save_image,
-)
-from nst_tf.masks import check_masks, load_mask  # noqa: E402
+from nst_tf.images import ImageError, check_output_path, save_image  # noqa: E402
+from nst_tf.inputs import prepare  # noqa: E402
 
 PROG = "nst-tf"
 
-flags.DEFINE_list(
-    "content",
-    None,
-    "Content image(s): the photo to repaint, several comma-separated or a directory of them, "
-    "stylized together in one batch (one shape after resizing) as OUTPUT_<name>.",
-)
-flags.DEFINE_list("style", None, "Style image(s): the painting(s) whose style to copy.")
-flags.DEFINE_string("output", "out.png", "Output image; .png, .jpg, .jpeg or .webp.")
-options.define_config_flags()
-flags.DEFINE_list(
-    "style_blend", None, "One weight per style image (normalised to sum 1); default equal."
-)
-flags.DEFINE_float(
-    "style_scale", 1.0, "Style image size relative to --size: >1 finer strokes, <1 larger."
-)
-flags.DEFINE_enum(
-    "preserve_colors",
-    "none",
-    ["none", "luminance", "histogram"],
-    "Keep the content's colours: luminance (recombine after), histogram (recolour the style).",
-)
-flags.DEFINE_string(
-    "content_mask", None, "Grey image: white where the style applies, black keeps the photo."
-)
-flags.DEFINE_list(
-    "style_masks", [], "One grey image per style: white where that style goes (no --style_blend)."
-)
-flags.DEFINE_float("init_noise", 0.0, "Fraction (0 to 1) of seeded noise mixed into the init.")
-flags.DEFINE_enum(
-    "multiscale", "auto", ["auto", "on", "off"], "Coarse to fine; auto: on above 256 px."
-)
-flags.DEFINE_enum(
-    "jit",
-    "auto",
-    ["auto", "on", "off"],
-    "XLA-compile the step; auto: the step on GPU/TPU, the optimizer update on CPU.",
-)
-flags.DEFINE_integer("min_size", 128, "Longest side of the coarsest scale, in pixels.")
-flags.DEFINE_integer(
-    "save_every", 0, "Also write the image every N steps, as OUTPUT_0100.png etc.; 0: never."
-)
-flags.DEFINE_integer(
-    "checkpoint_every", 0, "Also checkpoint every N steps (always on SIGINT/SIGTERM); 0: never."
-)
-flags.DEFINE_string(
-    "checkpoint_dir", None, "Where checkpoints go; default OUTPUT.checkpoint next to the output."
-)
-flags.DEFINE_bool("resume", False, "Continue from the checkpoint in --checkpoint_dir.")
-flags.DEFINE_string("logdir", None, "Write TensorBoard summaries (loss terms, images) here.")
-flags.DEFINE_string(
-    "contact_sheet", None, "At the end, write a PNG grid of the --save_every images and the result."
-)
-flags.DEFINE_integer(
-    "max_pixels", MAX_PIXELS, "Refuse input images with more pixels (decompression bombs)."
-)
+options.define(options.NST_TF_FLAGS)
 flags.mark_flags_as_required(["content", "style"])
 FLAGS = flags.FLAGS
 
@@ -109,8 +49,6 @@ def main(argv: list[str]) -> None:
         for name in ("save_every", "checkpoint_every"):
             if FLAGS[name].value < 0:
                 raise ConfigError(f"{name} must be >= 0, got {FLAGS[name].value}")
-        if FLAGS.max_pixels < 1:
-            raise ConfigError(f"max_pixels must be at least 1, got {FLAGS.max_pixels}")
         check_output_path(FLAGS.output)
         if FLAGS.contact_sheet:
             check_output_path(FLAGS.contact_sheet)
@@ -118,36 +56,30 @@ def main(argv: list[str]) -> None:
             raise ConfigError(f"{checkpoint_dir}: no checkpoint to resume from")
         content_paths = content_files(FLAGS.content)
         outputs = output_paths(FLAGS.output, content_paths)
-        contents = [load_image(path, config.size, FLAGS.max_pixels) for path in content_paths]
-        content = contents[0] if len(contents) == 1 else contents
-        styles = [load_image(path, config.style_size, FLAGS.max_pixels) for path in FLAGS.style]
-        config.normalized_style_blend(len(styles))  # a count mismatch is a usage error
-        check_masks(len(styles), FLAGS.style_masks, config.style_blend)
-        height, width = contents[0].shape[:2]
-        content_mask = (
-            load_mask(FLAGS.content_mask, height, width, FLAGS.max_pixels)
-            if FLAGS.content_mask
-            else None
+        inputs = prepare(
+            config,
+            content_paths if len(content_paths) > 1 else content_paths[0],
+            FLAGS.style,
+            FLAGS.content_mask,
+            FLAGS.style_masks,
+            max_input_pixels=FLAGS.max_input_pixels,
         )
-        style_masks = [load_mask(m, height, width, FLAGS.max_pixels) for m in FLAGS.style_masks]
     except (ConfigError, ImageError) as e:
         _fail(str(e), 2)
 
     from nst_tf.features import WeightsError
-    from nst_tf.transfer import NumericError, Pyramid
+    from nst_tf.transfer import NumericError, StyleTransfer
     from nst_tf.watch import ContactSheet, TensorBoardLog
 
     try:
-        transfer = Pyramid(
-            content, styles, config, content_mask=content_mask, style_masks=style_masks
-        )
+        transfer = StyleTransfer(inputs)
         if FLAGS.resume:
             transfer.restore(checkpoint_dir)
-    except (ImageError, ConfigError) as e:  # an --init image that does not decode, a mismatch
+    except ConfigError as e:  # masks with tiles, a checkpoint of other settings
         _fail(str(e), 2)
     except WeightsError as e:
         _fail(str(e), 1)
-    height, width = contents[0].shape[:2]
+    height, width = inputs.content.shape[1:3]
     first, total = transfer.steps_taken, transfer.total_steps
     logging.info(
         "Stylizing %s (%dx%d) in the style of %s: %s%d %s steps at %s px.",
@@ -160,9 +92,8 @@ def main(argv: list[str]) -> None:
     log = TensorBoardLog(FLAGS.logdir) if FLAGS.logdir else None
     sheet = ContactSheet() if FLAGS.contact_sheet else None
 
-    def save(step: int | None = None) -> list:
-        """Write each content's current result, numbered for an intermediate step."""
-        result = transfer.result()
+    def save(result, step: int | None = None) -> list:
+        """Write each content's result, numbered for an intermediate step."""
         images = result if len(outputs) > 1 else [result]
         for path, image in zip(outputs, images):
             save_image(path if step is None else numbered_path(path, step, total), image)
@@ -175,12 +106,13 @@ def main(argv: list[str]) -> None:
         if sheet:
             sheet.add(step, image)
 
-    def after_step(step: int, terms: dict[str, float]) -> None:
-        progress.update(step, terms)
+    def after_step(record) -> None:
+        step = record.step
+        progress.update(step, record.terms)
         if log:
-            log(step, terms)
+            log(record)
         if FLAGS.save_every and step % FLAGS.save_every == 0 and step < total:
-            keep(step, save(step)[0])
+            keep(step, save(record.image(), step)[0])
         if FLAGS.checkpoint_every and step % FLAGS.checkpoint_every == 0:
             transfer.save(checkpoint_dir)
         if signals:
@@ -189,14 +121,13 @@ def main(argv: list[str]) -> None:
     try:
         if signals:  # arrived while the model was being built
             raise Interrupted()
-        transfer.run(callback=after_step)
-        keep(total, save()[0])
+        keep(total, save(transfer.run(callback=after_step))[0])
         if sheet:
             save_image(FLAGS.contact_sheet, sheet.render())
     except Interrupted:
         progress.close()
         transfer.save(checkpoint_dir)
-        save()
+        save(transfer.result())
         name = signal.Signals(signals[0]).name
         _fail(
             f"{name} at step {transfer.steps_taken} of {total}; wrote "
@@ -205,7 +136,7 @@ def main(argv: list[str]) -> None:
         )
     except NumericError as e:
         progress.close()
-        save()
+        save(transfer.result())
         _fail(f"{e} Wrote the last finite image to {', '.join(outputs)}.", 1)
     except (ImageError, OSError) as e:
         _fail(str(e), 1)
@@ -316,7 +247,7 @@ def _clock(seconds: float) -> str:
 
 
 def _fail(message: str, code: int):
-    options.fail(PROG, message, code)
+    options.fail(PROG, message, code, options.NST_TF_FLAGS)
 
 
 def run() -> None:

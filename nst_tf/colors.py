@@ -5,12 +5,15 @@ Two ways to keep the photo's colours while taking the painting's strokes:
   covariance, so the style carries no colour of its own.
 - `keep_luminance_only` (after optimising): keep the stylized luminance, put back the
   content's chrominance (YIQ).
-Both work on RGB float arrays [H, W, 3] in [0, 255], in float64 internally.
+Both take RGB images [..., H, W, 3] in [0, 255], arrays or tensors, and compute in their
+dtype (float32 for images, float64 for float64 arrays), in TensorFlow so that the served
+graph runs them exactly as the command does.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import tensorflow as tf
 
 # NTSC YIQ (FCC), the transform Gatys et al. 2017 use for luminance-only transfer.
 RGB_TO_YIQ = np.array(
@@ -19,52 +22,67 @@ RGB_TO_YIQ = np.array(
 YIQ_TO_RGB = np.linalg.inv(RGB_TO_YIQ)
 
 
-def rgb_to_yiq(rgb: np.ndarray) -> np.ndarray:
+def _float(image) -> tf.Tensor:
+    image = tf.convert_to_tensor(image)
+    return image if image.dtype.is_floating else tf.cast(image, tf.float32)
+
+
+def _apply(matrix: np.ndarray, image: tf.Tensor) -> tf.Tensor:
+    """matrix @ each pixel of image [..., 3]."""
+    return tf.linalg.matvec(tf.constant(matrix, image.dtype), image)
+
+
+def rgb_to_yiq(rgb) -> tf.Tensor:
     """RGB [..., 3] -> YIQ [..., 3] (Y in the units of the input)."""
-    return np.asarray(rgb, np.float64) @ RGB_TO_YIQ.T
+    return _apply(RGB_TO_YIQ, _float(rgb))
 
 
-def yiq_to_rgb(yiq: np.ndarray) -> np.ndarray:
+def yiq_to_rgb(yiq) -> tf.Tensor:
     """YIQ [..., 3] -> RGB [..., 3]; the exact inverse of rgb_to_yiq."""
-    return np.asarray(yiq, np.float64) @ YIQ_TO_RGB.T
+    return _apply(YIQ_TO_RGB, _float(yiq))
 
 
-def keep_luminance_only(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
+def keep_luminance_only(stylized, content) -> tf.Tensor:
     """The stylized image's luminance Y with the content's chrominance I and Q.
 
     Where that pair falls outside the RGB cube, Y (not the chrominance) is clamped to the
     range that keeps every channel in [0, 255]: the colours stay exactly the content's.
     """
-    yiq = rgb_to_yiq(content)
-    yiq[..., 0] = 0.0
-    chroma = yiq_to_rgb(yiq)  # RGB = Y * YIQ_TO_RGB[:, 0] + chroma, and that column is > 0
-    per_y = YIQ_TO_RGB[:, 0]
-    low = np.max(-chroma / per_y, axis=-1)
-    high = np.min((255.0 - chroma) / per_y, axis=-1)
-    luminance = np.clip(rgb_to_yiq(stylized)[..., 0], low, high)
-    return np.clip(luminance[..., None] * per_y + chroma, 0.0, 255.0).astype(np.float32)
+    stylized, content = _float(stylized), _float(content)
+    iq = rgb_to_yiq(content) * tf.constant([0.0, 1.0, 1.0], content.dtype)
+    chroma = yiq_to_rgb(iq)  # RGB = Y * YIQ_TO_RGB[:, 0] + chroma, and that column is > 0
+    per_y = tf.constant(YIQ_TO_RGB[:, 0], content.dtype)
+    low = tf.reduce_max(-chroma / per_y, axis=-1)
+    high = tf.reduce_min((255.0 - chroma) / per_y, axis=-1)
+    luminance = tf.clip_by_value(rgb_to_yiq(stylized)[..., 0], low, high)
+    return tf.clip_by_value(luminance[..., None] * per_y + chroma, 0.0, 255.0)
 
 
-def color_statistics(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def color_statistics(image) -> tuple[tf.Tensor, tf.Tensor]:
     """Mean [3] and covariance [3, 3] of an image's RGB values."""
-    pixels = np.asarray(image, np.float64).reshape(-1, 3)
-    return pixels.mean(0), np.cov(pixels, rowvar=False, bias=True)
+    pixels = tf.reshape(_float(image), [-1, 3])
+    mean = tf.reduce_mean(pixels, axis=0)
+    centred = pixels - mean
+    count = tf.cast(tf.shape(pixels)[0], pixels.dtype)
+    return mean, tf.matmul(centred, centred, transpose_a=True) / count
 
 
-def match_colors(source: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def match_colors(source, reference) -> tf.Tensor:
     """`source` recoloured by an affine map so its colour mean and covariance are `reference`'s.
 
     x -> A (x - mu_s) + mu_r with A = C_r^(1/2) C_s^(-1/2) (symmetric square roots), the
     linear colour transfer of Gatys et al. 2017, section 5.1. Values are clipped to [0, 255].
     """
+    source = _float(source)
     mu_s, cov_s = color_statistics(source)
-    mu_r, cov_r = color_statistics(reference)
-    transform = _sqrtm(cov_r) @ np.linalg.inv(_sqrtm(cov_s + 1e-6 * np.eye(3)))
-    matched = (np.asarray(source, np.float64) - mu_s) @ transform.T + mu_r
-    return np.clip(matched, 0.0, 255.0).astype(np.float32)
+    mu_r, cov_r = color_statistics(tf.cast(reference, source.dtype))
+    ridge = 1e-6 * tf.eye(3, dtype=source.dtype)
+    transform = _sqrtm(cov_r) @ tf.linalg.inv(_sqrtm(cov_s + ridge))
+    matched = tf.linalg.matvec(transform, source - mu_s) + mu_r
+    return tf.clip_by_value(matched, 0.0, 255.0)
 
 
-def _sqrtm(matrix: np.ndarray) -> np.ndarray:
+def _sqrtm(matrix: tf.Tensor) -> tf.Tensor:
     """Square root of a symmetric positive semi-definite matrix."""
-    values, vectors = np.linalg.eigh(matrix)
-    return (vectors * np.sqrt(np.maximum(values, 0.0))) @ vectors.T
+    values, vectors = tf.linalg.eigh(matrix)
+    return (vectors * tf.sqrt(tf.maximum(values, 0.0))) @ tf.transpose(vectors)

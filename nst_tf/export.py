@@ -14,6 +14,12 @@ Signatures (names and dtypes are a public contract; the README documents them):
     step             image, state_<field>..., every output of targets (+ optional
                      weights) -> image, state_<field>..., total, content, style, tv
 
+serving_default and stylize give what the command gives for a content of that size with the
+exported settings: coarse to fine (num_steps at the finest scale, as --steps), from the
+exported init, with its preserve_colors; a step whose loss or gradient is not finite is not
+taken (step returns its inputs unchanged). The export refuses the settings a request cannot
+carry (see `served_config`), and assets.extra/nst_tf_config.json records what is served.
+
 Every signature is a pure function: the image and optimizer state travel as tensors (in the
 loop, as tf.while_loop variables), and no variable is written, so TF Serving can run
 requests concurrently in one session. Optional inputs have their defaults (the exported
@@ -33,10 +39,11 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
-from nst_tf.config import Config, ConfigError
+from nst_tf import pyramid
+from nst_tf.config import INIT_CHOICES, Config, ConfigError, Limits
 from nst_tf.images import MIN_SIDE, resize_longest, to_uint8
 from nst_tf.objective import LossWeights, Objective, Targets
-from nst_tf.optimize import make_optimizer, minimize
+from nst_tf.optimize import finite, make_optimizer, minimize
 
 IMAGE_SPEC = tf.TensorSpec([1, None, None, 3], tf.float32)
 BYTES_SPEC = tf.TensorSpec(None, tf.string)  # [] or [1]
@@ -44,51 +51,80 @@ TERMS = ("total", "content", "style", "tv")
 WEIGHT_NAMES = ("content_weight", "style_weight", "tv_weight")
 
 
-@dataclasses.dataclass(frozen=True)
-class Limits:
-    """What one request may ask for; larger requests are refused with InvalidArgument."""
+def served_config(config: Config) -> Config:
+    """The settings a SavedModel serves for `config`: the same, but never in tiles.
 
-    max_steps: int = 1000  # optimizer steps per request
-    max_pixels: int = 1024 * 1024  # H * W of the image being optimised
-    max_input_pixels: int = 50_000_000  # H * W of a decoded input image
-
-    def __post_init__(self):
-        for field in dataclasses.fields(self):
-            if getattr(self, field.name) < 1:
-                raise ConfigError(
-                    f"{field.name} must be at least 1, got {getattr(self, field.name)}"
-                )
+    The served graph optimises the whole image at once (its size is bounded by
+    Limits.max_pixels), which gives what tiles give, the same gradient. Settings that a
+    request cannot carry are refused with ConfigError: an init image file and several
+    styles (the signatures take one style image and no masks).
+    """
+    if config.init not in INIT_CHOICES:
+        raise ConfigError(
+            f"init={config.init} cannot be served: a served model starts from "
+            f"{', '.join(INIT_CHOICES)}"
+        )
+    if config.style_blend is not None and len(config.style_blend) > 1:
+        raise ConfigError("style_blend cannot be served: a served model takes one style image")
+    return config.replace(tile_size=0, style_blend=None)
 
 
 class ServingModel:
-    """The exported functions, built on the same Objective and optimizer as the local loop."""
+    """The exported functions, built on the same Objective, optimizer and coarse-to-fine
+    schedule (nst_tf.pyramid) as the command."""
 
     def __init__(self, config: Config, limits: Limits | None = None, extractor=None):
-        self.config = config
+        self.config = served_config(config)
         self.limits = limits or Limits()
-        self.objective = Objective(config, extractor)
-        self.optimizer = make_optimizer(config)
+        self.objective = Objective(self.config, extractor)
+        self.optimizer = make_optimizer(self.config)
 
     # -- the computations, tensors in and out ------------------------------------------
 
     def targets(self, content: tf.Tensor, style: tf.Tensor) -> Targets:
-        """Targets for content [1, H, W, 3]; the style's longest side is the content's times
-        config.style_scale, as in the local loop."""
-        longest = tf.cast(tf.reduce_max(tf.shape(content)[1:3]), tf.float32)
-        style_size = tf.maximum(16, tf.cast(tf.round(longest * self.config.style_scale), tf.int32))
-        return self.objective.targets(content, [resize_longest(style, style_size)])
+        """Targets for content [1, H, W, 3] and the style [1, h, w, 3] resized as the
+        command resizes it for a content of that size (config.style_scale)."""
+        size = tf.reduce_max(tf.shape(content)[1:3])
+        _, styles = pyramid.scale_inputs(self.config, content, [style[0]], size)
+        return self.objective.targets(content, [s[None] for s in styles])
 
     def stylize(
         self, content: tf.Tensor, style: tf.Tensor, num_steps: tf.Tensor, weights: LossWeights
     ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-        """The stylized image after `num_steps` steps from the content, and its loss terms."""
-        targets = self.targets(content, style)
+        """The result for content [1, H, W, 3] and style [1, h, w, 3], and the loss terms of
+        the image it was made from: what the command gives for a content of that size, coarse
+        to fine with `num_steps` steps at the finest scale, from config.init, with
+        config.preserve_colors. A step whose loss or gradient is not finite ends its scale."""
+        c = self.config
+        size = tf.reduce_max(tf.shape(content)[1:3])
+        style = resize_longest(style[0], pyramid.style_size(c, size))
+        sizes = pyramid.sizes(c, size)
+        steps = pyramid.steps(c, tf.size(sizes), num_steps)
 
-        def terms_and_gradient(image):
-            return self.objective.terms_and_gradient(image, targets, weights)
+        def scale(k: tf.Tensor, image: tf.Tensor | None = None):
+            """Scale k's content, targets and the image optimised there from `image`."""
+            scaled, styles = pyramid.scale_inputs(c, content, [style], sizes[k])
+            targets = self.objective.targets(scaled, [s[None] for s in styles])
+            if image is None:
+                image = pyramid.initial_image(c, scaled)
+            image = minimize(
+                lambda x: self.objective.terms_and_gradient(x, targets, weights),
+                self.optimizer,
+                pyramid.upsample(image, scaled),
+                steps[k],
+            )
+            return scaled, targets, image
 
-        image = minimize(terms_and_gradient, self.optimizer, content, num_steps)
-        return image, self.objective.terms(image, targets, weights)
+        _, _, first = scale(0)
+        _, image = tf.while_loop(
+            lambda k, image: k < tf.size(sizes),
+            lambda k, image: (k + 1, scale(k, image)[2]),
+            (tf.constant(1), first),
+            shape_invariants=(tf.TensorShape([]), tf.TensorShape([1, None, None, 3])),
+        )
+        targets = self.targets(content, style[None])
+        terms = self.objective.terms(image, targets, weights)
+        return pyramid.finish(c, image, content), terms
 
     # -- request checks -----------------------------------------------------------------
 
@@ -156,18 +192,23 @@ class ServingModel:
             return self.objective.terms(image, targets, weights)
 
         def targets(content, style):
-            return self._targets_dict(self.targets(content, style))
+            return self.targets_dict(self.targets(content, style))
 
         def init_state(image):
-            return self._state_dict(self.optimizer.init(image))
+            return self.state_dict(self.optimizer.init(image))
 
         def step(inputs, content_weight=cw, style_weight=sw, tv_weight=tw):
-            targets = self._targets_from_dict(inputs)
-            state = self._state_from_dict(inputs)
+            targets = self.targets_from_dict(inputs)
+            state = self.state_from_dict(inputs)
             weights = LossWeights(content_weight, style_weight, tv_weight)
-            terms, grad = self.objective.terms_and_gradient(inputs["image"], targets, weights)
-            image, state = self.optimizer.update(inputs["image"], grad, state)
-            return {"image": image, **self._state_dict(state), **terms}
+            image = inputs["image"]
+            terms, grad = self.objective.terms_and_gradient(image, targets, weights)
+            image, state = tf.cond(
+                finite(terms, grad),
+                lambda: self.optimizer.update(image, grad, state),
+                lambda: (image, state),
+            )
+            return {"image": image, **self.state_dict(state), **terms}
 
         named = lambda name: tf.TensorSpec(IMAGE_SPEC.shape, tf.float32, name=name)  # noqa: E731
         bytes_specs = [
@@ -192,7 +233,7 @@ class ServingModel:
 
     # -- flat, named forms of Targets and optimizer state for the signatures -------------
 
-    def _targets_dict(self, targets: Targets) -> dict[str, tf.Tensor]:
+    def targets_dict(self, targets: Targets) -> dict[str, tf.Tensor]:
         c = self.config
         return {
             **{f"content_{n}": t for n, t in zip(c.content_layers, targets.content)},
@@ -200,7 +241,7 @@ class ServingModel:
             "content_tv": targets.content_tv,
         }
 
-    def _targets_from_dict(self, d: dict[str, tf.Tensor]) -> Targets:
+    def targets_from_dict(self, d: dict[str, tf.Tensor]) -> Targets:
         c = self.config
         return Targets(
             content=tuple(d[f"content_{n}"] for n in c.content_layers),
@@ -208,10 +249,10 @@ class ServingModel:
             content_tv=d["content_tv"],
         )
 
-    def _state_dict(self, state) -> dict[str, tf.Tensor]:
+    def state_dict(self, state) -> dict[str, tf.Tensor]:
         return {f"state_{k}": v for k, v in state._asdict().items()}
 
-    def _state_from_dict(self, d: dict[str, tf.Tensor]):
+    def state_from_dict(self, d: dict[str, tf.Tensor]):
         template = type(self.optimizer.init(tf.zeros([1, 1, 1, 3])))
         return template(**{k: d[f"state_{k}"] for k in template._fields})
 
@@ -221,8 +262,8 @@ class ServingModel:
         targets = tf.function(self.targets).get_concrete_function(IMAGE_SPEC, IMAGE_SPEC)
         tensors = {
             "image": IMAGE_SPEC,
-            **self._state_dict(state.structured_outputs),
-            **self._targets_dict(targets.structured_outputs),
+            **self.state_dict(state.structured_outputs),
+            **self.targets_dict(targets.structured_outputs),
         }
         return {k: tf.TensorSpec(t.shape, t.dtype, name=k) for k, t in tensors.items()}
 
@@ -310,7 +351,7 @@ def export_saved_model(
     """
     path = os.path.join(export_dir, name, str(version))
     if os.path.exists(path):
-        raise FileExistsError(f"{path} already exists; choose another --version")
+        raise FileExistsError(f"{path} already exists; choose another version")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     model = ServingModel(config, limits)
     archive = keras.export.ExportArchive()
@@ -324,7 +365,10 @@ def export_saved_model(
         os.makedirs(extra, exist_ok=True)
         with open(os.path.join(extra, "nst_tf_config.json"), "w") as f:
             json.dump(
-                {"config": dataclasses.asdict(config), "limits": dataclasses.asdict(model.limits)},
+                {
+                    "config": dataclasses.asdict(model.config),
+                    "limits": dataclasses.asdict(model.limits),
+                },
                 f,
                 indent=2,
             )

@@ -22,33 +22,31 @@ from nst_tf.config import ConfigError  # noqa: E402
 
 PROG = "nst-tf-export"
 
-flags.DEFINE_string("export_dir", "saved_models", "Directory of the model repository.")
-flags.DEFINE_string("name", "nst_tf", "Model name: the subdirectory TF Serving serves it under.")
-flags.DEFINE_integer("version", 1, "Model version: a new integer for each export.")
-flags.DEFINE_integer("max_steps", 1000, "Largest num_steps a request may ask for.")
-flags.DEFINE_integer("max_pixels", 1024 * 1024, "Largest height * width to optimise.")
-flags.DEFINE_integer("max_input_pixels", 50_000_000, "Largest height * width of an input image.")
-options.define_config_flags(init=False)
+options.define(options.EXPORT_FLAGS)
 FLAGS = flags.FLAGS
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
-        options.fail(PROG, f"unexpected arguments: {' '.join(argv[1:])}", 2)
-    from nst_tf.export import Limits, export_saved_model
+        _fail(f"unexpected arguments: {' '.join(argv[1:])}", 2)
+    from nst_tf.export import export_saved_model
     from nst_tf.features import WeightsError
 
     try:
         config = options.config_from_flags()
-        limits = Limits(FLAGS.max_steps, FLAGS.max_pixels, FLAGS.max_input_pixels)
+        limits = options.limits_from_flags()
         if FLAGS.version < 1:
             raise ConfigError(f"version must be a positive integer, got {FLAGS.version}")
         path = export_saved_model(config, FLAGS.export_dir, FLAGS.name, FLAGS.version, limits)
     except (ConfigError, FileExistsError) as e:
-        options.fail(PROG, str(e), 2)
+        _fail(str(e), 2)
     except (WeightsError, OSError) as e:
-        options.fail(PROG, str(e), 1)
+        _fail(str(e), 1)
     logging.info("Wrote %s.", path)
+
+
+def _fail(message: str, code: int):
+    options.fail(PROG, message, code, options.EXPORT_FLAGS)
 
 
 def run() -> None:

@@ -205,7 +205,7 @@ def load_network(
         return _imagenet_vgg(network)
     except WeightsError as e:
         logging.debug("ImageNet weights failed to load: %s", e)
-    get_them = f"download {imagenet_url(network)} to {_cache_path(network)} or pass --weights=PATH"
+    get_them = how_to_get_imagenet(network)
     missing = [name for name in layers if name not in NETWORK_LAYERS["vgg16"]]
     if missing:
         why_not_hed = f"VGG16 has no layer {missing[0]}"
@@ -240,7 +240,7 @@ def _imagenet_vgg(network: str) -> keras.Model:
     except Exception as e:  # Keras raises plain Exception for a failed download
         raise WeightsError(
             f"could not load the ImageNet {network.upper()} weights ({str(e).strip()[:200]}); "
-            f"download {imagenet_url(network)} to {_cache_path(network)} or pass --weights=PATH"
+            f"{how_to_get_imagenet(network)}"
         ) from None
 
 
@@ -322,6 +322,14 @@ def imagenet_url(network: str) -> str:
     )
 
 
-def _cache_path(network: str) -> str:
+def how_to_get_imagenet(network: str) -> str:
+    """The remedy for missing ImageNet weights, for users of the library and of the commands."""
+    return (
+        f"download {imagenet_url(network)} to {cache_path(network)}, or anywhere and give its "
+        "path as the weights setting (--weights=PATH)"
+    )
+
+
+def cache_path(network: str) -> str:
     keras_home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
     return os.path.join(keras_home, "models", imagenet_file(network))

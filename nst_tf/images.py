@@ -5,17 +5,20 @@ Every failure to read or write surfaces as ImageError with one sentence for the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+import threading
 import warnings
 
 import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from nst_tf.config import MAX_INPUT_PIXELS
+
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 MIN_SIDE = 16
-MAX_PIXELS = 100_000_000  # largest decoded image accepted by default (10000 x 10000)
 # What Pillow raises for files it cannot decode (its plugins use SyntaxError for corrupt data).
 UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, ValueError)
 
@@ -24,47 +27,66 @@ class ImageError(ValueError):
     """An image cannot be read or written; the message is one sentence fit to show a user."""
 
 
-def load_image(path: str, size: int | None = None, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def load_image(
+    path: str, size: int | None = None, max_input_pixels: int = MAX_INPUT_PIXELS
+) -> np.ndarray:
     """Read an image file as RGB float32 [H, W, 3] in [0, 255], upright (EXIF applied).
 
     With `size`, it is resized (antialiased Lanczos) so that its longest side is `size` pixels.
     Grey, palette, CMYK, 16-bit and alpha images are converted; alpha is composited on white;
-    an animation gives its first frame. Files of more than `max_pixels` pixels are refused from
-    their header, before decoding (decompression bombs).
+    an animation gives its first frame. Files of more than `max_input_pixels` pixels are
+    refused from their header, before decoding (decompression bombs).
     """
     if not os.path.exists(path):
         raise ImageError(f"{path}: no such file")
     if os.path.isdir(path):
         raise ImageError(f"{path}: is a directory, not an image file")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit rules
-            with Image.open(path) as img:
-                _check_size(path, img.size, max_pixels)
-                img.seek(0)  # first frame of an animation
-                rgb = _to_rgb8(ImageOps.exif_transpose(img))
-    except Image.DecompressionBombError:
-        raise ImageError(f"{path}: image is too large to decode safely") from None
+        with _opened(path) as img:
+            _check_size(path, img.size, max_input_pixels)
+            img.seek(0)  # first frame of an animation
+            rgb = _to_rgb8(ImageOps.exif_transpose(img))
+    except ImageError:
+        raise
     except UNREADABLE as e:
         raise ImageError(f"{path}: not a readable image ({_reason(e)})") from None
     array = np.asarray(rgb, dtype=np.float32)
     if size is not None:
         array = resize_longest(array, size).numpy()
-        _check_size(path, (array.shape[1], array.shape[0]), max_pixels, resized_to=size)
+        _check_size(path, (array.shape[1], array.shape[0]), max_input_pixels, resized_to=size)
     return array
 
 
-def _check_size(path: str, wh: tuple[int, int], max_pixels: int, resized_to: int = 0) -> None:
+_PILLOW_LIMIT = threading.Lock()
+
+
+@contextlib.contextmanager
+def _opened(path: str):
+    """Image.open(path) without Pillow's own size limit: `_check_size` is the limit here,
+    and it names the size and the setting. Pillow reads its limit from a global, so it is
+    lifted only while the header is read, under a lock; decoding comes later, outside it."""
+    with _PILLOW_LIMIT:
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            img = Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+    with warnings.catch_warnings(), img:
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield img
+
+
+def _check_size(path: str, wh: tuple[int, int], max_input_pixels: int, resized_to: int = 0) -> None:
     width, height = wh
     at = f" at size {resized_to}" if resized_to else ""
     if min(width, height) < MIN_SIDE:
         raise ImageError(
             f"{path}: image is {width}x{height} pixels{at}; each side must be at least {MIN_SIDE}"
         )
-    if width * height > max_pixels:
+    if width * height > max_input_pixels:
         raise ImageError(
             f"{path}: image is {width}x{height} = {width * height} pixels{at}, "
-            f"over the limit of {max_pixels} (--max_pixels)"
+            f"over the limit of {max_input_pixels} (max_input_pixels)"
         )
 
 

@@ -7,22 +7,23 @@ It is stretched to the content image's size, so it must have the content's aspec
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import tensorflow as tf
 
-from nst_tf.config import ConfigError
-from nst_tf.images import MAX_PIXELS, ImageError, load_image
+from nst_tf.config import MAX_INPUT_PIXELS
+from nst_tf.images import ImageError, load_image
 
 Mask = str | np.ndarray
 ASPECT_TOLERANCE = 0.05  # a mask's width/height may differ from the content's by this fraction
 
 
-def load_mask(mask: Mask, height: int, width: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def load_mask(
+    mask: Mask, height: int, width: int, max_input_pixels: int = MAX_INPUT_PIXELS
+) -> np.ndarray:
     """A mask as float32 [height, width] in [0, 1]: files are read as grey, white = 1."""
     if isinstance(mask, str):
-        name, array = mask, load_image(mask, max_pixels=max_pixels).mean(axis=-1) / 255.0
+        name = mask
+        array = load_image(mask, max_input_pixels=max_input_pixels).mean(axis=-1) / 255.0
     else:
         name, array = "mask array", np.asarray(mask, dtype=np.float32)
         if array.ndim == 3:
@@ -37,18 +38,14 @@ def load_mask(mask: Mask, height: int, width: int, max_pixels: int = MAX_PIXELS)
             f"{name}: the mask is {cols}x{rows} pixels but the content is {width}x{height}; "
             "a mask needs the content's aspect ratio"
         )
-    resized = tf.image.resize(array[..., None], (height, width), antialias=True)
-    return np.clip(resized.numpy()[..., 0], 0.0, 1.0)
+    return fit(array, height, width).numpy()
 
 
-def check_masks(styles: int, style_masks: Sequence[Mask], style_blend) -> None:
-    """Style masks pair one to one with the style images and replace blending."""
-    if style_masks and len(style_masks) != styles:
-        raise ConfigError(f"{len(style_masks)} style masks given for {styles} style images")
-    if style_masks and style_blend is not None:
-        raise ConfigError(
-            "style_blend and style_masks exclude each other: the masks say which style goes where"
-        )
+def fit(mask, height, width) -> tf.Tensor:
+    """A mask [h, w] stretched (antialiased) to [height, width], kept in [0, 1]."""
+    resized = tf.image.resize(tf.convert_to_tensor(mask, tf.float32)[..., None], (height, width),
+                              antialias=True)  # fmt: skip
+    return tf.clip_by_value(resized[..., 0], 0.0, 1.0)
 
 
 def at_layer(masks: tf.Tensor, features: tf.Tensor) -> tf.Tensor:

@@ -1,6 +1,7 @@
 """The style-transfer objective: targets computed once, then loss(image) and its gradient.
 
-The interactive loop, the exported serving loop and the benchmarks all call this one object.
+The interactive loop, the exported serving loop and the benchmarks all call this one
+interface; nst_tf.tiles.TiledObjective is the same interface for images computed in tiles.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import tensorflow as tf
 
 from nst_tf import losses, masks
 from nst_tf.config import Config
-from nst_tf.features import build_extractor
+from nst_tf.features import build_extractor, on_accelerator
 
 
 class Targets(NamedTuple):
@@ -36,8 +37,28 @@ class LossWeights(NamedTuple):
     tv: float | tf.Tensor
 
 
+def weighted(
+    content: tf.Tensor, style: tf.Tensor, tv: tf.Tensor, weights: LossWeights
+) -> dict[str, tf.Tensor]:
+    """The loss terms times their weights, and their sum: {content, style, tv, total}."""
+    terms = {"content": weights.content * content, "style": weights.style * style,
+             "tv": weights.tv * tv}  # fmt: skip
+    terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+    return terms
+
+
+def use_xla(config: Config) -> bool:
+    """Whether the loss and gradient are compiled with XLA: jit "on", or "auto" with a GPU
+    or TPU present (on CPU XLA made the step slower; BENCHMARKS.md)."""
+    return config.jit == "on" or (config.jit == "auto" and on_accelerator())
+
+
 class Objective:
-    """content_weight * content + style_weight * style + tv_weight * total variation."""
+    """content_weight * content + style_weight * style + tv_weight * total variation.
+
+    `terms` and `terms_and_gradient` are tf.functions, XLA-compiled when `use_xla` says so;
+    inside another tf.function (the exported graphs) they are inlined as calls.
+    """
 
     def __init__(self, config: Config, extractor: keras.Model | None = None):
         self.config = config
@@ -51,6 +72,9 @@ class Objective:
         )
         self.weights = LossWeights(config.content_weight, config.style_weight, config.tv_weight)
         self.layer_weights = config.normalized_style_layer_weights
+        jit = use_xla(config)
+        self.terms = tf.function(self._terms, jit_compile=jit)
+        self.terms_and_gradient = tf.function(self._terms_and_gradient, jit_compile=jit)
 
     def targets(
         self,
@@ -96,11 +120,10 @@ class Objective:
             styled=tf.minimum(tf.reduce_sum(areas, axis=0, keepdims=True), 1.0),
         )
 
-    def terms(
+    def _terms(
         self, image: tf.Tensor, targets: Targets, weights: LossWeights | None = None
     ) -> dict[str, tf.Tensor]:
         """The weighted loss terms of `image` and their sum: {total, content, style, tv}."""
-        w = weights or self.weights
         features = self.extractor(image)
         content = tf.add_n(
             [
@@ -116,13 +139,8 @@ class Objective:
                 )
             ]
         )
-        terms = {
-            "content": w.content * content,
-            "style": w.style * style,
-            "tv": w.tv * losses.total_variation(image, targets.styled, targets.content_tv),
-        }
-        terms["total"] = terms["content"] + terms["style"] + terms["tv"]
-        return terms
+        tv = losses.total_variation(image, targets.styled, targets.content_tv)
+        return weighted(content, style, tv, weights or self.weights)
 
     @staticmethod
     def _style_loss(features: tf.Tensor, targets: Targets, layer: int) -> tf.Tensor:
@@ -130,21 +148,22 @@ class Objective:
             return losses.masked_style_loss(features, targets.regions[layer], targets.style[layer])
         return losses.style_loss(losses.gram(features), targets.style[layer])
 
-    def terms_and_gradient(
+    def _terms_and_gradient(
         self, image: tf.Tensor, targets: Targets, weights: LossWeights | None = None
     ) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-        """The loss terms and d(total)/d(image).
-
-        Under mixed_float16 the loss is scaled up before differentiating and the gradient
-        scaled back in float32, so small gradients do not underflow in the network's float16
-        backward pass (see `loss_scale`).
-        """
-        scale = loss_scale(image) if self.config.precision == "mixed_float16" else 1.0
+        """The loss terms and d(total)/d(image), the loss scaled by `gradient_scale`."""
+        scale = self.gradient_scale(image)
         with tf.GradientTape() as tape:
             tape.watch(image)
-            terms = self.terms(image, targets, weights)
+            terms = self._terms(image, targets, weights)
             scaled = terms["total"] * scale
         return terms, tape.gradient(scaled, image) / scale
+
+    def gradient_scale(self, image: tf.Tensor) -> tf.Tensor | float:
+        """What the loss is multiplied by before differentiating, and the gradient divided
+        by after: under mixed_float16 `loss_scale`, so small gradients do not underflow in
+        the network's float16 backward pass; else 1."""
+        return loss_scale(image) if self.config.precision == "mixed_float16" else 1.0
 
 
 # The total variation is measured in units of the content's roughness; a flat content image

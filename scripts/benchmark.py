@@ -51,8 +51,9 @@ from absl import app, flags  # noqa: E402
 from naive_baseline import NaiveStyleTransfer  # noqa: E402  (scripts/, beside this file)
 from PIL import Image  # noqa: E402
 
-from nst_tf import Config, StyleTransfer, features  # noqa: E402
+from nst_tf import Config, StyleTransfer, features, prepare  # noqa: E402
 from nst_tf.config import PRECISIONS  # noqa: E402
+from nst_tf.engine import Stage  # noqa: E402
 from nst_tf.features import build_extractor  # noqa: E402
 
 SAMPLES = os.path.join(os.path.dirname(__file__), "..", "nst_tf", "samples")
@@ -220,7 +221,7 @@ def square_run(size: int, steps: int, *flags: str) -> tuple[float, float]:
         return peak_rss_gib(
             f"--content={paths[0]}", f"--style={paths[1]}", f"--size={size}",
             f"--steps={steps}", "--multiscale=off", "--weights=random", "--precision=float32",
-            f"--max_pixels={size * size}", f"--output={os.path.join(tmp, 'out.png')}", *flags,
+            f"--max_input_pixels={size * size}", f"--output={os.path.join(tmp, 'out.png')}", *flags,
         )  # fmt: skip
 
 
@@ -251,6 +252,11 @@ def step_suite(repeats: int) -> str:
     )
 
 
+def _transfer(content, style, config: Config, extractor=None) -> StyleTransfer:
+    """A run of these images and settings, as the API makes it."""
+    return StyleTransfer(prepare(config, content, style), extractor)
+
+
 def _step_row(network: str, size: int, repeats: int, peak: float) -> str:
     content, style = _images(size)
     config = Config(size=size, weights="random", network=network, precision="float32")
@@ -259,7 +265,7 @@ def _step_row(network: str, size: int, repeats: int, peak: float) -> str:
     )
     fns = {
         "bare": bare_network(extractor, tf.constant(content[None])),
-        "ours": StyleTransfer(content, style, config, extractor).step,
+        "ours": _transfer(content, style, config, extractor).stage.step,
         "naive": NaiveStyleTransfer(content, style).step,
     }
     r = seconds_per_call(fns, _rounds(repeats, size))
@@ -337,7 +343,7 @@ def precision_suite(repeats: int) -> str:
     size, steps = FLAGS.precision_size, FLAGS.precision_steps
     content, style = _images(size)
     base = Config(size=size, weights="random", precision="float32")
-    judge = StyleTransfer(content, style, base)  # every result is scored in float32
+    judge = _transfer(content, style, base).stage  # every result is scored in float32
     lines = [
         "| precision | --jit | bare VGG19 fwd+bwd (s) | our step (s) | step speed-up | "
         f"loss after {steps} steps | vs float32 |",
@@ -350,17 +356,17 @@ def precision_suite(repeats: int) -> str:
         extractor = build_extractor(
             config.content_layers + config.style_layers, weights="random", precision=precision
         )
-        transfers[precision, jit] = StyleTransfer(content, style, config, extractor)
+        transfers[precision, jit] = _transfer(content, style, config, extractor).stage
         fns[precision, jit, "bare"] = bare_network(extractor, tf.constant(content[None]))
         fns[precision, jit, "step"] = transfers[precision, jit].step
     print(f"precision: timing at {size} px ...", file=sys.stderr)
     r = seconds_per_call(fns, repeats)
     update = _update_ms(transfers["float32", "auto"], repeats)
     for precision, jit in runs:  # the timing rounds took steps: start the runs afresh
-        transfer = StyleTransfer(content, style, base.replace(precision=precision, jit=jit))
+        transfer = _transfer(content, style, base.replace(precision=precision, jit=jit))
         print(f"precision: {steps} steps of {precision}, XLA {jit} ...", file=sys.stderr)
         transfer.run(steps)
-        judge.image.assign(transfer.image)
+        judge.image.assign(transfer.stage.image)
         loss = float(judge.loss_terms()["total"])
         if (precision, jit) == runs[0]:
             reference = loss
@@ -382,7 +388,7 @@ def precision_suite(repeats: int) -> str:
     )
 
 
-def _update_ms(transfer: StyleTransfer, repeats: int) -> dict[str, float]:
+def _update_ms(transfer: Stage, repeats: int) -> dict[str, float]:
     """Milliseconds of the transfer's optimizer update, plain and XLA-compiled, from its
     current state and with its current image standing in for the gradient; XLA's speed-up
     over the plain update; and the seconds of the first XLA call ("compile"). The calls
@@ -416,8 +422,8 @@ def batch_suite(repeats: int) -> str:
     contents = [np.roll(content, 7 * i, axis=1) for i in range(count)]
     r = seconds_per_call(
         {
-            "single": StyleTransfer(content, style, config, extractor).step,
-            "batch": StyleTransfer(contents, style, config, extractor).step,
+            "single": _transfer(content, style, config, extractor).stage.step,
+            "batch": _transfer(contents, style, config, extractor).stage.step,
         },
         repeats,
     )
@@ -486,7 +492,7 @@ def serving_suite(repeats: int) -> str:
             print(f"serving: {steps} steps ...", file=sys.stderr)
             fns = {
                 "serving": lambda n=steps: served.run(**encoded, num_steps=n),
-                "api": lambda n=steps: StyleTransfer(*decoded, config, extractor).run(n),
+                "api": lambda n=steps: _transfer(*decoded, config, extractor).run(n),
             }
             r = seconds_per_call(fns, repeats, warmup=1)
             ratio = r.ratio("serving", "api")
@@ -507,16 +513,15 @@ class _Reached(Exception):
 
 
 def _timed_run(content, style, config, extractor, target=None):
-    """Wall time and final-scale loss of a whole Pyramid run, or the time it first reaches
-    `target` at its finest scale (the run then stops)."""
-    from nst_tf.transfer import Pyramid
-
+    """Wall time and final-scale loss of a whole coarse-to-fine run, or the time it first
+    reaches `target` at its finest scale (the run then stops)."""
     start = time.perf_counter()
-    pyramid = Pyramid(content, style, config, extractor)
+    pyramid = _transfer(content, style, config, extractor)
     finest = pyramid.total_steps - pyramid.scales[-1][1]
     last = {}
 
-    def watch(step, terms):
+    def watch(record):
+        step, terms = record.step, record.terms
         if step > finest:
             last.update(terms, seconds=time.perf_counter() - start, step=step - finest)
             if target is not None and terms["total"] <= target:

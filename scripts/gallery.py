@@ -54,7 +54,7 @@ flags.DEFINE_list("pairs", DEFAULT_PAIRS, "PHOTO:PAINTING pairs, comma-separated
 flags.DEFINE_string("output", "gallery.jpg", "The contact sheet: .jpg, .png or .webp.")
 flags.DEFINE_integer("row_height", 256, "Height of each row of the sheet, in pixels.")
 flags.DEFINE_string("title", None, "Caption; default: the settings that differ from nst-tf's.")
-options.define_config_flags()
+options.define(options.CONFIG_FLAGS)
 FLAGS = flags.FLAGS
 
 

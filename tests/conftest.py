@@ -67,3 +67,12 @@ def served(export_path):
     model = SessionModel(export_path)
     yield model
     model.close()
+
+
+def new_transfer(content, style, config, extractor=None, **inputs):
+    """A StyleTransfer of these inputs (prepared by nst_tf.inputs.prepare, `inputs` its
+    keyword arguments), sharing the session's network."""
+    from nst_tf.inputs import prepare
+    from nst_tf.transfer import StyleTransfer
+
+    return StyleTransfer(prepare(config, content, style, **inputs), extractor)

@@ -124,7 +124,12 @@ BAD_INPUTS = [
     ("text file named .jpg", ["--content={notes_jpg}"], "not a readable image", 2),
     ("image under 16 px", ["--style={tiny_png}"], "each side must be at least 16", 2),
     ("decompression bomb", ["--content={bomb_png}"], "over the limit of 100000000", 2),
-    ("over --max_pixels", ["--max_pixels=10000"], "over the limit of 10000 (--max_pixels)", 2),
+    (
+        "over --max_input_pixels",
+        ["--max_input_pixels=10000"],
+        "over the limit of 10000 (--max_input_pixels)",
+        2,
+    ),
     ("unknown layer", ["--style_layers=block1_conv1,block9_conv9"], "unknown VGG19 layer", 2),
     (
         "VGG19 layer on VGG16",
@@ -132,7 +137,7 @@ BAD_INPUTS = [
         "unknown VGG16 layer 'block4_conv4'; valid names are block1_conv1, block1_conv2",
         2,
     ),
-    ("HED weights on VGG19", ["--weights=hed", "--network=vgg19"], "use network=vgg16", 2),
+    ("HED weights on VGG19", ["--weights=hed", "--network=vgg19"], "use --network=vgg16", 2),
     ("negative weight", ["--style_weight=-1"], "style_weight must be", 2),
     ("NaN weight", ["--tv_weight=nan"], "tv_weight must be", 2),
     ("zero steps", ["--steps=0"], "steps must be at least 1", 2),
@@ -288,7 +293,7 @@ def test_periodic_checkpoints_and_a_settings_mismatch(tmp_path):
     )
     result = nst_tf(*common, f"--output={out}", "--resume", "--style_weight=1")
     assert result.returncode == 2
-    assert "the checkpoint was made with other settings (style_weight)" in result.stderr
+    assert "the checkpoint was made with other settings (--style_weight)" in result.stderr
 
 
 def test_controls_from_the_command_and_preset_overrides(tmp_path):

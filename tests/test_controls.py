@@ -5,47 +5,50 @@ import pytest
 
 from nst_tf import colors
 from nst_tf.config import PRESETS, Config, ConfigError
-from nst_tf.transfer import StyleTransfer, initial_image
+from nst_tf.pyramid import initial_image
+from tests.conftest import new_transfer
 
 rng = np.random.default_rng(0)
 
 
 def test_blend_one_zero_gives_the_first_style_alone(extractor, config, content, style):
-    alone = StyleTransfer(content, style, config, extractor).targets
-    mixed = StyleTransfer(
+    alone = new_transfer(content, style, config, extractor).stage.targets
+    mixed = new_transfer(
         content, [style, content[::-1].copy()], config.replace(style_blend=(1.0, 0.0)), extractor
-    ).targets
+    ).stage.targets
     for a, b in zip(alone.style, mixed.style):
         np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
 def test_blend_mixes_the_gram_matrices_linearly(extractor, config, content, style):
     other = content[::-1].copy()
-    grams = [StyleTransfer(content, s, config, extractor).targets.style[0] for s in (style, other)]
-    mixed = StyleTransfer(
+    grams = [
+        new_transfer(content, s, config, extractor).stage.targets.style[0] for s in (style, other)
+    ]
+    mixed = new_transfer(
         content, [style, other], config.replace(style_blend=(3.0, 1.0)), extractor
-    ).targets.style[0]
+    ).stage.targets.style[0]
     np.testing.assert_allclose(mixed, 0.75 * grams[0] + 0.25 * grams[1], rtol=1e-5)
 
 
 def test_blend_needs_one_weight_per_style(extractor, config, content, style):
     with pytest.raises(ConfigError, match="2 style blend weights given for 1 style images"):
-        StyleTransfer(content, style, config.replace(style_blend=(1.0, 1.0)), extractor)
+        new_transfer(content, style, config.replace(style_blend=(1.0, 1.0)), extractor)
 
 
 @pytest.mark.parametrize("scale,longest", [(1.0, 64), (0.5, 32), (2.0, 128)])
 def test_style_scale_sets_the_style_size_fed_to_the_network(
     extractor, config, content, style, scale, longest
 ):
-    transfer = StyleTransfer(content, style, config.replace(style_scale=scale), extractor)
-    assert max(transfer.styles[0].shape[:2]) == longest
-    assert max(transfer.content.shape[:2]) == 64
+    transfer = new_transfer(content, style, config.replace(style_scale=scale), extractor)
+    assert max(transfer.stage.styles[0].shape[:2]) == longest
+    assert max(transfer.stage.content.shape[1:3]) == 64
 
 
 def test_luminance_keeps_the_contents_chrominance(extractor, config, content, style):
-    transfer = StyleTransfer(content, style, config.replace(preserve_colors="luminance"), extractor)
+    transfer = new_transfer(content, style, config.replace(preserve_colors="luminance"), extractor)
     transfer.run(3)
-    raw = transfer.image.numpy()[0]
+    raw = transfer.stage.image.numpy()[0]
     out = transfer.result()
     assert not np.allclose(raw, content, atol=1)  # the optimisation did change the image
     np.testing.assert_allclose(
@@ -71,20 +74,22 @@ def test_histogram_matching_gives_the_reference_mean_and_covariance(content, sty
 
 
 def test_histogram_option_recolours_the_style_before_optimising(extractor, config, content, style):
-    transfer = StyleTransfer(content, style, config.replace(preserve_colors="histogram"), extractor)
+    transfer = new_transfer(content, style, config.replace(preserve_colors="histogram"), extractor)
     np.testing.assert_allclose(
-        colors.color_statistics(transfer.styles[0])[0],
+        colors.color_statistics(transfer.stage.styles[0])[0],
         colors.color_statistics(content)[0],
         atol=0.5,
     )
 
 
 def test_init_noise_blends_seeded_noise_into_the_start(config, content):
-    clean = initial_image(config, content)
-    noise = initial_image(config.replace(init="noise"), content)
-    half = initial_image(config.replace(init_noise=0.5), content)
+    clean = initial_image(config, content[None])
+    noise = initial_image(config.replace(init="noise"), content[None])
+    half = initial_image(config.replace(init_noise=0.5), content[None])
     np.testing.assert_allclose(half, 0.5 * clean + 0.5 * noise, atol=1e-4)
-    np.testing.assert_array_equal(initial_image(config.replace(init_noise=0.5), content), half)
+    np.testing.assert_array_equal(
+        initial_image(config.replace(init_noise=0.5), content[None]), half
+    )
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
@@ -121,13 +126,12 @@ def test_scales_are_sqrt2_apart_with_more_steps_when_coarse():
 
 
 def test_multiscale_runs_coarse_to_fine_and_ends_at_the_right_size(extractor, config, style):
-    from nst_tf.transfer import Pyramid
     from tests.conftest import CONTENT_PATH
 
     c = config.replace(size=64, min_size=32, multiscale="on", steps=2)
-    pyramid = Pyramid(CONTENT_PATH, style, c, extractor)
+    pyramid = new_transfer(CONTENT_PATH, style, c, extractor)
     seen = []
-    result = pyramid.run(callback=lambda step, terms: seen.append((step, pyramid.level)))
+    result = pyramid.run(callback=lambda record: seen.append((record.step, record.scale)))
     assert pyramid.scales == [(32, 4), (45, 3), (64, 2)]
     assert [step for step, _ in seen] == list(range(1, 10))
     assert [level for _, level in seen] == [0] * 4 + [1] * 3 + [2] * 2
@@ -136,13 +140,12 @@ def test_multiscale_runs_coarse_to_fine_and_ends_at_the_right_size(extractor, co
 
 def test_each_scale_starts_from_the_previous_result_upsampled(extractor, config, content, style):
     from nst_tf.images import resize
-    from nst_tf.transfer import Pyramid
 
-    pyramid = Pyramid(content, style, config.replace(min_size=32, multiscale="on"), extractor)
-    pyramid.transfer.run(2)
-    coarse = pyramid.transfer.image.numpy()[0]
-    pyramid.transfer.steps_taken.assign(pyramid.scales[0][1])  # pretend the scale is done
-    pyramid.level = 1
-    pyramid.transfer = pyramid._scale(1, coarse)
-    expected = resize(coarse, *pyramid.transfer.content.shape[:2], method="bicubic").numpy()
-    np.testing.assert_array_equal(pyramid.transfer.image.numpy()[0], expected)
+    pyramid = new_transfer(content, style, config.replace(min_size=32, multiscale="on"), extractor)
+    last = pyramid.scales[0][1]
+    seen = {}
+    pyramid.run(last, callback=lambda record: seen.setdefault(record.step, record.image()))
+    coarse = seen[last]
+    assert pyramid.scale == 1  # the first scale is done, the second one built
+    expected = resize(coarse, *pyramid.stage.content.shape[1:3], method="bicubic").numpy()
+    np.testing.assert_array_equal(pyramid.stage.image.numpy()[0], expected)

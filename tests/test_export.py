@@ -1,6 +1,7 @@
 """SavedModel export, loaded and run the way TensorFlow Serving does (TF1 session loader)."""
 
 import io
+import json
 import os
 import threading
 
@@ -9,9 +10,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from nst_tf import StyleTransfer
 from nst_tf.export import ServingModel
-from tests.conftest import MAX_PIXELS, MAX_STEPS, run_module
+from tests.conftest import MAX_PIXELS, MAX_STEPS, new_transfer, run_module
 
 SIGNATURES = {
     "serving_default": (
@@ -111,10 +111,10 @@ def test_stylize_equals_the_python_api(served, config, content, style):
     so after 3 steps the images differ by ~1% of the step and the terms by up to ~1e-3."""
     steps = 2
     out = served.run("stylize", content=content[None], style=style[None], num_steps=steps)
-    local = StyleTransfer(content, style, config)
+    local = new_transfer(content, style, config)
     expected = local.run(steps)
     np.testing.assert_allclose(out["image"][0], expected, atol=0.05)
-    terms = local.loss_terms()
+    terms = local.stage.loss_terms()
     for name in ("total", "content", "style", "tv"):
         assert out[name] == pytest.approx(float(terms[name]), rel=1e-4)
 
@@ -135,7 +135,7 @@ def test_loss_signature_matches_the_objective(served, config, content, style):
     out = served.run(
         "loss", image=content[None], content=content[None], style=style[None], tv_weight=0.0
     )
-    local = StyleTransfer(content, style, config.replace(tv_weight=0.0)).loss_terms()
+    local = new_transfer(content, style, config.replace(tv_weight=0.0)).stage.loss_terms()
     assert out["content"] == 0.0 and out["tv"] == 0.0
     assert out["total"] == pytest.approx(float(local["total"]), rel=1e-4)
 
@@ -212,8 +212,8 @@ def test_step_compiles_with_xla(config, extractor, content, style):
     """TPUs run only XLA-compiled graphs: the step must compile with jit_compile=True."""
     model = ServingModel(config, extractor=extractor)
     fn, specs = model.signatures()["step"]
-    targets = model._targets_dict(model.targets(content[None], style[None]))
-    state = model._state_dict(model.optimizer.init(tf.constant(content[None])))
+    targets = model.targets_dict(model.targets(content[None], style[None]))
+    state = model.state_dict(model.optimizer.init(tf.constant(content[None])))
     inputs = {"image": tf.constant(content[None]), **state, **targets}
     args = (
         inputs,
@@ -280,3 +280,73 @@ def test_served_signatures_write_no_files(export_path):
         stack.extend(i.lstrip("^").split(":")[0] for i in node.input)
     assert "Conv2D" in ops and {"While", "StatelessWhile"} & ops  # the walk went deep
     assert not ops & FILE_WRITING_OPS
+
+
+def test_the_served_model_gives_what_the_command_gives(tmp_path, served_settings_paths):
+    """The same settings given to both commands; the request asks for the command's size.
+
+    Coarse to fine over three scales, with noise in the start and the content's colours put
+    back: everything the exported graph computes in place of the command's Python loop."""
+    from tests.test_cli import nst_tf as nst_tf_command
+
+    content_path, style_path, settings = served_settings_paths
+    root = tmp_path / "models"
+    exported = run_module(
+        "nst_tf.export_cli", f"--export_dir={root}", "--name=nst", "--version=1", *settings
+    )
+    assert exported.returncode == 0, exported.stderr
+    out = tmp_path / "out.png"
+    ran = nst_tf_command(
+        f"--content={content_path}", f"--style={style_path}", f"--output={out}", *settings
+    )
+    assert ran.returncode == 0, ran.stderr
+    from nst_tf.export import SessionModel
+
+    model = SessionModel(str(root / "nst" / "1"))
+    try:
+        with open(content_path, "rb") as c, open(style_path, "rb") as s:
+            response = model.run(content_bytes=c.read(), style_bytes=s.read())
+    finally:
+        model.close()
+    with Image.open(io.BytesIO(response["stylized_bytes"][0])) as img:
+        served_image = np.asarray(img, np.float32)
+    with Image.open(out) as img:
+        command_image = np.asarray(img, np.float32)
+    start = np.asarray(Image.open(content_path).resize(img.size), np.float32)
+    assert np.abs(command_image - start).mean() > 5  # the run did change the picture
+    difference = np.abs(served_image - command_image)
+    assert difference.mean() < 0.05 and difference.max() <= 2, (difference.mean(), difference.max())
+    with open(root / "nst" / "1" / "assets.extra" / "nst_tf_config.json") as f:
+        recorded = json.load(f)["config"]
+    assert recorded["multiscale"] == "on" and recorded["tile_size"] == 0
+
+
+@pytest.fixture
+def served_settings_paths(tmp_path, content, style):
+    """PNG inputs larger than the run's size, and settings that use every served step."""
+    from tests.conftest import CONTENT_PATH, STYLE_PATH
+
+    paths = []
+    for name, source in (("content", CONTENT_PATH), ("style", STYLE_PATH)):
+        path = tmp_path / f"{name}.png"
+        with Image.open(source) as img:
+            img.convert("RGB").resize((150, 100)).save(path)
+        paths.append(str(path))
+    settings = [
+        "--size=64", "--min_size=32", "--multiscale=on", "--steps=1", "--weights=random",
+        "--precision=float32", "--preserve_colors=luminance", "--init_noise=0.1",
+    ]  # fmt: skip
+    return paths[0], paths[1], settings
+
+
+def test_settings_a_request_cannot_carry_are_refused_on_export(tmp_path):
+    from nst_tf.config import Config, ConfigError
+    from nst_tf.export import served_config
+
+    assert served_config(Config(tile_size=1024)).tile_size == 0
+    with pytest.raises(ConfigError, match="cannot be served"):
+        served_config(Config(style_blend=(1.0, 2.0)))
+    start = tmp_path / "start.png"
+    Image.new("RGB", (20, 20)).save(start)
+    with pytest.raises(ConfigError, match="cannot be served"):
+        served_config(Config(init=str(start)))

@@ -147,7 +147,7 @@ def test_imagenet_is_strict_and_says_where_the_file_goes(monkeypatch, network):
     message = f"could not load the ImageNet {network.upper()} weights"
     with pytest.raises(WeightsError, match=message) as e:
         load_network(network, "imagenet")
-    assert features._cache_path(network) in str(e.value)
+    assert features.cache_path(network) in str(e.value)
 
 
 def test_vgg16_extractor_has_vgg16_layers_and_stops_at_the_deepest():

@@ -70,7 +70,7 @@ def test_loader_gives_an_image_or_a_clean_error(data):
         f.write(data)
         f.flush()
         try:
-            image = load_image(f.name, max_pixels=10_000_000)
+            image = load_image(f.name, max_input_pixels=10_000_000)
         except ImageError:
             return
     assert image.dtype == np.float32 and image.ndim == 3 and image.shape[2] == 3

@@ -1,6 +1,7 @@
 """Image decoding of awkward files, and atomic writes."""
 
 import os
+import zlib
 
 import numpy as np
 import pytest
@@ -79,6 +80,39 @@ def test_tiny_images_are_refused(tmp_path):
     path = write(tmp_path, "tiny.png", Image.fromarray(RGB[:8, :8]))
     with pytest.raises(ImageError, match="at least 16"):
         load_image(path)
+    path = write(tmp_path, "four.png", Image.fromarray(RGB[:4, :4]))
+    with pytest.raises(ImageError) as e:  # readable, just too small: said once, plainly
+        load_image(path)
+    assert str(e.value) == f"{path}: image is 4x4 pixels; each side must be at least 16"
+
+
+def test_a_header_claiming_a_huge_image_gets_the_size_and_the_limit(tmp_path):
+    """60000 x 60000 is past Pillow's own limit, which would refuse it in other words."""
+    path = write(tmp_path, "claims.png", Image.fromarray(RGB))
+    with open(path, "r+b") as f:  # IHDR width and height: big-endian at bytes 16 and 20
+        data = bytearray(f.read())
+        data[16:24] = (60000).to_bytes(4, "big") * 2
+        data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")  # the chunk's CRC
+        f.seek(0)
+        f.write(data)
+    with pytest.raises(ImageError) as e:
+        load_image(path)
+    assert str(e.value) == (
+        f"{path}: image is 60000x60000 = 3600000000 pixels, over the limit of 100000000 "
+        "(max_input_pixels)"
+    )
+    assert Image.MAX_IMAGE_PIXELS is not None  # Pillow's limit is back for everyone else
+
+
+def test_an_init_image_is_read_within_the_input_limit(tmp_path):
+    from nst_tf.config import Config
+    from nst_tf.inputs import prepare
+
+    start = write(tmp_path, "start.png", Image.fromarray(RGB))
+    config = Config(size=32, init=start, weights="random")
+    with pytest.raises(ImageError, match="over the limit of 500"):
+        prepare(config, RGB.astype(np.float32), RGB.astype(np.float32), max_input_pixels=500)
+    assert prepare(config, RGB.astype(np.float32), RGB.astype(np.float32)).init.shape == RGB.shape
 
 
 def test_save_formats_follow_the_extension(tmp_path):

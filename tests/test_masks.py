@@ -9,8 +9,7 @@ from nst_tf import losses
 from nst_tf.config import ConfigError
 from nst_tf.images import ImageError
 from nst_tf.masks import load_mask
-from nst_tf.transfer import Pyramid, StyleTransfer
-from tests.conftest import CONTENT_PATH, STYLE_PATH
+from tests.conftest import CONTENT_PATH, STYLE_PATH, new_transfer
 from tests.test_cli import FAST, nst_tf
 
 rng = np.random.default_rng(0)
@@ -46,31 +45,32 @@ def test_an_all_white_mask_changes_nothing_in_the_losses():
 
 
 def _terms(transfer):
-    return {name: float(value) for name, value in transfer.loss_terms().items()}
+    return {name: float(value) for name, value in transfer.stage.loss_terms().items()}
 
 
 def test_white_content_mask_is_no_mask(extractor, config, content, style):
-    plain = StyleTransfer(content, style, config, extractor)
-    white = StyleTransfer(content, style, config, extractor, content_mask=np.ones((10, 15)))
+    plain = new_transfer(content, style, config, extractor)
+    white = new_transfer(content, style, config, extractor, content_mask=np.ones((10, 15)))
     assert _terms(white) == pytest.approx(_terms(plain), rel=1e-5)
 
 
 def test_black_content_mask_leaves_the_content_loss_only(extractor, config, content, style):
-    transfer = StyleTransfer(
+    transfer = new_transfer(
         content, style, config.replace(init="noise", init_noise=0.0), extractor,
         content_mask=np.zeros(content.shape[:2]),
     )  # fmt: skip
     terms = _terms(transfer)
     assert terms["style"] == 0.0 and terms["tv"] == 0.0
     assert terms["total"] == terms["content"] > 0
-    _, grad = transfer.objective.terms_and_gradient(transfer.image, transfer.targets)
+    stage = transfer.stage
+    _, grad = stage.objective.terms_and_gradient(stage.image, stage.targets)
     with tf.GradientTape() as tape:
-        tape.watch(transfer.image)
-        features = transfer.objective.extractor(transfer.image)["block4_conv2"]
+        tape.watch(stage.image)
+        features = stage.objective.extractor(stage.image)["block4_conv2"]
         content_only = config.content_weight * losses.content_loss(
-            features, transfer.targets.content[0]
+            features, stage.targets.content[0]
         )
-    np.testing.assert_allclose(grad, tape.gradient(content_only, transfer.image), rtol=1e-5)
+    np.testing.assert_allclose(grad, tape.gradient(content_only, stage.image), rtol=1e-5)
 
 
 def test_half_mask_stylizes_the_white_half_and_keeps_the_black_half(
@@ -79,7 +79,7 @@ def test_half_mask_stylizes_the_white_half_and_keeps_the_black_half(
     height, width = content.shape[:2]
     mask = np.zeros((height, width))
     mask[:, width // 2 :] = 1.0
-    transfer = StyleTransfer(content, style, config, extractor, content_mask=mask)
+    transfer = new_transfer(content, style, config, extractor, content_mask=mask)
     change = np.abs(transfer.run(10) - content).mean(axis=(0, 2))
     kept, painted = change[: width // 4].mean(), change[-width // 4 :].mean()
     assert painted > 5 * kept, (kept, painted)
@@ -90,33 +90,35 @@ def test_style_masks_match_each_style_inside_its_region(extractor, config, conte
     left = np.zeros((height, width))
     left[:, : width // 2] = 1.0
     other = content[::-1].copy()
-    regions = StyleTransfer(
+    regions = new_transfer(
         content, [style, other], config, extractor, style_masks=[left, 1 - left]
-    ).targets
+    ).stage.targets
     for name, grams, masks in zip(config.style_layers, regions.style, regions.regions):
-        singles = [StyleTransfer(content, s, config, extractor).targets for s in (style, other)]
+        singles = [
+            new_transfer(content, s, config, extractor).stage.targets for s in (style, other)
+        ]
         layer = config.style_layers.index(name)
         np.testing.assert_allclose(grams[0], singles[0].style[layer][0], rtol=1e-5)
         np.testing.assert_allclose(grams[1], singles[1].style[layer][0], rtol=1e-5)
         assert masks.shape[0] == 2
         np.testing.assert_allclose(tf.reduce_sum(masks, axis=0), 1.0, atol=1e-5)
     # One style with an all-white mask is the plain run.
-    plain = StyleTransfer(content, style, config, extractor)
-    masked = StyleTransfer(content, style, config, extractor, style_masks=[np.ones((4, 6))])
+    plain = new_transfer(content, style, config, extractor)
+    masked = new_transfer(content, style, config, extractor, style_masks=[np.ones((4, 6))])
     assert _terms(masked) == pytest.approx(_terms(plain), rel=1e-5)
 
 
 def test_masks_follow_the_scales_of_a_pyramid(extractor, config, content, style):
     mask = np.zeros(content.shape[:2])
-    pyramid = Pyramid(
+    pyramid = new_transfer(
         content, style, config.replace(multiscale="on", min_size=32, steps=2), extractor,
         content_mask=mask,
     )  # fmt: skip
     seen = []
-    pyramid.run(lambda step, terms: seen.append((pyramid.transfer.targets.styled.shape, terms)))
+    pyramid.run(callback=lambda record: seen.append((pyramid.stage.targets.styled.shape, record)))
     shapes = [tuple(shape[1:3]) for shape, _ in seen]
     assert sorted(set(shapes), key=shapes.index) == [(22, 32), (30, 45), (43, 64)]
-    assert all(terms["style"] == terms["tv"] == 0.0 for _, terms in seen)
+    assert all(r.terms["style"] == r.terms["tv"] == 0.0 for _, r in seen)
 
 
 @pytest.mark.parametrize(
@@ -129,12 +131,12 @@ def test_masks_follow_the_scales_of_a_pyramid(extractor, config, content, style)
 )
 def test_bad_masks_are_refused(extractor, config, content, style, kwargs, error, message):
     with pytest.raises(error, match=message.replace("[", r"\[").replace("]", r"\]")):
-        StyleTransfer(content, style, config, extractor, **kwargs)
+        new_transfer(content, style, config, extractor, **kwargs)
 
 
 def test_blend_and_style_masks_exclude_each_other(extractor, config, content, style):
     with pytest.raises(ConfigError, match="style_blend and style_masks exclude each other"):
-        StyleTransfer(
+        new_transfer(
             content, [style, style], config.replace(style_blend=(1, 2)), extractor,
             style_masks=[np.ones((8, 12))] * 2,
         )  # fmt: skip

@@ -77,7 +77,7 @@ def test_two_loop_recursion_equals_dense_bfgs_inverse_hessian():
         prev_grad=None,
         t=None,
     )
-    got = LBFGS(history=history)._two_loop(as_image(g)[0], state, tf.constant(newest))
+    got = LBFGS(history=history).two_loop(as_image(g)[0], state, tf.constant(newest))
     expected = dense_lbfgs_direction(g, pairs)
     np.testing.assert_allclose(got.numpy().ravel(), expected, rtol=1e-4, atol=1e-5)
 

@@ -5,9 +5,10 @@ import pytest
 import tensorflow as tf
 
 from nst_tf import features
+from nst_tf.engine import XLA_UPDATE_PIXELS, use_xla_update
 from nst_tf.features import build_extractor, resolve_precision
-from nst_tf.objective import Objective, loss_scale
-from nst_tf.transfer import XLA_UPDATE_PIXELS, StyleTransfer, use_xla, use_xla_update
+from nst_tf.objective import Objective, loss_scale, use_xla
+from tests.conftest import new_transfer
 
 MIXED = ["mixed_bfloat16", "mixed_float16"]
 
@@ -50,11 +51,11 @@ def test_the_network_computes_in_16_bits_and_returns_float32():
 @pytest.mark.parametrize("precision", MIXED)
 def test_a_mixed_precision_run_ends_near_the_float32_loss(config, content, style, precision):
     def final_loss(cfg):
-        transfer = StyleTransfer(content, style, cfg.replace(optimizer="adam"))
+        transfer = new_transfer(content, style, cfg.replace(optimizer="adam"))
         transfer.run(8)
-        exact = StyleTransfer(content, style, config)  # judged in float32
-        exact.image.assign(transfer.image)
-        return float(exact.loss_terms()["total"])
+        exact = new_transfer(content, style, config)  # judged in float32
+        exact.stage.image.assign(transfer.stage.image)
+        return float(exact.stage.loss_terms()["total"])
 
     reference = final_loss(config)
     assert final_loss(config.replace(precision=precision)) == pytest.approx(reference, rel=0.02)
@@ -84,17 +85,17 @@ def test_jit_choices(config):
 
 
 def test_an_xla_step_equals_the_plain_step(extractor, config, content, style):
-    plain = StyleTransfer(content, style, config.replace(jit="off"), extractor)
-    xla = StyleTransfer(content, style, config.replace(jit="on"), extractor)
+    plain = new_transfer(content, style, config.replace(jit="off"), extractor)
+    xla = new_transfer(content, style, config.replace(jit="on"), extractor)
     for _ in range(2):
-        a, b = plain.step(), xla.step()
+        a, b = plain.step().terms, xla.step().terms
         assert float(b["total"]) == pytest.approx(float(a["total"]), rel=1e-4)
     # The second L-BFGS step moves some pixels by ~170 grey levels along a direction built
     # from y = g1 - g0, the difference of two gradients one grey level apart, where the two
     # graphs' rounding (a millionth of the gradient) is a larger share: the images agree to
     # a thousandth of that step on average and to 5% of it in the worst pixel.
-    moved = np.abs(plain.image.numpy() - content).max()
-    difference = np.abs(xla.image.numpy() - plain.image.numpy())
+    moved = np.abs(plain.stage.image.numpy() - content).max()
+    difference = np.abs(xla.stage.image.numpy() - plain.stage.image.numpy())
     assert difference.mean() < 1e-3 * moved and difference.max() < 0.05 * moved
 
 

@@ -5,12 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst_tf.config import Config
+from nst_tf.config import Config, ConfigError
 from nst_tf.images import load_image
 from nst_tf.objective import Objective
 from nst_tf.tiles import TiledObjective, layer_geometry, plan
-from nst_tf.transfer import StyleTransfer
-from tests.conftest import CONTENT_PATH, STYLE_PATH
+from tests.conftest import CONTENT_PATH, STYLE_PATH, new_transfer
 
 # Layers up to block2: a receptive radius of 16 px, so 96 px images hold real halos.
 SHALLOW = {"content_layers": ("block2_conv2",), "style_layers": ("block1_conv1", "block2_conv1")}
@@ -35,6 +34,8 @@ def test_tiled_loss_and_gradient_equal_the_whole_images(size, tile, layers):
     tiled_terms, tiled_grad = tiled.terms_and_gradient(image, targets)
     for name in terms:
         assert float(tiled_terms[name]) == pytest.approx(float(terms[name]), rel=1e-5)
+    for name, value in tiled.terms(image, targets).items():  # tile by tile, no gradient
+        assert float(value) == pytest.approx(float(terms[name]), rel=1e-5)
     scale = float(tf.reduce_max(tf.abs(grad)))
     np.testing.assert_allclose(tiled_grad / scale, grad / scale, atol=1e-5)
 
@@ -77,11 +78,13 @@ def test_tiled_run_has_no_seams_and_matches_the_whole_image_run():
         size=96, steps=4, weights="random", precision="float32", optimizer="adam", **SHALLOW
     )
     content, style = load_image(CONTENT_PATH, 96), load_image(STYLE_PATH, 96)
-    whole = StyleTransfer(content, style, config.replace(tile_size=0))
-    tiled = StyleTransfer(content, style, config.replace(tile_size=32), whole.objective.extractor)
-    assert whole.tiles is None and tiled.tiles is not None
+    whole = new_transfer(content, style, config.replace(tile_size=0))
+    tiled = new_transfer(content, style, config.replace(tile_size=32), whole.objective.extractor)
+    assert isinstance(tiled.stage.objective, TiledObjective)
+    assert not isinstance(whole.stage.objective, TiledObjective)
+    tiled_targets, whole_targets = tiled.stage.targets, whole.stage.targets
     for x, y in zip(
-        tiled.targets.content + tiled.targets.style, whole.targets.content + whole.targets.style
+        tiled_targets.content + tiled_targets.style, whole_targets.content + whole_targets.style
     ):
         np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-4 * float(tf.reduce_max(tf.abs(y))))
     a, b = whole.run(), tiled.run()
@@ -95,3 +98,22 @@ def test_tiled_run_has_no_seams_and_matches_the_whole_image_run():
     borders = np.arange(31, jump.size, 32)
     inside = np.setdiff1d(np.arange(jump.size), borders)
     assert jump[borders].mean() <= jump[inside].mean() + 1e-3
+
+
+def test_masks_and_tiles_are_refused_together_when_the_objective_is_made():
+    config = Config(size=96, tile_size=32, weights="random", precision="float32", **SHALLOW)
+    content, style = load_image(CONTENT_PATH, 96), load_image(STYLE_PATH, 96)
+    with pytest.raises(ConfigError, match="masks cannot be used with tiles: raise tile_size"):
+        new_transfer(content, style, config, content_mask=np.ones((2, 3)))
+    with pytest.raises(ConfigError, match="masks cannot be used with tiles"):
+        TiledObjective(Objective(config), 32, masked=True)
+
+
+def test_a_tiled_run_under_float16_scales_the_loss_as_the_whole_image_does():
+    objective, targets, image = _setup(96, **SHALLOW)
+    half = Objective(objective.config.replace(precision="mixed_float16"), objective.extractor)
+    tiled = TiledObjective(half, 32)
+    _, grad = half.terms_and_gradient(image, targets)
+    _, tiled_grad = tiled.terms_and_gradient(image, targets)
+    scale = float(tf.reduce_max(tf.abs(grad)))
+    np.testing.assert_allclose(tiled_grad / scale, grad / scale, atol=1e-5)

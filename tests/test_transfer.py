@@ -10,7 +10,8 @@ import tensorflow as tf
 import nst_tf
 from nst_tf.config import ConfigError
 from nst_tf.objective import Objective
-from nst_tf.transfer import NumericError, StyleTransfer
+from nst_tf.transfer import NumericError
+from tests.conftest import new_transfer
 
 
 def test_total_loss_gradient_matches_finite_differences(extractor, config, content, style):
@@ -44,10 +45,10 @@ def test_terms_are_weighted_and_sum_to_total(extractor, config, content, style):
 
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_each_optimizer_lowers_the_loss(extractor, config, content, style, optimizer):
-    transfer = StyleTransfer(content, style, config.replace(optimizer=optimizer), extractor)
-    first = float(transfer.loss_terms()["total"])
+    transfer = new_transfer(content, style, config.replace(optimizer=optimizer), extractor)
+    first = float(transfer.stage.loss_terms()["total"])
     result = transfer.run(15)
-    last = float(transfer.loss_terms()["total"])
+    last = float(transfer.stage.loss_terms()["total"])
     assert last < 0.9 * first
     assert result.shape == content.shape
     assert result.min() >= 0 and result.max() <= 255
@@ -56,26 +57,26 @@ def test_each_optimizer_lowers_the_loss(extractor, config, content, style, optim
 def test_lbfgs_beats_adam_in_the_same_number_of_evaluations(extractor, config, content, style):
     def final_loss(optimizer):
         c = config.replace(optimizer=optimizer, init="noise")
-        transfer = StyleTransfer(content, style, c, extractor)
+        transfer = new_transfer(content, style, c, extractor)
         transfer.run(40)
-        return float(transfer.loss_terms()["total"])
+        return float(transfer.stage.loss_terms()["total"])
 
     assert final_loss("lbfgs") < final_loss("adam")
 
 
 def test_step_returns_loss_at_the_image_it_updates(extractor, config, content, style):
-    transfer = StyleTransfer(content, style, config, extractor)
-    before = float(transfer.loss_terms()["total"])
-    assert float(transfer.step()["total"]) == pytest.approx(before, rel=1e-6)
-    assert isinstance(transfer.image, tf.Variable)
+    transfer = new_transfer(content, style, config, extractor)
+    before = float(transfer.stage.loss_terms()["total"])
+    assert transfer.step().terms["total"] == pytest.approx(before, rel=1e-6)
+    assert isinstance(transfer.stage.image, tf.Variable)
 
 
 def test_same_seed_gives_the_same_result(extractor, config, content, style):
     c = config.replace(init="noise", seed=7)
-    a = StyleTransfer(content, style, c, extractor).run(5)
-    b = StyleTransfer(content, style, c, extractor).run(5)
+    a = new_transfer(content, style, c, extractor).run(5)
+    b = new_transfer(content, style, c, extractor).run(5)
     np.testing.assert_array_equal(a, b)
-    other = StyleTransfer(content, style, c.replace(seed=8), extractor).run(5)
+    other = new_transfer(content, style, c.replace(seed=8), extractor).run(5)
     assert not np.array_equal(a, other)
 
 
@@ -85,7 +86,7 @@ def test_init_choices(extractor, config, content, style, init, tmp_path):
         path = tmp_path / "start.png"
         nst_tf.images.save_image(str(path), np.full((20, 40, 3), 200.0))
         init = str(path)
-    transfer = StyleTransfer(content, style, config.replace(init=init), extractor)
+    transfer = new_transfer(content, style, config.replace(init=init), extractor)
     start = transfer.result()
     assert start.shape == content.shape
     expected = {"content": content, "gray": np.full_like(content, 127.5)}.get(init)
@@ -109,23 +110,23 @@ def test_checkpoint_round_trip_continues_to_the_same_result(
     extractor, config, content, style, tmp_path
 ):
     c = config.replace(init="noise", seed=4)
-    whole = StyleTransfer(content, style, c, extractor).run(6)
-    first = StyleTransfer(content, style, c, extractor)
+    whole = new_transfer(content, style, c, extractor).run(6)
+    first = new_transfer(content, style, c, extractor)
     first.run(3)
     first.save(str(tmp_path))
     first.run(5)
     first.save(str(tmp_path))  # replaces the step-3 checkpoint
     assert [p for p in os.listdir(tmp_path) if p.startswith("ckpt-3-")] == []
-    second = StyleTransfer(content, style, c, extractor)
+    second = new_transfer(content, style, c, extractor)
     second.restore(str(tmp_path))
     assert int(second.steps_taken) == 5
     np.testing.assert_array_equal(second.run(6), whole)
     with pytest.raises(ConfigError, match="other settings"):
-        StyleTransfer(content, style, c.replace(tv_weight=1.0), extractor).restore(str(tmp_path))
+        new_transfer(content, style, c.replace(tv_weight=1.0), extractor).restore(str(tmp_path))
 
 
 def test_a_checkpoint_of_another_format_is_refused(extractor, config, content, style, tmp_path):
-    transfer = StyleTransfer(content, style, config, extractor)
+    transfer = new_transfer(content, style, config, extractor)
     transfer.run(1)
     transfer.save(str(tmp_path))
     pointer_path = tmp_path / "checkpoint.json"
@@ -133,12 +134,12 @@ def test_a_checkpoint_of_another_format_is_refused(extractor, config, content, s
     del pointer["format"]  # as written before the format was recorded
     pointer_path.write_text(json.dumps(pointer))
     with pytest.raises(ConfigError, match="another version of nst_tf"):
-        StyleTransfer(content, style, config, extractor).restore(str(tmp_path))
+        new_transfer(content, style, config, extractor).restore(str(tmp_path))
 
 
 def test_non_finite_loss_raises_and_keeps_the_image(extractor, config, content, style):
     # 1e39 is inf in float32: the relative style loss itself stays below 1.
-    transfer = StyleTransfer(content, style, config.replace(style_weight=1e39), extractor)
+    transfer = new_transfer(content, style, config.replace(style_weight=1e39), extractor)
     with pytest.raises(NumericError, match="the style loss became inf at step 1"):
         transfer.run(3)
     np.testing.assert_array_equal(transfer.result(), content)

@@ -1,0 +1,110 @@
+"""One scale of a run: the image variable, the optimizer's state and a guarded step.
+
+A Stage is given its objective (plain or tiled: the same interface), targets and starting
+image; nst_tf.transfer makes one per scale and moves from coarse to fine.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from nst_tf.config import Config
+from nst_tf.objective import Objective, Targets, use_xla
+from nst_tf.optimize import finite, make_optimizer, update_variables
+from nst_tf.tiles import TiledObjective
+
+
+class NumericError(RuntimeError):
+    """A loss term or the gradient became NaN or infinite; the image keeps its last finite value."""
+
+
+# What to change, in Config's terms, when a term goes non-finite.
+REMEDIES = {
+    "content": "lower content_weight",
+    "style": "lower style_weight",
+    "tv": "lower tv_weight",
+    "total": "lower the loss weights",
+    "gradient": "lower learning_rate or use optimizer=adam",
+}
+
+XLA_UPDATE_PIXELS = 256 * 256
+
+
+def use_xla_update(config: Config, pixels: int) -> bool:
+    """Whether the optimizer update is compiled with XLA: with the loss, or with jit "auto"
+    on CPU from XLA_UPDATE_PIXELS pixels up. Fusing the update's passes over the L-BFGS
+    history makes it faster (BENCHMARKS.md, precision suite); on smaller images the saving
+    is too small to repay the one-off compile."""
+    return use_xla(config) or (config.jit == "auto" and pixels >= XLA_UPDATE_PIXELS)
+
+
+class Stage:
+    """One scale: targets computed once, an image variable, and `step`.
+
+    `step()` evaluates the loss and gradient at the image (Objective.terms_and_gradient,
+    compiled) and takes one optimizer step (compiled) if they are finite; otherwise nothing
+    changes, so the image always holds the last finite iterate. `steps_taken` counts the
+    updates applied; `loss_terms()` evaluates the objective without changing anything.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        objective: Objective | TiledObjective,
+        targets: Targets,
+        start: tf.Tensor,
+        content: tf.Tensor,
+        styles: list[tf.Tensor],
+    ):
+        self.config = config
+        self.objective = objective
+        self.targets = targets
+        self.content = content  # [B, H, W, 3]: this scale's content
+        self.styles = styles  # [h, w, 3] each: this scale's styles
+        self.image = tf.Variable(start, name="image")
+        self.optimizer = make_optimizer(config)
+        self.state = tf.nest.map_structure(
+            lambda t: tf.Variable(t, trainable=False), self.optimizer.init(self.image)
+        )
+        self.steps_taken = tf.Variable(0, dtype=tf.int64, trainable=False, name="steps_taken")
+        pixels = int(np.prod(start.shape[:3]))
+        self._update = tf.function(self._guarded_update, jit_compile=use_xla_update(config, pixels))
+
+    def step(self) -> dict[str, tf.Tensor]:
+        """One loss evaluation and, if finite, one update; returns the terms at the image
+        before the update."""
+        terms, grad = self.objective.terms_and_gradient(self.image, self.targets)
+        self._update(terms, grad)
+        return terms
+
+    def loss_terms(self) -> dict[str, tf.Tensor]:
+        return self.objective.terms(self.image, self.targets)
+
+    def _guarded_update(self, terms: dict[str, tf.Tensor], grad: tf.Tensor) -> None:
+        def update():
+            update_variables(self.optimizer, self.image, grad, self.state)
+            self.steps_taken.assign_add(1)
+            return tf.constant(True)
+
+        tf.cond(finite(terms, grad), update, lambda: tf.constant(False))
+
+    def variables(self) -> tf.train.Checkpoint:
+        """Everything that changes as it runs, for nst_tf.checkpoint."""
+        return tf.train.Checkpoint(
+            image=self.image, state=dict(self.state._asdict()), steps_taken=self.steps_taken
+        )
+
+
+def numeric_message(terms: dict[str, float], step: int) -> str:
+    """What went wrong at `step`, naming the first non-finite term, and what to change."""
+    bad = next(
+        (k for k in ("content", "style", "tv", "total") if not math.isfinite(terms[k])), None
+    )
+    what = f"the {bad} loss became {terms[bad]}" if bad else "the gradient became NaN or infinite"
+    return (
+        f"{what} at step {step}; the image is the last finite one. "
+        f"Try again with settings that keep it finite: {REMEDIES[bad or 'gradient']}."
+    )

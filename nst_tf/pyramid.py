@@ -1,0 +1,109 @@
+"""Coarse to fine: the sizes and steps of each scale, and what each scale starts from.
+
+The run optimises the image at sizes a factor sqrt(2) apart, each scale seeded with the
+previous one's result upsampled. Written in TensorFlow so that the served graph computes
+all of this from a request's size with the same ops and the same rounding as the command
+does from `Config.size`; `nst_tf.transfer` and `nst_tf.export` both call these functions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+from nst_tf.colors import keep_luminance_only, match_colors
+from nst_tf.config import MULTISCALE_AUTO_ABOVE, Config
+from nst_tf.images import resize, resize_longest
+
+
+def sizes(config: Config, size: int | tf.Tensor | None = None) -> tf.Tensor:
+    """The longest side of each scale, coarse to fine, int32 [n].
+
+    Sizes are a factor sqrt(2) apart, from about config.min_size up to `size` (default
+    config.size). One scale unless config.multiscale is "on", or "auto" above
+    MULTISCALE_AUTO_ABOVE pixels.
+    """
+    size = tf.cast(config.size if size is None else size, tf.int32)
+    on = tf.logical_or(
+        config.multiscale == "on",
+        tf.logical_and(config.multiscale == "auto", size > MULTISCALE_AUTO_ABOVE),
+    )
+
+    def smaller(side):
+        return tf.cast(tf.round(tf.cast(side, tf.float32) / math.sqrt(2.0)), tf.int32)
+
+    (result,) = tf.while_loop(
+        lambda sides: tf.logical_and(on, smaller(sides[0]) >= config.min_size),
+        lambda sides: (tf.concat([smaller(sides[0])[None], sides], axis=0),),
+        (size[None],),
+        shape_invariants=(tf.TensorShape([None]),),
+    )
+    return result
+
+
+def steps(config: Config, scales: int | tf.Tensor, finest: int | tf.Tensor | None = None):
+    """The steps of each of `scales` scales, coarse to fine, int32 [scales].
+
+    The finest scale takes `finest` (default config.steps); coarser ones take more, up to
+    twice as many at the coarsest: finest * 2 ** (k / (n - 1)) at k scales below the finest
+    of n. A coarse step costs half the next finer one's, so the whole pyramid costs a
+    little over twice the finest scale alone (2.3 times for 5 scales).
+    """
+    finest = tf.cast(config.steps if finest is None else finest, tf.float32)
+    n = tf.cast(scales, tf.float32)
+    below = n - 1.0 - tf.range(n)
+    return tf.cast(tf.round(finest * 2.0 ** (below / tf.maximum(n - 1.0, 1.0))), tf.int32)
+
+
+def style_size(config: Config, size: int | tf.Tensor) -> tf.Tensor:
+    """Longest side of the style images at a scale whose content has longest side `size`."""
+    scaled = tf.round(tf.cast(size, tf.float32) * config.style_scale)
+    return tf.maximum(16, tf.cast(scaled, tf.int32))
+
+
+def scale_inputs(
+    config: Config, content: tf.Tensor, styles: Sequence[tf.Tensor], size
+) -> tuple[tf.Tensor, list[tf.Tensor]]:
+    """The content [B, H, W, 3] and styles [h, w, 3] of the finest scale, shrunk for a scale
+    of longest side `size`; with preserve_colors "histogram" each style is recoloured to the
+    content's colour statistics (one content image: batches are refused for it)."""
+    content = resize_longest(content, size)
+    styles = [resize_longest(style, style_size(config, size)) for style in styles]
+    if config.preserve_colors == "histogram":
+        styles = [match_colors(style, content[0]) for style in styles]
+    return content, styles
+
+
+def initial_image(config: Config, content: tf.Tensor, init: tf.Tensor | None = None) -> tf.Tensor:
+    """The coarsest scale's starting image for content [B, H, W, 3]: `init` (an image or a
+    batch, of any size) when given, else config.init (content, noise or gray), with a
+    fraction config.init_noise of seeded uniform noise blended in. The noise is one image,
+    the same for every image of a batch."""
+    content = tf.convert_to_tensor(content, tf.float32)
+    shape = tf.shape(content)
+    noise = tf.random.stateless_uniform(shape[1:], [config.seed, 0], 0.0, 255.0)
+    if init is not None:
+        start = resize(init, shape[1], shape[2]) * tf.ones_like(content)
+    elif config.init == "noise":
+        start = noise * tf.ones_like(content)
+    elif config.init == "gray":
+        start = tf.fill(shape, 127.5)
+    else:
+        start = content
+    return (1.0 - config.init_noise) * start + config.init_noise * noise
+
+
+def upsample(image: tf.Tensor, content: tf.Tensor) -> tf.Tensor:
+    """A coarser scale's result [B, h, w, 3] resized (bicubic) to the content's size."""
+    shape = tf.shape(content)
+    return resize(image, shape[1], shape[2], method="bicubic")
+
+
+def finish(config: Config, image: tf.Tensor, content: tf.Tensor) -> tf.Tensor:
+    """The result from the optimised image: the content's colours put back with
+    preserve_colors "luminance", else the image itself."""
+    if config.preserve_colors == "luminance":
+        return keep_luminance_only(image, content)
+    return tf.convert_to_tensor(image)
