@@ -41,6 +41,7 @@ import tensorflow as tf
 
 from nst_tf import pyramid
 from nst_tf.config import INIT_CHOICES, Config, ConfigError, Limits
+from nst_tf.features import resolve_precision
 from nst_tf.images import MIN_SIDE, resize_longest, to_uint8
 from nst_tf.objective import LossWeights, Objective, Targets
 from nst_tf.optimize import finite, make_optimizer, minimize
@@ -52,12 +53,14 @@ WEIGHT_NAMES = ("content_weight", "style_weight", "tv_weight")
 
 
 def served_config(config: Config) -> Config:
-    """The settings a SavedModel serves for `config`: the same, but never in tiles.
+    """The settings a SavedModel serves for `config`, as assets.extra records them.
 
-    The served graph optimises the whole image at once (its size is bounded by
-    Limits.max_pixels), which gives what tiles give, the same gradient. Settings that a
-    request cannot carry are refused with ConfigError: an init image file and several
-    styles (the signatures take one style image and no masks).
+    The same, except: never in tiles (tile_size 0: the served graph optimises the whole image,
+    whose size Limits.max_pixels bounds, and tiles give the whole image's gradient anyway);
+    no jit_compile in the graph (jit "off": XLA is the server's choice, see the README); the
+    precision resolved on the exporting machine. Settings that a request cannot carry are
+    refused with ConfigError: an init image file, several styles (the signatures take one
+    style image and no masks), and jit "on".
     """
     if config.init not in INIT_CHOICES:
         raise ConfigError(
@@ -66,7 +69,13 @@ def served_config(config: Config) -> Config:
         )
     if config.style_blend is not None and len(config.style_blend) > 1:
         raise ConfigError("style_blend cannot be served: a served model takes one style image")
-    return config.replace(tile_size=0, style_blend=None)
+    if config.jit == "on":
+        raise ConfigError(
+            "jit=on cannot be served: an exported graph leaves XLA to the server; use jit=auto"
+        )
+    return config.replace(
+        tile_size=0, style_blend=None, jit="off", precision=resolve_precision(config.precision)
+    )
 
 
 class ServingModel:

@@ -319,6 +319,7 @@ def test_the_served_model_gives_what_the_command_gives(tmp_path, served_settings
     with open(root / "nst" / "1" / "assets.extra" / "nst_tf_config.json") as f:
         recorded = json.load(f)["config"]
     assert recorded["multiscale"] == "on" and recorded["tile_size"] == 0
+    assert recorded["preserve_colors"] == "luminance" and recorded["precision"] == "float32"
 
 
 @pytest.fixture
@@ -343,9 +344,11 @@ def test_settings_a_request_cannot_carry_are_refused_on_export(tmp_path):
     from nst_tf.config import Config, ConfigError
     from nst_tf.export import served_config
 
-    assert served_config(Config(tile_size=1024)).tile_size == 0
-    with pytest.raises(ConfigError, match="cannot be served"):
-        served_config(Config(style_blend=(1.0, 2.0)))
+    served = served_config(Config(tile_size=1024, precision="auto"))
+    assert served.tile_size == 0 and served.jit == "off" and served.precision != "auto"
+    for refused in ({"style_blend": (1.0, 2.0)}, {"jit": "on"}):
+        with pytest.raises(ConfigError, match="cannot be served"):
+            served_config(Config(**refused))
     start = tmp_path / "start.png"
     Image.new("RGB", (20, 20)).save(start)
     with pytest.raises(ConfigError, match="cannot be served"):
