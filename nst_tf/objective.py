@@ -88,12 +88,13 @@ class Objective:
         content's roughness.
 
         Each style image may have its own size. Without style masks its Gram matrices are
-        mixed with the `blend` weights (equal by default), which is what matching several
-        paintings at once means; with them, style i is matched inside style_masks[i] alone.
+        mixed with the `blend` weights (by default config.style_blend's, else equal), which
+        is what matching several paintings at once means; with them, style i is matched
+        inside style_masks[i] alone.
         A content mask limits the style (and the smoothing) to where it is white. Masks
         are [H, W] in [0, 1], the content's size.
         """
-        blend = blend or [1.0 / len(styles)] * len(styles)
+        blend = blend or self.config.normalized_style_blend(len(styles))
         content_features = self.extractor(content)
         per_style = [self.extractor(style) for style in styles]
         layers = self.config.style_layers

@@ -95,7 +95,7 @@ class TiledObjective:
 
     def targets(self, content, styles, blend=None, content_mask=None, style_masks=()) -> Targets:
         """Objective.targets, each image run tile by tile (masks are refused on construction)."""
-        blend = blend or [1.0 / len(styles)] * len(styles)
+        blend = blend or self.config.normalized_style_blend(len(styles))
         content = tf.convert_to_tensor(content)
         c = self.config
         features = {name: None for name in c.content_layers}
