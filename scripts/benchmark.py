@@ -259,7 +259,9 @@ def _transfer(content, style, config: Config, extractor=None) -> StyleTransfer:
 
 def _step_row(network: str, size: int, repeats: int, peak: float) -> str:
     content, style = _images(size)
-    config = Config(size=size, weights="random", network=network, precision="float32")
+    config = Config(
+        size=size, weights="random", network=network, precision="float32", multiscale="off"
+    )
     extractor = build_extractor(
         config.content_layers + config.style_layers, weights="random", network=network
     )
@@ -342,7 +344,7 @@ def precision_suite(repeats: int) -> str:
     the L-BFGS update alone as plain TensorFlow ops against XLA."""
     size, steps = FLAGS.precision_size, FLAGS.precision_steps
     content, style = _images(size)
-    base = Config(size=size, weights="random", precision="float32")
+    base = Config(size=size, weights="random", precision="float32", multiscale="off")
     judge = _transfer(content, style, base).stage  # every result is scored in float32
     lines = [
         "| precision | --jit | bare VGG19 fwd+bwd (s) | our step (s) | step speed-up | "
@@ -417,7 +419,7 @@ def batch_suite(repeats: int) -> str:
     """Images per second of one batched step against single steps, same size and style."""
     size, count = FLAGS.batch_size_px, FLAGS.batch_count
     content, style = _images(size)
-    config = Config(size=size, weights="random", precision="float32")
+    config = Config(size=size, weights="random", precision="float32", multiscale="off")
     extractor = build_extractor(config.content_layers + config.style_layers, weights="random")
     contents = [np.roll(content, 7 * i, axis=1) for i in range(count)]
     r = seconds_per_call(
