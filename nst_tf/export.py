@@ -41,7 +41,7 @@ import tensorflow as tf
 
 from nst_tf import pyramid
 from nst_tf.config import INIT_CHOICES, Config, ConfigError, Limits
-from nst_tf.features import resolve_precision
+from nst_tf.features import resolve_precision, weights_of
 from nst_tf.images import MIN_SIDE, resize_longest, to_uint8
 from nst_tf.objective import LossWeights, Objective, Targets
 from nst_tf.optimize import finite, make_optimizer, minimize
@@ -83,10 +83,14 @@ class ServingModel:
     schedule (nst_tf.pyramid) as the command."""
 
     def __init__(self, config: Config, limits: Limits | None = None, extractor=None):
-        self.config = served_config(config)
+        served = served_config(config)
         self.limits = limits or Limits()
-        self.objective = Objective(self.config, extractor)
-        self.optimizer = make_optimizer(self.config)
+        self.objective = Objective(served, extractor)
+        self.optimizer = make_optimizer(served)
+        # What weights=auto became, and so which network: recorded as served.
+        weights = weights_of(self.objective.extractor) or served.weights
+        network = "vgg16" if weights == "hed" else served.network_name
+        self.config = served.replace(weights=weights, network=network)
 
     # -- the computations, tensors in and out ------------------------------------------
 

@@ -164,7 +164,7 @@ def build_extractor(
             outputs[layer.name] = keras.layers.Activation(
                 "linear", dtype="float32", name=f"{layer.name}_float32"
             )(x)
-    return keras.Model(image, outputs, name=f"{vgg.name}_features")
+    return _carrying(keras.Model(image, outputs, name=f"{vgg.name}_features"), weights_of(vgg))
 
 
 def _as_our_conv(layer: keras.layers.Conv2D) -> Conv2D:
@@ -192,17 +192,17 @@ def load_network(
     - a path: a Keras notop .h5 file for `network`, such as Keras's ImageNet file.
     """
     if weights == "random":
-        return _random_vgg(network, seed)
+        return _carrying(_random_vgg(network, seed), "random")
     if weights == "imagenet":
-        return _imagenet_vgg(network)
+        return _carrying(_imagenet_vgg(network), "imagenet")
     if weights == "hed":
         if network != "vgg16":
             raise ValueError(f"the HED weights are VGG16's, not {network.upper()}'s")
-        return _hed_vgg16()
+        return _carrying(_hed_vgg16(), "hed")
     if weights != "auto":
-        return _file_vgg(network, weights)
+        return _carrying(_file_vgg(network, weights), weights)
     try:
-        return _imagenet_vgg(network)
+        return _carrying(_imagenet_vgg(network), "imagenet")
     except WeightsError as e:
         logging.debug("ImageNet weights failed to load: %s", e)
     get_them = how_to_get_imagenet(network)
@@ -219,14 +219,25 @@ def load_network(
                 "Using VGG16 edge-detector (HED) features because the ImageNet %s weights are "
                 "not available; for them, %s.", network.upper(), get_them,
             )  # fmt: skip
-            return model
+            return _carrying(model, "hed")
     logging.warning(
         "\n%s\nWARNING: THE IMAGENET %s WEIGHTS ARE NOT AVAILABLE AND THE HED VGG16 CANNOT "
         "STAND IN (%s), SO THIS RUN USES A RANDOMLY INITIALISED %s (SEED %d). THE RESULT WILL "
         "LOOK POOR: TEXTURE NOISE, NOT A PAINTING.\nTo use real weights, %s.\n%s",
         "=" * 78, network.upper(), why_not_hed, network.upper(), seed, get_them, "=" * 78,
     )  # fmt: skip
-    return _random_vgg(network, seed)
+    return _carrying(_random_vgg(network, seed), "random")
+
+
+def _carrying(model: keras.Model, weights: str) -> keras.Model:
+    model.nst_tf_weights = weights
+    return model
+
+
+def weights_of(model: keras.Model) -> str | None:
+    """The weights a network from load_network or build_extractor carries: imagenet, hed,
+    random or a file's path; what "auto" became. None for a network made elsewhere."""
+    return getattr(model, "nst_tf_weights", None)
 
 
 def _keras_vgg(network: str, weights: str | None) -> keras.Model:

@@ -322,6 +322,19 @@ def test_the_served_model_gives_what_the_command_gives(tmp_path, served_settings
     assert recorded["preserve_colors"] == "luminance" and recorded["precision"] == "float32"
 
 
+def test_the_recorded_weights_are_what_auto_became(monkeypatch):
+    from nst_tf import features
+    from nst_tf.config import Config
+    from nst_tf.features import WeightsError
+
+    def unavailable(network):
+        raise WeightsError(f"offline: no ImageNet {network}")
+
+    monkeypatch.setattr(features, "_imagenet_vgg", unavailable)
+    model = ServingModel(Config(size=64, precision="float32"))  # weights and network: auto
+    assert (model.config.weights, model.config.network) == ("hed", "vgg16")
+
+
 @pytest.fixture
 def served_settings_paths(tmp_path, content, style):
     """PNG inputs larger than the run's size, and settings that use every served step."""

@@ -111,7 +111,7 @@ def test_auto_falls_back_to_the_hed_vgg16_with_one_plain_line(monkeypatch, caplo
     _offline(monkeypatch)
     with caplog.at_level("WARNING"):
         model = load_network("vgg19", "auto", layers=("block4_conv2", "block5_conv1"))
-    assert model.name == "vgg16"
+    assert model.name == "vgg16" and features.weights_of(model) == "hed"
     np.testing.assert_array_equal(_kernel(model), _kernel(load_network("vgg16", "hed")))
     [record] = caplog.records
     assert "\n" not in record.getMessage()
@@ -131,6 +131,7 @@ def test_auto_falls_back_to_random_with_a_loud_warning(monkeypatch, caplog, why)
     with caplog.at_level("WARNING"):
         model = load_network("vgg19", "auto", seed=3, layers=layers)
     np.testing.assert_array_equal(_kernel(model), _kernel(load_vgg19("random", seed=3)))
+    assert features.weights_of(model) == "random"
     assert "RANDOMLY INITIALISED VGG19" in caplog.text
     assert features.imagenet_file("vgg19") in caplog.text
     reason = "VGG16 has no layer block5_conv4" if layers[0] == "block5_conv4" else "pip install"
