@@ -114,25 +114,23 @@ class ServingModel:
         sizes = pyramid.sizes(c, size)
         steps = pyramid.steps(c, tf.size(sizes), num_steps)
 
-        def scale(k: tf.Tensor, image: tf.Tensor | None = None):
-            """Scale k's content, targets and the image optimised there from `image`."""
+        def scale(k: tf.Tensor, image: tf.Tensor | None = None) -> tf.Tensor:
+            """The image optimised at scale k, from `image` upsampled (at the coarsest
+            scale, from the start image)."""
             scaled, styles = pyramid.scale_inputs(c, content, [style], sizes[k])
             targets = self.objective.targets(scaled, [s[None] for s in styles])
-            if image is None:
-                image = pyramid.initial_image(c, scaled)
-            image = minimize(
+            start = pyramid.initial_image(c, scaled) if image is None else image
+            return minimize(
                 lambda x: self.objective.terms_and_gradient(x, targets, weights),
                 self.optimizer,
-                pyramid.upsample(image, scaled),
+                pyramid.upsample(start, scaled),
                 steps[k],
             )
-            return scaled, targets, image
 
-        _, _, first = scale(0)
         _, image = tf.while_loop(
             lambda k, image: k < tf.size(sizes),
-            lambda k, image: (k + 1, scale(k, image)[2]),
-            (tf.constant(1), first),
+            lambda k, image: (k + 1, scale(k, image)),
+            (tf.constant(1), scale(0)),
             shape_invariants=(tf.TensorShape([]), tf.TensorShape([1, None, None, 3])),
         )
         targets = self.targets(content, style[None])

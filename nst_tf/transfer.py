@@ -1,6 +1,6 @@
 """The run: coarse to fine, one Stage per scale, with one scale as its simplest case.
 
-    transfer = StyleTransfer(inputs.prepare(config, "photo.jpg", "painting.jpg"))
+    transfer = StyleTransfer(prepare(config, "photo.jpg", "painting.jpg"))
     image = transfer.run(callback=lambda record: print(record.step, record.terms["total"]))
 
 `stylize()` does both in one call. The command, the benchmarks and the export all follow
