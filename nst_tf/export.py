@@ -114,26 +114,27 @@ class ServingModel:
         sizes = pyramid.sizes(c, size)
         steps = pyramid.steps(c, tf.size(sizes), num_steps)
 
-        def scale(k: tf.Tensor, image: tf.Tensor | None = None) -> tf.Tensor:
-            """The image optimised at scale k, from `image` upsampled (at the coarsest
-            scale, from the start image)."""
-            scaled, styles = pyramid.scale_inputs(c, content, [style], sizes[k])
-            targets = self.objective.targets(scaled, [s[None] for s in styles])
-            start = pyramid.initial_image(c, scaled) if image is None else image
-            return minimize(
+        def optimised(k: tf.Tensor, image: tf.Tensor) -> tuple[tf.Tensor, Targets]:
+            """`image` upsampled to scale k and optimised there, and scale k's targets."""
+            scaled = resize_longest(content, sizes[k])
+            targets = self.targets(scaled, style[None])
+            image = minimize(
                 lambda x: self.objective.terms_and_gradient(x, targets, weights),
                 self.optimizer,
-                pyramid.upsample(start, scaled),
+                pyramid.upsample(image, scaled),
                 steps[k],
             )
+            return image, targets
 
+        finest = tf.size(sizes) - 1
+        start = pyramid.initial_image(c, resize_longest(content, sizes[0]))
         _, image = tf.while_loop(
-            lambda k, image: k < tf.size(sizes),
-            lambda k, image: (k + 1, scale(k, image)),
-            (tf.constant(1), scale(0)),
+            lambda k, image: k < finest,
+            lambda k, image: (k + 1, optimised(k, image)[0]),
+            (tf.constant(0), start),
             shape_invariants=(tf.TensorShape([]), tf.TensorShape([1, None, None, 3])),
         )
-        targets = self.targets(content, style[None])
+        image, targets = optimised(finest, image)  # the finest scale keeps its targets
         terms = self.objective.terms(image, targets, weights)
         return pyramid.finish(c, image, content), terms
 
