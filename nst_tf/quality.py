@@ -26,10 +26,12 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
+from nst_tf.colors import RGB_TO_YIQ
+
 MEASURE_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv2")
 PROJECTIONS = 64
 SAMPLES = 4096  # positions drawn from each layer, so the measure costs little at any size
-LUMA = np.array([0.299, 0.587, 0.114])
+LUMA = RGB_TO_YIQ[0]  # the luminance row of colour preservation's YIQ
 
 
 def sliced_wasserstein(a: np.ndarray, b: np.ndarray, seed: int = 0) -> float:
