@@ -49,6 +49,7 @@ PRESERVE_COLORS_CHOICES = ("none", "luminance", "histogram")
 MULTISCALE_CHOICES = ("auto", "on", "off")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 JIT_CHOICES = ("auto", "on", "off")
+HISTORY_DTYPES = ("auto", "float32", "bfloat16")
 MULTISCALE_AUTO_ABOVE = 256  # "auto" optimises coarse to fine only above this size
 MAX_INPUT_PIXELS = 100_000_000  # largest decoded input image by default (10000 x 10000)
 
@@ -139,6 +140,13 @@ class Config:
     multiscale: str = setting("auto", "Coarse to fine; auto: on above 256 px.", MULTISCALE_CHOICES)
     min_size: int = setting(256, "Longest side of the coarsest scale, in pixels.")
     lbfgs_history: int = setting(10, "Curvature pairs L-BFGS remembers.")
+    lbfgs_history_dtype: str = setting(
+        "auto",
+        "Number format of the L-BFGS history: bfloat16 halves its memory, the most an image "
+        "needs beyond the network's; auto: bfloat16 when the network computes in bfloat16 "
+        "(precision), else float32.",
+        HISTORY_DTYPES,
+    )
     precision: str = setting(
         "auto",
         "Network arithmetic: auto (mixed_bfloat16 on CPUs with AVX-512 BF16 or AMX, GPUs of "
@@ -232,6 +240,11 @@ class Config:
             f"pooling must be max or avg, got {self.pooling!r}",
         )
         _require(self.lbfgs_history >= 1, "lbfgs_history must be at least 1")
+        _require(
+            self.lbfgs_history_dtype in HISTORY_DTYPES,
+            "lbfgs_history_dtype must be auto, float32 or bfloat16, "
+            f"got {self.lbfgs_history_dtype!r}",
+        )
         _require(
             self.multiscale in MULTISCALE_CHOICES,
             f"multiscale must be auto, on or off, got {self.multiscale!r}",

@@ -16,6 +16,7 @@ from typing import NamedTuple, Protocol
 import tensorflow as tf
 
 from nst_tf.config import Config
+from nst_tf.features import resolve_precision
 
 PIXEL_MAX = 255.0
 EPSILON_PIXELS = 512 * 512  # the image size Adam's epsilon is given for (see Adam)
@@ -116,9 +117,12 @@ class LBFGS:
     takes exactly the steps its images would take one at a time.
     """
 
-    def __init__(self, learning_rate: float = 1.0, history: int = 10):
+    def __init__(
+        self, learning_rate: float = 1.0, history: int = 10, history_dtype: str = "float32"
+    ):
         self.learning_rate = learning_rate
         self.history = history
+        self.history_dtype = tf.as_dtype(history_dtype)
 
     def init(self, image: tf.Tensor) -> LBFGSState:
         zeros = tf.zeros_like(image)
@@ -126,9 +130,10 @@ class LBFGS:
         # A new buffer for each: variables made from them are then written in place from
         # the first step on, where a buffer they shared would be copied on first write.
         ring = lambda like: tf.tile(like[None], [self.history, 1, 1, 1, 1])  # noqa: E731
+        pairs = tf.zeros_like(image, self.history_dtype)
         return LBFGSState(
-            s=ring(zeros),
-            y=ring(zeros),
+            s=ring(pairs),
+            y=ring(pairs),
             rho=ring(per_image),
             gamma=per_image,
             prev_image=zeros,
@@ -140,8 +145,9 @@ class LBFGS:
         self, image: tf.Tensor, grad: tf.Tensor, state: LBFGSState
     ) -> tuple[tf.Tensor, LBFGSState]:
         newest = tf.cast(state.t, tf.int32) % self.history
-        s_new = image - state.prev_image
-        y_new = grad - state.prev_grad
+        # The pair as the history holds it, so rho and gamma agree with what is read back.
+        s_new = self._as_kept(image - state.prev_image)
+        y_new = self._as_kept(grad - state.prev_grad)
         sy = _dot(s_new, y_new)
         accept = tf.logical_and(state.t > 0.0, sy > 1e-10)  # [B, 1, 1, 1]
         safe = lambda x: tf.where(accept, x, 1.0)  # noqa: E731
@@ -154,6 +160,10 @@ class LBFGS:
         direction = self.two_loop(grad, state, newest)
         new_image = project(image - self.learning_rate * direction)
         return new_image, state._replace(prev_image=image, prev_grad=grad, t=state.t + 1.0)
+
+    def _as_kept(self, pair: tf.Tensor) -> tf.Tensor:
+        """`pair` rounded to the history's dtype (float32 again, for the arithmetic)."""
+        return tf.cast(tf.cast(pair, self.history_dtype), pair.dtype)
 
     def two_loop(self, grad: tf.Tensor, state: LBFGSState, newest: tf.Tensor) -> tf.Tensor:
         """H @ grad for the L-BFGS inverse Hessian H of the pairs in the ring, `newest` the
@@ -176,6 +186,7 @@ class LBFGS:
 def _write(history: tf.Tensor | tf.Variable, slot: tf.Tensor, value: tf.Tensor):
     """`history` with `slot` replaced by `value`: a tf.Variable is written in place and
     returned; a tensor (the serving loop's state) gives a new tensor."""
+    value = tf.cast(value, history.dtype)
     if isinstance(history, tf.Variable):
         history.scatter_update(tf.IndexedSlices(value[None], slot[None]))
         return history
@@ -186,7 +197,7 @@ def _read(history: tf.Tensor | tf.Variable, slot: tf.Tensor, after: tf.Tensor) -
     """history[slot], read once `after` is computed. Unordered, the reads of every slot are
     free to run first, all at once, which holds a second copy of the whole history."""
     with tf.control_dependencies([after]):
-        return tf.gather(history, slot)
+        return tf.cast(tf.gather(history, slot), tf.float32)
 
 
 def finite(terms: dict[str, tf.Tensor], grad: tf.Tensor) -> tf.Tensor:
@@ -241,4 +252,13 @@ def make_optimizer(config: Config) -> Optimizer:
     """The optimizer a config names, with its learning rate."""
     if config.optimizer == "adam":
         return Adam(config.step_size)
-    return LBFGS(config.step_size, history=config.lbfgs_history)
+    return LBFGS(config.step_size, config.lbfgs_history, history_dtype(config))
+
+
+def history_dtype(config: Config) -> str:
+    """The L-BFGS history's dtype: config.lbfgs_history_dtype, where "auto" is bfloat16 if
+    the network computes in bfloat16 (its gradients are rounded as much already) and float32
+    otherwise."""
+    if config.lbfgs_history_dtype != "auto":
+        return config.lbfgs_history_dtype
+    return "bfloat16" if resolve_precision(config.precision) == "mixed_bfloat16" else "float32"
