@@ -29,6 +29,27 @@ class Targets(NamedTuple):
     styled: tf.Tensor | None = None  # [1, H, W, 1]: where any style applies (weights the TV)
 
 
+class Units(NamedTuple):
+    """What each relative loss term divides by, for one content image: the terms of
+    recipes written in absolute units (other tools' weights) are these times ours, so their
+    weights translate into ours by multiplying with them (scripts/time_to_quality.py)."""
+
+    content: tuple[float, ...]  # per content layer: mean square of the content's activations
+    style: tuple[float, ...]  # per style layer: squared norm of the style's Gram matrix
+    channels: tuple[int, ...]  # per style layer: its channel count C (Gram matrices are C x C)
+    tv: float  # the content's roughness
+
+
+def units(targets: Targets) -> Units:
+    """The Units of `targets` of one content image without masks."""
+    return Units(
+        content=tuple(float(losses.content_scale(t)[0]) for t in targets.content),
+        style=tuple(float(tf.reduce_sum(tf.square(g))) for g in targets.style),
+        channels=tuple(int(g.shape[-1]) for g in targets.style),
+        tv=float(targets.content_tv[0]),
+    )
+
+
 class LossWeights(NamedTuple):
     """Multipliers of the three loss terms (floats or scalar tensors)."""
 

@@ -21,7 +21,7 @@ merely lowers the loss, or games it, does not pass for a better picture. Images 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
@@ -64,36 +64,63 @@ def style_distance(
     """Sliced Wasserstein distance between the activations of `image` and `painting`,
     averaged over `layers` (which `extractor` must return), each divided by the root mean
     square of the painting's activations there."""
-    ours, theirs = extractor(image[None]), extractor(painting[None])
-    distances = []
-    for i, name in enumerate(layers):
-        a = _positions(np.asarray(ours[name]), seed=i)
-        b = _positions(np.asarray(theirs[name]), seed=i)
-        distances.append(sliced_wasserstein(a, b, seed=i) / np.sqrt(np.mean(b**2)))
-    return float(np.mean(distances))
+    return _feature_distance(
+        _activations(image, extractor, layers), _activations(painting, extractor, layers)
+    )
+
+
+def _activations(image: np.ndarray, extractor: keras.Model, layers: Sequence[str]) -> list:
+    """At most SAMPLES positions of the image's activations at each of `layers`."""
+    features = extractor(np.asarray(image, np.float32)[None])
+    return [_positions(np.asarray(features[name]), seed=i) for i, name in enumerate(layers)]
+
+
+def _feature_distance(ours: list, theirs: list) -> float:
+    return float(
+        np.mean(
+            [
+                sliced_wasserstein(a, b, seed=i) / np.sqrt(np.mean(b**2))
+                for i, (a, b) in enumerate(zip(ours, theirs))
+            ]
+        )
+    )
 
 
 def colour_distance(image: np.ndarray, painting: np.ndarray) -> float:
     """Sliced Wasserstein distance between the RGB pixel distributions, in grey levels."""
-    a = _positions(np.asarray(image, np.float64)[None], seed=0)
-    b = _positions(np.asarray(painting, np.float64)[None], seed=0)
-    return sliced_wasserstein(a, b)
+    return sliced_wasserstein(_pixels(image), _pixels(painting))
+
+
+def _pixels(image: np.ndarray) -> np.ndarray:
+    return _positions(np.asarray(image, np.float64)[None], seed=0)
 
 
 def measure(photo: np.ndarray, painting: np.ndarray, result: np.ndarray, judge) -> dict:
     """All the measures of `result` against the photo and the painting it was made from,
     all three images at one size; `judge` is an extractor returning MEASURE_LAYERS:
     {"features", "colours": style_progress of each distance; "edges"; "sharpness"}."""
-    return {
-        "features": style_progress(
-            style_distance(photo, painting, judge), style_distance(result, painting, judge)
-        ),
-        "colours": style_progress(
-            colour_distance(photo, painting), colour_distance(result, painting)
-        ),
-        "edges": edge_correlation(result, photo),
-        "sharpness": sharpness_ratio(result, photo),
-    }
+    return measurer(photo, painting, judge)(result)
+
+
+def measurer(photo: np.ndarray, painting: np.ndarray, judge) -> Callable[[np.ndarray], dict]:
+    """`measure` of results of this photo and painting, with the work on those two done once
+    (for measuring many snapshots of one run)."""
+    ours, theirs = (_activations(x, judge, MEASURE_LAYERS) for x in (photo, painting))
+    before = _feature_distance(ours, theirs), colour_distance(photo, painting)
+    painting_pixels, photo_edges = _pixels(painting), hed_edges(photo).ravel()
+
+    def of(result: np.ndarray) -> dict:
+        features = _activations(result, judge, MEASURE_LAYERS)
+        return {
+            "features": style_progress(before[0], _feature_distance(features, theirs)),
+            "colours": style_progress(
+                before[1], sliced_wasserstein(_pixels(result), painting_pixels)
+            ),
+            "edges": float(np.corrcoef(hed_edges(result).ravel(), photo_edges)[0, 1]),
+            "sharpness": sharpness_ratio(result, photo),
+        }
+
+    return of
 
 
 def style_progress(before: float, after: float) -> float:

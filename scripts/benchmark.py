@@ -20,6 +20,10 @@ Suites (--suite, comma-separated):
   serving  latency of the exported serving_default signature through the TF1 session loader
            (as TF Serving runs it) against the Python API on the same input (--serving_size,
            --serving_steps).
+  time_to_quality  the quality of the image (nst_tf.quality's measures) against wall time
+           of nst_tf's defaults, jcjohnson/neural-style's recipe, the TensorFlow tutorial's
+           and the naive baseline, with trained features (--time_to_quality_size; plot and
+           sheets written to docs/; see time_to_quality.py).
   multiscale  wall time and final loss of coarse-to-fine against one scale with the same
            finest-scale steps, and the time coarse-to-fine takes to reach the single-scale
            final loss (--multiscale_sizes, --multiscale_steps).
@@ -47,6 +51,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+import time_to_quality  # noqa: E402  (scripts/, beside this file, as naive_baseline)
 from absl import app, flags  # noqa: E402
 from naive_baseline import NaiveStyleTransfer  # noqa: E402  (scripts/, beside this file)
 from PIL import Image  # noqa: E402
@@ -80,6 +85,7 @@ flags.DEFINE_integer("serving_size", 256, "serving: square image size in pixels.
 flags.DEFINE_list("serving_steps", ["50", "200"], "serving: optimizer steps per request.")
 flags.DEFINE_list("multiscale_sizes", ["512", "1024"], "multiscale: output sizes.")
 flags.DEFINE_list("multiscale_steps", ["50", "10"], "multiscale: finest-scale steps per size.")
+flags.DEFINE_integer("time_to_quality_size", 512, "time_to_quality: longest side in pixels.")
 flags.DEFINE_bool("append", False, "Append the tables to BENCHMARKS.md.")
 FLAGS = flags.FLAGS
 
@@ -600,6 +606,12 @@ def quickstart_suite(repeats: int) -> str:
     )
 
 
+def time_to_quality_suite(repeats: int) -> str:
+    del repeats  # one run of each recipe: minutes apiece
+    docs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs")
+    return time_to_quality.suite(FLAGS.time_to_quality_size, docs)
+
+
 SUITES = {
     "quickstart": ("The README's quick start", quickstart_suite),
     "step": ("Step time against the bare network and the naive baseline", step_suite),
@@ -609,6 +621,7 @@ SUITES = {
     "large": ("Large images: peak memory and time", large_suite),
     "serving": ("Serving latency against the Python API", serving_suite),
     "multiscale": ("Coarse to fine against one scale", multiscale_suite),
+    "time_to_quality": ("Time to a good picture", time_to_quality_suite),
 }
 
 

@@ -6,7 +6,8 @@ Every step the content, style and generated images are concatenated into one bat
 through the whole VGG19 (to block5_pool, every layer an output); the style Gram matrices and
 content features of the two fixed images are recomputed each time; a Keras optimizer (SGD
 with the example's decaying rate) updates a tf.Variable. Same arithmetic per image as ours,
-three images a step instead of one.
+three images a step instead of one. Under a mixed precision policy the network computes in
+16 bits and the losses in float32, as ours do.
 """
 
 from __future__ import annotations
@@ -34,8 +35,21 @@ def _gram(x: tf.Tensor) -> tf.Tensor:
 class NaiveStyleTransfer:
     """`step()` runs one step of the baseline; `image` is the variable it updates."""
 
-    def __init__(self, content: np.ndarray, style: np.ndarray, weights: str = "random"):
-        model = load_network("vgg19", weights)
+    def __init__(
+        self,
+        content: np.ndarray,
+        style: np.ndarray,
+        weights: str = "random",
+        network: str = "vgg19",
+        precision: str = "float32",
+    ):
+        # A Keras mixed policy as a user sets it: globally, while the network is built.
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(precision)
+        try:
+            model = load_network(network, weights)
+        finally:
+            keras.config.set_dtype_policy(previous)
         self.extractor = keras.Model(
             model.inputs, {layer.name: layer.output for layer in model.layers}
         )
@@ -49,7 +63,7 @@ class NaiveStyleTransfer:
     def _loss(self) -> tf.Tensor:
         height, width = self.image.shape[1:3]
         batch = tf.concat([self.content, self.style, self.image], axis=0)
-        features = self.extractor(batch)
+        features = {k: tf.cast(v, tf.float32) for k, v in self.extractor(batch).items()}
         layer = features[CONTENT_LAYER]
         loss = CONTENT_WEIGHT * tf.reduce_sum(tf.square(layer[2] - layer[0]))
         for name in STYLE_LAYERS:
@@ -61,6 +75,11 @@ class NaiveStyleTransfer:
         dy = tf.square(self.image[:, :-1, :-1] - self.image[:, 1:, :-1])
         dx = tf.square(self.image[:, :-1, :-1] - self.image[:, :-1, 1:])
         return loss + TV_WEIGHT * tf.reduce_sum(tf.pow(dy + dx, 1.25))
+
+    def result(self) -> np.ndarray:
+        """The image as RGB [H, W, 3] in [0, 255]."""
+        bgr = self.image[0].numpy() + np.array(BGR_MEAN, np.float32)
+        return np.clip(bgr[..., ::-1], 0.0, 255.0)
 
     def _step(self) -> tf.Tensor:
         with tf.GradientTape() as tape:

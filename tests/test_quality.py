@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst_tf import losses, quality
+from nst_tf import quality
 from nst_tf.config import Config
 from nst_tf.features import build_extractor
 from nst_tf.images import load_image
-from nst_tf.objective import Objective
+from nst_tf.objective import Objective, units
 from nst_tf.transfer import stylize
 from tests.conftest import SAMPLES
 
@@ -37,17 +37,16 @@ def old_defaults(config: Config, content: np.ndarray, painting: np.ndarray, extr
     normalisation: content 1e4 * mean squared difference, style 1e-2 * the mean over the
     layers of the mean squared Gram difference, total variation 8.7e3 * the roughness. Each
     old term is the new, relative one times its unit, so the units go into the weights."""
-    targets = Objective(config, extractor).targets(content[None], [painting[None]])
-    content_unit = float(losses.content_scale(targets.content[0])[0])
+    unit = units(Objective(config, extractor).targets(content[None], [painting[None]]))
     per_layer = [
-        1e-2 / len(targets.style) * float(tf.reduce_sum(tf.square(g))) / g.shape[-1] ** 2
-        for g in targets.style
+        1e-2 / len(unit.style) * norm / channels**2
+        for norm, channels in zip(unit.style, unit.channels)
     ]
     return config.replace(
-        content_weight=1e4 * content_unit,
+        content_weight=1e4 * unit.content[0],
         style_weight=sum(per_layer),
         style_layer_weights=tuple(per_layer),
-        tv_weight=8.7e3 * float(targets.content_tv[0]),
+        tv_weight=8.7e3 * unit.tv,
     )
 
 
