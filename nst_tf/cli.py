@@ -16,7 +16,6 @@ import os
 import shutil
 import signal
 import sys
-import time
 
 from nst_tf import options
 
@@ -27,6 +26,7 @@ from absl import flags, logging  # noqa: E402
 from nst_tf.config import ConfigError  # noqa: E402
 from nst_tf.images import ImageError, check_output_path, save_image  # noqa: E402
 from nst_tf.inputs import prepare  # noqa: E402
+from nst_tf.progress import Progress  # noqa: E402
 
 PROG = "nst-tf"
 
@@ -190,60 +190,6 @@ def numbered_path(path: str, step: int, steps: int) -> str:
     """out.png, step 100 of 500 -> out_0100.png (at least 4 digits, more for long runs)."""
     stem, ext = os.path.splitext(path)
     return f"{stem}_{step:0{max(4, len(str(steps)))}d}{ext}"
-
-
-class Progress:
-    """Step, loss terms, speed and ETA: one live line on a terminal, else every 5%.
-
-    `scales` are the run's (size, steps), coarse to fine. A step's cost is taken to grow
-    with its pixel count, so the ETA after the cheap coarse steps allows for the dear fine
-    ones: time so far over work done, times the work left.
-    """
-
-    def __init__(self, scales: list[tuple[int, int]], first: int = 0, stream=sys.stderr):
-        self.scales = scales
-        self.total = sum(steps for _, steps in scales)
-        self.first = first  # steps already taken before this run (resumed)
-        self.stream = stream
-        self.live = stream.isatty()
-        self.every = max(1, self.total // 20)
-        self.start = time.monotonic()
-
-    def work(self, step: int) -> int:
-        """The cost of steps 1 ... step, in pixels processed."""
-        done = 0
-        for size, steps in self.scales:
-            taken = min(step, steps)
-            done, step = done + taken * size * size, step - taken
-        return done
-
-    def eta(self, step: int, elapsed: float) -> float:
-        """Seconds left after `step`, at the pace of the steps taken since `first`."""
-        pace = elapsed / max(self.work(step) - self.work(self.first), 1)
-        return pace * (self.work(self.total) - self.work(step))
-
-    def update(self, step: int, terms: dict[str, float]) -> None:
-        if not self.live and step % self.every and step != self.total:
-            return
-        elapsed = time.monotonic() - self.start
-        per_step = elapsed / (step - self.first)
-        losses = " ".join(f"{k} {terms[k]:.4g}" for k in ("total", "content", "style", "tv"))
-        line = (
-            f"step {step}/{self.total}  {losses}  {per_step:.2f} s/step  "
-            f"ETA {_clock(self.eta(step, elapsed))}"
-        )
-        self.stream.write(f"\r{line}\033[K" if self.live else line + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.live:
-            self.stream.write("\n")
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
 def _fail(message: str, code: int):

@@ -8,6 +8,9 @@ Suites (--suite, comma-separated):
            the same truncated network and against the naive baseline (naive_baseline.py);
            GFLOP/s against a measured matmul peak; peak memory of a whole run in a child
            process (--sizes, --networks: VGG19 and VGG16).
+  overhead  our step (L-BFGS and Adam) and the command's step (with its per-step work)
+           against the bare network, in each precision (--overhead_precisions) and size
+           (--overhead_sizes).
   conv     milliseconds of each distinct VGG19 convolution's forward pass as TensorFlow's
            Conv2D and as the transposed convolution nst_tf runs instead, and of the whole
            truncated network's forward and input-gradient with Keras's layers and ours
@@ -24,6 +27,8 @@ Suites (--suite, comma-separated):
            of nst_tf's defaults, jcjohnson/neural-style's recipe, the TensorFlow tutorial's
            and the naive baseline, with trained features (--time_to_quality_size; plot and
            sheets written to docs/; see time_to_quality.py).
+  history  quality and time of a large coarse-to-fine run of trained features with the
+           L-BFGS history in float32 and in bfloat16 (--history_size, --history_steps).
   multiscale  wall time and final loss of coarse-to-fine against one scale with the same
            finest-scale steps, and the time coarse-to-fine takes to reach the single-scale
            final loss (--multiscale_sizes, --multiscale_steps).
@@ -45,6 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import NamedTuple
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -56,10 +62,12 @@ from absl import app, flags  # noqa: E402
 from naive_baseline import NaiveStyleTransfer  # noqa: E402  (scripts/, beside this file)
 from PIL import Image  # noqa: E402
 
-from nst_tf import Config, StyleTransfer, features, prepare  # noqa: E402
+from nst_tf import Config, StyleTransfer, features, prepare, quality  # noqa: E402
 from nst_tf.config import PRECISIONS  # noqa: E402
 from nst_tf.engine import Stage  # noqa: E402
-from nst_tf.features import build_extractor  # noqa: E402
+from nst_tf.features import build_extractor, resolve_precision  # noqa: E402
+from nst_tf.images import load_image  # noqa: E402
+from nst_tf.progress import Progress  # noqa: E402
 
 SAMPLES = os.path.join(os.path.dirname(__file__), "..", "nst_tf", "samples")
 
@@ -68,6 +76,8 @@ flags.DEFINE_list("sizes", ["256", "512", "1024"], "step: square image sizes in 
 flags.DEFINE_list(
     "networks", ["vgg19", "vgg16"], "step: feature networks (the naive baseline is VGG19's)."
 )
+flags.DEFINE_list("overhead_precisions", ["float32", "mixed_bfloat16"], "overhead: precisions.")
+flags.DEFINE_list("overhead_sizes", ["128", "256", "512"], "overhead: square sizes in pixels.")
 flags.DEFINE_integer("conv_size", 512, "conv: square image size in pixels.")
 flags.DEFINE_integer("precision_size", 512, "precision: square image size in pixels.")
 flags.DEFINE_integer("precision_steps", 20, "precision: steps of each run.")
@@ -78,6 +88,10 @@ flags.DEFINE_integer(
 flags.DEFINE_integer(
     "large_tile_size", Config().tile_size, "large: --tile_size of each run (smaller: less memory)."
 )
+flags.DEFINE_string(
+    "large_precision", "auto", "large: --precision of each run (auto: the command's default)."
+)
+flags.DEFINE_list("large_flags", [], "large: more nst_tf flags, without the dashes.")
 flags.DEFINE_integer("batch_size_px", 256, "batch: square image size in pixels.")
 flags.DEFINE_integer("batch_count", 4, "batch: content images in the batch.")
 flags.DEFINE_integer("repeats", 10, "Timed rounds (after the warm-up rounds).")
@@ -86,6 +100,12 @@ flags.DEFINE_list("serving_steps", ["50", "200"], "serving: optimizer steps per 
 flags.DEFINE_list("multiscale_sizes", ["512", "1024"], "multiscale: output sizes.")
 flags.DEFINE_list("multiscale_steps", ["50", "10"], "multiscale: finest-scale steps per size.")
 flags.DEFINE_integer("time_to_quality_size", 512, "time_to_quality: longest side in pixels.")
+flags.DEFINE_integer("history_size", 2048, "history: longest side in pixels.")
+flags.DEFINE_integer("history_steps", 30, "history: finest-scale steps.")
+flags.DEFINE_integer("history_every", 10, "history: measure every this many finest-scale steps.")
+flags.DEFINE_list(
+    "history_pair", ["astronaut.jpg", "woman-with-hat-matisse.jpg"], "history: photo, painting."
+)
 flags.DEFINE_bool("append", False, "Append the tables to BENCHMARKS.md.")
 FLAGS = flags.FLAGS
 
@@ -201,9 +221,15 @@ sys.exit(os.waitstatus_to_exitcode(status) != 0)
 """
 
 
-def peak_rss_gib(*args: str) -> tuple[float, float]:
-    """Peak resident memory (GiB) and wall time (s) of `python -m nst_tf args...`, measured
-    from outside by the kernel's accounting of the finished child."""
+class ChildRun(NamedTuple):
+    rss: float  # peak resident memory, GiB
+    seconds: float  # wall time
+    stderr: str  # what the command wrote: its progress lines and any error
+
+
+def peak_rss_gib(*args: str) -> ChildRun:
+    """Peak resident memory (GiB), wall time (s) and stderr of `python -m nst_tf args...`,
+    measured from outside by the kernel's accounting of the finished child."""
     start = time.perf_counter()
     launcher = subprocess.run(
         [sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "nst_tf", *args],
@@ -213,10 +239,11 @@ def peak_rss_gib(*args: str) -> tuple[float, float]:
     seconds = time.perf_counter() - start
     if launcher.returncode:
         raise RuntimeError(f"nst_tf {' '.join(args)} failed:\n{launcher.stderr}")
-    return int(launcher.stdout) / 2**20, seconds  # ru_maxrss is in KiB on Linux
+    # ru_maxrss is in KiB on Linux
+    return ChildRun(int(launcher.stdout) / 2**20, seconds, launcher.stderr)
 
 
-def square_run(size: int, steps: int, *flags: str) -> tuple[float, float]:
+def square_run(size: int, steps: int, *flags: str) -> ChildRun:
     """peak_rss_gib of a whole one-scale `nst_tf` run on random square images of `size`,
     with any further command-line `flags`."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -278,13 +305,68 @@ def _step_row(network: str, size: int, repeats: int, peak: float) -> str:
     }
     r = seconds_per_call(fns, _rounds(repeats, size))
     gflops = conv_flops(extractor, size, size) / r["ours"] / 1e9
-    rss, _ = square_run(size, 5, f"--network={network}")
+    rss = square_run(size, 5, f"--network={network}").rss
     return (
         f"| {network.upper()} | {size}x{size} | {r['bare']:.3f} | {r['ours']:.3f} | "
         f"{r['naive']:.3f} | {r.ratio_with_quartiles('ours', 'bare')} | "
         f"{r.ratio_with_quartiles('naive', 'ours')} | {gflops:.0f} | {gflops / peak:.0%} | "
         f"{rss:.2f} |"
     )
+
+
+# -- overhead: our step and the command's against the bare network, per precision ------
+
+
+def overhead_suite(repeats: int) -> str:
+    lines = [
+        "| precision | size | bare fwd+bwd (s) | L-BFGS step / bare | Adam step / bare | "
+        "Adam step with the command's per-step work / bare |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for precision in FLAGS.overhead_precisions:
+        for size in (int(s) for s in FLAGS.overhead_sizes):
+            print(f"overhead: {precision} {size}x{size} ...", file=sys.stderr)
+            r = _overhead_rounds(precision, size, _rounds(repeats, size))
+            lines.append(
+                f"| {precision} | {size}x{size} | {r['bare']:.3f} | "
+                f"{r.ratio_with_quartiles('lbfgs', 'bare')} | "
+                f"{r.ratio_with_quartiles('adam', 'bare')} | "
+                f"{r.ratio_with_quartiles('command', 'bare')} |"
+            )
+    return (
+        f"VGG19, random weights, one scale, median of interleaved rounds ({repeats} up to 512 "
+        "px, a quarter as many per doubling, at least 3) after 3 warm-up rounds; a ratio is "
+        "the median of the rounds' ratios, with their quartiles in brackets. Bare: forward "
+        "and input gradient of the same extractor, in the same precision, with a trivial "
+        "loss. A step: `StyleTransfer(...).stage.step()`, the loss terms, their gradient, "
+        "the finite check and the update. With the command's per-step work: "
+        "`StyleTransfer.step()`, which reads the terms and the step count back to Python "
+        "and makes the step's Record, then the command's progress line "
+        "(`nst_tf.progress.Progress`).\n\n" + "\n".join(lines)
+    )
+
+
+def _overhead_rounds(precision: str, size: int, repeats: int) -> Rounds:
+    content, style = _images(size)
+    config = Config(size=size, weights="random", precision=precision, multiscale="off")
+    config = config.replace(steps=10**6)  # never done within the rounds
+    extractor = build_extractor(
+        config.content_layers + config.style_layers, weights="random", precision=precision
+    )
+    adam = _transfer(content, style, config.replace(optimizer="adam"), extractor)
+    progress = Progress(adam.scales, stream=io.StringIO())
+
+    def command_step():
+        record = adam.step()
+        progress.update(record.step, record.terms)
+
+    fns = {
+        "bare": bare_network(extractor, tf.constant(content[None])),
+        "lbfgs": _transfer(content, style, config, extractor).stage.step,
+        "adam": _transfer(content, style, config.replace(optimizer="adam"), extractor).stage.step,
+        "command": command_step,
+    }
+    return seconds_per_call(fns, repeats)
 
 
 # -- conv: TensorFlow's forward convolution against the transposed one ------------------
@@ -451,23 +533,36 @@ def large_suite(repeats: int) -> str:
     size that runs out of memory is reported as such, so the table shows the largest that
     fits."""
     del repeats  # each run is long; one of each
-    tile_size = FLAGS.large_tile_size
-    lines = ["| size | tiles | peak RSS (GiB) | wall time (s) |", "|---:|---|---:|---:|"]
+    tile_size, precision = FLAGS.large_tile_size, FLAGS.large_precision
+    lines = [
+        "| size | tiles | peak RSS (GiB) | wall time (s) | seconds per step |",
+        "|---:|---|---:|---:|---:|",
+    ]
     for size in (int(s) for s in FLAGS.large_sizes):
         print(f"large: {size} px ...", file=sys.stderr)
         tiles = f"of {tile_size}" if size > tile_size else "none"
         try:
-            rss, seconds = square_run(size, FLAGS.large_steps, f"--tile_size={tile_size}")
+            run = square_run(
+                size, FLAGS.large_steps, f"--tile_size={tile_size}", f"--precision={precision}",
+                *(f"--{flag}" for flag in FLAGS.large_flags),
+            )  # fmt: skip
         except RuntimeError as error:
             out_of_memory = re.search("out of memory|killed by signal 9", str(error), re.I)
             reason = "out of memory" if out_of_memory else "failed"
-            lines.append(f"| {size}x{size} | {tiles} | {reason} | - |")
+            lines.append(f"| {size}x{size} | {tiles} | {reason} | - | - |")
             continue
-        lines.append(f"| {size}x{size} | {tiles} | {rss:.2f} | {seconds:.0f} |")
+        per_step = re.findall(r"([0-9.]+) s/step", run.stderr)
+        lines.append(
+            f"| {size}x{size} | {tiles} | {run.rss:.2f} | {run.seconds:.0f} | "
+            f"{per_step[-1] if per_step else '-'} |"
+        )
+    extra = "".join(f" --{flag}" for flag in FLAGS.large_flags)
     return (
         f"Whole `nst_tf` commands (random square images, {FLAGS.large_steps} L-BFGS step(s), "
-        f"one scale, --tile_size={tile_size}): reading, targets, steps and writing the PNG; peak "
-        "resident memory of the child process.\n\n" + "\n".join(lines)
+        f"one scale, --tile_size={tile_size} --precision={precision}{extra}): reading, "
+        "targets, steps and writing the PNG; peak resident memory of the child process. "
+        "Seconds per step: the mean over the steps from the command's last progress line "
+        "(the first step includes tracing).\n\n" + "\n".join(lines)
     )
 
 
@@ -579,6 +674,55 @@ def multiscale_suite(repeats: int) -> str:
     )
 
 
+def history_suite(repeats: int) -> str:
+    """The L-BFGS history in float32 and in bfloat16: the same coarse-to-fine run of trained
+    features at a large size, the result measured every few finest-scale steps."""
+    del repeats  # one run of each: minutes apiece
+    size, steps, every = FLAGS.history_size, FLAGS.history_steps, FLAGS.history_every
+    photo, painting = (os.path.join(SAMPLES, name) for name in FLAGS.history_pair)
+    base = Config(size=size, steps=steps, weights="hed")
+    extractor = build_extractor(
+        base.content_layers + base.style_layers, "hed", network="vgg16", precision=base.precision
+    )
+    judge = build_extractor(quality.MEASURE_LAYERS, "hed", network="vgg16")
+    measure = quality.measurer(load_image(photo, size), load_image(painting, size), judge)
+    lines = [
+        "| history | finest-scale step | seconds | features | colours | edges | sharpness |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    results = {}
+    for dtype in ("float32", "bfloat16"):
+        print(f"history: {dtype} at {size} px ...", file=sys.stderr)
+        config = base.replace(lbfgs_history_dtype=dtype)
+        transfer = _transfer(photo, painting, config, extractor)
+        finest = transfer.total_steps - config.scales[-1][1]
+        kept, start = [], time.perf_counter()
+
+        def keep(record, kept=kept, start=start, finest=finest, steps=steps):
+            step = record.step - finest
+            if step > 0 and (step % every == 0 or step == steps):
+                kept.append((step, time.perf_counter() - start, record.image()))
+
+        results[dtype] = transfer.run(callback=keep)
+        for step, seconds, image in kept:
+            m = measure(image)
+            lines.append(
+                f"| {dtype} | {step} | {seconds:.0f} | "
+                + " | ".join(f"{m[k]:.3f}" for k in ("features", "colours", "edges", "sharpness"))
+                + " |"
+            )
+    difference = np.abs(results["float32"] - results["bfloat16"])
+    return (
+        f"{os.path.basename(photo)} in the style of {os.path.basename(painting)} at {size} px, "
+        f"the defaults (`--precision={resolve_precision(base.precision)}`) with {steps} "
+        f"finest-scale steps ({', '.join(f'{s} px: {n}' for s, n in base.scales)}), HED VGG16; "
+        "seconds since the run began (the measures are taken outside the run but inside "
+        f"these times). The two results differ by {difference.mean():.2f} grey levels on "
+        f"average, {np.percentile(difference, 99):.1f} at the 99th percentile.\n\n"
+        + "\n".join(lines)
+    )
+
+
 # The README's quick start, run as a user runs it.
 QUICKSTART = (
     "--content=nst_tf/samples/astronaut.jpg",
@@ -593,7 +737,7 @@ def quickstart_suite(repeats: int) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         for precision in ("auto", "float32"):
             print(f"quickstart: --precision={precision} ...", file=sys.stderr)
-            rss, seconds = peak_rss_gib(
+            rss, seconds, _ = peak_rss_gib(
                 *(flag.replace("=", f"={root}/", 1) for flag in QUICKSTART),
                 f"--output={os.path.join(tmp, 'out.png')}", f"--precision={precision}",
             )  # fmt: skip
@@ -615,6 +759,10 @@ def time_to_quality_suite(repeats: int) -> str:
 SUITES = {
     "quickstart": ("The README's quick start", quickstart_suite),
     "step": ("Step time against the bare network and the naive baseline", step_suite),
+    "overhead": (
+        "Our step and the command's against the bare network, by precision",
+        overhead_suite,
+    ),
     "conv": ("Forward convolutions: Conv2D against the transposed form", conv_suite),
     "precision": ("Precision and XLA", precision_suite),
     "batch": ("Batch against one image at a time", batch_suite),
@@ -622,6 +770,7 @@ SUITES = {
     "serving": ("Serving latency against the Python API", serving_suite),
     "multiscale": ("Coarse to fine against one scale", multiscale_suite),
     "time_to_quality": ("Time to a good picture", time_to_quality_suite),
+    "history": ("The L-BFGS history in bfloat16 against float32", history_suite),
 }
 
 

@@ -204,8 +204,8 @@ def run_pair(photo: str, painting: str, size: int, precision: str) -> list[Trace
     measure = quality.measurer(
         *images, build_extractor(quality.MEASURE_LAYERS, "hed", network="vgg16")
     )
-    for trace in traces:
-        trace.measures = [measure(image) for image in trace.images]
+    for trace in traces:  # a coarse scale's snapshot is measured as it would be seen: enlarged
+        trace.measures = [measure(resize(image, height, width).numpy()) for image in trace.images]
     return traces
 
 

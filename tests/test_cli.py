@@ -359,7 +359,7 @@ def test_a_directory_of_contents_is_stylized_in_one_batch(tmp_path):
 def test_eta_weights_each_step_by_its_pixels():
     """Coarse steps are cheap: after the 128 px scale, the ETA expects the 256 px steps to
     take four times as long each, not as long."""
-    from nst_tf.cli import Progress
+    from nst_tf.progress import Progress
 
     progress = Progress([(128, 100), (256, 100)], stream=open(os.devnull, "w"))
     assert progress.eta(100, elapsed=10.0) == pytest.approx(40.0)

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from nst_tf import losses
+from nst_tf.objective import Objective, units
 
 rng = np.random.default_rng(0)
 
@@ -118,3 +119,30 @@ def test_total_variation_gradient_matches_automatic_differentiation(masked):
 
 def test_total_variation_of_flat_image_is_zero():
     assert losses.total_variation(tf.fill([1, 8, 8, 3], 77.0)).numpy() == 0.0
+
+
+def test_weights_times_units_give_the_loss_of_absolute_units(config, extractor, content, style):
+    """Weights written for absolute terms, translated by objective.units, give exactly those
+    terms: here jcjohnson/neural-style's, 5 * the mean squared content difference and, per
+    style layer, 100 * the mean squared difference of Gram matrices taken over C*H*W."""
+    objective = Objective(config, extractor)
+    targets = objective.targets(content[None], [style[None]])
+    unit = units(targets)
+    per_layer = [100.0 * norm / c**4 for norm, c in zip(unit.style, unit.channels)]
+    translated = config.replace(
+        content_weight=5.0 * unit.content[0],
+        style_weight=sum(per_layer),
+        style_layer_weights=tuple(per_layer),
+    )
+    image = np.clip(content + rng.normal(0, 30, content.shape), 0, 255)[None].astype(np.float32)
+    terms = Objective(translated, extractor).terms(tf.constant(image), targets)
+    ours = {name: np.asarray(f, np.float64) for name, f in extractor(image).items()}
+    theirs = {name: np.asarray(f, np.float64) for name, f in extractor(style[None]).items()}
+    photo = np.asarray(targets.content[0], np.float64)
+    content_loss = 5.0 * np.mean((ours[config.content_layers[0]] - photo) ** 2)
+    style_loss = sum(
+        100.0 * np.mean(((np_gram(ours[n]) - np_gram(theirs[n])) / ours[n].shape[-1]) ** 2)
+        for n in config.style_layers
+    )
+    assert float(terms["content"]) == pytest.approx(content_loss, rel=1e-4)
+    assert float(terms["style"]) == pytest.approx(style_loss, rel=1e-4)

@@ -8,6 +8,7 @@ from nst_tf import features
 from nst_tf.engine import XLA_UPDATE_PIXELS, use_xla_update
 from nst_tf.features import build_extractor, resolve_precision
 from nst_tf.objective import Objective, loss_scale, use_xla
+from nst_tf.optimize import history_dtype, make_optimizer
 from tests.conftest import new_transfer
 
 MIXED = ["mixed_bfloat16", "mixed_float16"]
@@ -121,3 +122,25 @@ def test_auto_precision_is_bfloat16_where_the_hardware_runs_it_fast(
     )
     assert resolve_precision("auto") == expected
     assert resolve_precision("float32") == "float32"
+
+
+@pytest.mark.parametrize(
+    "fast, precision, asked, expected",
+    [
+        (True, "auto", "auto", "bfloat16"),
+        (False, "auto", "auto", "float32"),
+        (True, "float32", "auto", "float32"),
+        (False, "mixed_bfloat16", "auto", "bfloat16"),
+        (True, "mixed_float16", "auto", "float32"),
+        (True, "auto", "float32", "float32"),
+        (False, "float32", "bfloat16", "bfloat16"),
+    ],
+)
+def test_the_lbfgs_history_is_bfloat16_where_the_network_is(
+    monkeypatch, config, fast, precision, asked, expected
+):
+    monkeypatch.setattr(features, "fast_bfloat16", lambda: fast)
+    chosen = config.replace(precision=precision, lbfgs_history_dtype=asked)
+    assert history_dtype(chosen) == expected
+    state = make_optimizer(chosen).init(tf.zeros([1, 4, 4, 3]))
+    assert state.s.dtype == state.y.dtype == tf.as_dtype(expected)

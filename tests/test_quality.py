@@ -124,3 +124,24 @@ def test_the_result_is_as_sharp_as_the_photo(measured):
     defaults kept under 1%)."""
     assert worst(measured, "defaults", "sharpness") >= 0.5, measured
     assert best(measured, "old defaults", "sharpness") < 0.5, measured
+
+
+def test_a_measurer_gives_what_each_measure_gives():
+    """quality.measurer, which does the photo's and the painting's work once, agrees with
+    the measures taken one at a time."""
+    photo = load_image(os.path.join(SAMPLES, "astronaut.jpg"), 96)
+    painting = load_image(os.path.join(SAMPLES, "woman-with-hat-matisse.jpg"), 96)
+    result = tf.nn.avg_pool2d(photo[None], 3, 1, "SAME")[0].numpy()
+    judge = build_extractor(quality.MEASURE_LAYERS, weights="hed", network="vgg16")
+    got = quality.measurer(photo, painting, judge)(result)
+    distance = lambda image: quality.style_distance(image, painting, judge)  # noqa: E731
+    colour = lambda image: quality.colour_distance(image, painting)  # noqa: E731
+    assert got == pytest.approx(
+        {
+            "features": quality.style_progress(distance(photo), distance(result)),
+            "colours": quality.style_progress(colour(photo), colour(result)),
+            "edges": quality.edge_correlation(result, photo),
+            "sharpness": quality.sharpness_ratio(result, photo),
+        },
+        rel=1e-6,
+    )
