@@ -151,7 +151,8 @@ class Config:
         "auto",
         "Network arithmetic: auto (mixed_bfloat16 on CPUs with AVX-512 BF16 or AMX, GPUs of "
         "compute capability 8.0 and up and TPUs; float32 elsewhere), float32, mixed_bfloat16 "
-        "or mixed_float16 (GPUs); losses and Gram matrices stay float32.",
+        "or mixed_float16 (GPUs); the losses stay float32, and the Gram matrices' products "
+        "run in bfloat16 with mixed_bfloat16 only.",
         PRECISIONS,
     )
     jit: str = setting(

@@ -18,30 +18,48 @@ so each image gets the gradient it would get alone.
 
 from __future__ import annotations
 
+import functools
+
 import tensorflow as tf
 
 
-@tf.custom_gradient
-def gram(features: tf.Tensor) -> tf.Tensor:
-    """Channel correlations of activations [B, H, W, C] -> [B, C, C], divided by H*W.
+def gram(features: tf.Tensor, products: str = "float32") -> tf.Tensor:
+    """Channel correlations of activations [B, H, W, C] -> [B, C, C], divided by H*W; float32.
 
     The gradient is written out, F ((dG + dG^T) / HW): one matrix product where automatic
     differentiation of F^T F takes two, and the division on the small C x C matrix rather
-    than a pass over the full-size result. The Gram matrices are ~15% of a step's arithmetic.
+    than a pass over the full-size result.
+
+    `products` is the dtype the two matrix products run in. Under mixed_bfloat16 they run
+    in bfloat16 ("bfloat16"): the activations are bfloat16 numbers already, so nothing is
+    lost casting them, the kernels accumulate the sums in float32, and only the Gram matrix
+    and the gradient are rounded to bfloat16's 8 significant bits, as the network's own
+    backward pass is. In float32 the products were the most of what a bfloat16 step cost
+    beyond its network (BENCHMARKS.md, overhead suite).
     """
-    shape = tf.shape(features)
-    positions = tf.cast(shape[1] * shape[2], features.dtype)
-    flat = tf.reshape(features, [shape[0], -1, shape[3]])
-    gram_matrix = tf.matmul(flat, flat, transpose_a=True) / positions
-
-    def gradient(upstream):
-        symmetric = upstream + tf.linalg.matrix_transpose(upstream)
-        return tf.reshape(tf.matmul(flat, symmetric / positions), shape)
-
-    return gram_matrix, gradient
+    return _gram_in(tf.as_dtype(products))(features)
 
 
-def masked_gram(features: tf.Tensor, masks: tf.Tensor) -> tf.Tensor:
+@functools.cache
+def _gram_in(dtype: tf.DType):
+    @tf.custom_gradient
+    def gram(features: tf.Tensor) -> tf.Tensor:
+        shape = tf.shape(features)
+        positions = tf.cast(shape[1] * shape[2], tf.float32)
+        flat = tf.cast(tf.reshape(features, [shape[0], -1, shape[3]]), dtype)
+        gram_matrix = tf.cast(tf.matmul(flat, flat, transpose_a=True), tf.float32) / positions
+
+        def gradient(upstream):
+            symmetric = (upstream + tf.linalg.matrix_transpose(upstream)) / positions
+            product = tf.matmul(flat, tf.cast(symmetric, dtype))
+            return tf.reshape(tf.cast(product, tf.float32), shape)
+
+        return gram_matrix, gradient
+
+    return gram
+
+
+def masked_gram(features: tf.Tensor, masks: tf.Tensor, products: str = "float32") -> tf.Tensor:
     """Gram matrices of activations [1, H, W, C] weighted by masks [R, H, W, 1] in [0, 1]:
     [R, C, C], each divided by its mask's sum instead of H*W (zero for an empty mask).
 
@@ -51,7 +69,8 @@ def masked_gram(features: tf.Tensor, masks: tf.Tensor) -> tf.Tensor:
     shape = tf.shape(features)
     positions = tf.cast(shape[1] * shape[2], features.dtype)
     area = tf.reduce_sum(masks, axis=[1, 2, 3])
-    return gram(features * tf.sqrt(masks)) * tf.math.divide_no_nan(positions, area)[:, None, None]
+    weighted = gram(features * tf.sqrt(masks), products)
+    return weighted * tf.math.divide_no_nan(positions, area)[:, None, None]
 
 
 def per_image_mean(values: tf.Tensor) -> tf.Tensor:
@@ -82,10 +101,13 @@ def style_loss(gram_matrix: tf.Tensor, target_gram: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(_relative_squared_distance(gram_matrix, target_gram))
 
 
-def masked_style_loss(features: tf.Tensor, masks: tf.Tensor, target_grams: tf.Tensor) -> tf.Tensor:
+def masked_style_loss(
+    features: tf.Tensor, masks: tf.Tensor, target_grams: tf.Tensor, products: str = "float32"
+) -> tf.Tensor:
     """Style loss of each masked region against its own target [R, C, C], weighted by the
     region's share of the image (one all-white mask gives exactly `style_loss`)."""
-    per_region = _relative_squared_distance(masked_gram(features, masks), target_grams)
+    grams = masked_gram(features, masks, products)
+    per_region = _relative_squared_distance(grams, target_grams)
     return tf.reduce_sum(tf.reduce_mean(masks, axis=[1, 2, 3]) * per_region)
 
 

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from nst_tf import losses, masks
 from nst_tf.config import Config
-from nst_tf.features import build_extractor, on_accelerator
+from nst_tf.features import build_extractor, on_accelerator, resolve_precision
 
 
 class Targets(NamedTuple):
@@ -68,6 +68,12 @@ def weighted(
     return terms
 
 
+def gram_products(config: Config) -> str:
+    """The dtype of the Gram matrices' products (losses.gram): bfloat16 when the network
+    computes in bfloat16, else float32 (float16's range is too small for them)."""
+    return "bfloat16" if resolve_precision(config.precision) == "mixed_bfloat16" else "float32"
+
+
 def use_xla(config: Config) -> bool:
     """Whether the loss and gradient are compiled with XLA: jit "on", or "auto" with a GPU
     or TPU present (on CPU XLA made the step slower; BENCHMARKS.md)."""
@@ -93,6 +99,7 @@ class Objective:
         )
         self.weights = LossWeights(config.content_weight, config.style_weight, config.tv_weight)
         self.layer_weights = config.normalized_style_layer_weights
+        self.products = gram_products(config)
         jit = use_xla(config)
         self.terms = tf.function(self._terms, jit_compile=jit)
         self.terms_and_gradient = tf.function(self._terms_and_gradient, jit_compile=jit)
@@ -120,11 +127,15 @@ class Objective:
         per_style = [self.extractor(style) for style in styles]
         layers = self.config.style_layers
         if style_masks:  # one target per style, each in its own region
-            grams = [tf.concat([losses.gram(f[n]) for f in per_style], axis=0) for n in layers]
+            grams = [
+                tf.concat([losses.gram(f[n], self.products) for f in per_style], axis=0)
+                for n in layers
+            ]
             areas = tf.stack(style_masks)
         else:
             grams = [
-                tf.add_n([w * losses.gram(f[n]) for f, w in zip(per_style, blend)]) for n in layers
+                tf.add_n([w * losses.gram(f[n], self.products) for f, w in zip(per_style, blend)])
+                for n in layers
             ]
             areas = None
         if content_mask is not None:
@@ -164,11 +175,12 @@ class Objective:
         tv = losses.total_variation(image, targets.styled, targets.content_tv)
         return weighted(content, style, tv, weights or self.weights)
 
-    @staticmethod
-    def _style_loss(features: tf.Tensor, targets: Targets, layer: int) -> tf.Tensor:
+    def _style_loss(self, features: tf.Tensor, targets: Targets, layer: int) -> tf.Tensor:
         if targets.regions:
-            return losses.masked_style_loss(features, targets.regions[layer], targets.style[layer])
-        return losses.style_loss(losses.gram(features), targets.style[layer])
+            return losses.masked_style_loss(
+                features, targets.regions[layer], targets.style[layer], self.products
+            )
+        return losses.style_loss(losses.gram(features, self.products), targets.style[layer])
 
     def _terms_and_gradient(
         self, image: tf.Tensor, targets: Targets, weights: LossWeights | None = None

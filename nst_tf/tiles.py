@@ -252,7 +252,9 @@ class TiledObjective:
         positions = core.shape[1] * core.shape[2]
         if not positions:
             return 0.0
-        return losses.gram(core) * (positions / self._positions(name, size))
+        return losses.gram(core, self.objective.products) * (
+            positions / self._positions(name, size)
+        )
 
     def _content_sum(self, core, target, scale, name: str, size: tuple[int, int]) -> tf.Tensor:
         """The core's part of the content loss: its squared differences over the size of

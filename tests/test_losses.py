@@ -21,6 +21,26 @@ def test_gram_matches_numpy():
     np.testing.assert_allclose(losses.gram(tf.constant(f)).numpy(), np_gram(f), rtol=1e-5)
 
 
+def test_gram_products_in_bfloat16_round_only_the_result():
+    """bfloat16 activations (what a mixed_bfloat16 network returns, in float32): their Gram
+    matrix and its gradient from bfloat16 products are the float64 ones to within
+    bfloat16's rounding of the result (2^-8 relative), returned as float32."""
+    f = tf.cast(tf.cast(rng.normal(size=(1, 40, 30, 16)), tf.bfloat16), tf.float32)
+    upstream = tf.constant(rng.normal(size=(1, 16, 16)), tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(f)
+        g = losses.gram(f, "bfloat16")
+        total = tf.reduce_sum(g * upstream)
+    grad = tape.gradient(total, f)
+    exact = np_gram(f.numpy())
+    assert g.dtype == grad.dtype == tf.float32
+    np.testing.assert_allclose(g.numpy(), exact, atol=2**-8 * np.abs(exact).max())
+    flat = f.numpy().reshape(-1, 16).astype(np.float64)
+    up = upstream.numpy()[0].astype(np.float64)
+    exact_grad = (flat @ (up + up.T) / (40 * 30)).reshape(f.shape)
+    np.testing.assert_allclose(grad.numpy(), exact_grad, atol=2**-7 * np.abs(exact_grad).max())
+
+
 def test_gram_is_size_independent():
     """A tiled copy of the same features has the same Gram matrix."""
     f = rng.normal(size=(1, 4, 4, 3)).astype(np.float32)
