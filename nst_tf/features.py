@@ -98,6 +98,11 @@ def resolve_precision(precision: str) -> str:
     return "mixed_bfloat16" if fast_bfloat16() else "float32"
 
 
+def computes_in_bfloat16(precision: str) -> bool:
+    """Whether a network built with `precision` ("auto" resolved) computes in bfloat16."""
+    return resolve_precision(precision) == "mixed_bfloat16"
+
+
 def fast_bfloat16() -> bool:
     """Whether this machine runs bfloat16 convolutions fast: a TPU, a GPU of compute
     capability 8.0 or more, or a CPU with AVX-512 BF16 or AMX instructions. Elsewhere

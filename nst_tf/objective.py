@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from nst_tf import losses, masks
 from nst_tf.config import Config
-from nst_tf.features import build_extractor, on_accelerator, resolve_precision
+from nst_tf.features import build_extractor, computes_in_bfloat16, on_accelerator
 
 
 class Targets(NamedTuple):
@@ -71,7 +71,7 @@ def weighted(
 def gram_products(config: Config) -> str:
     """The dtype of the Gram matrices' products (losses.gram): bfloat16 when the network
     computes in bfloat16, else float32 (float16's range is too small for them)."""
-    return "bfloat16" if resolve_precision(config.precision) == "mixed_bfloat16" else "float32"
+    return "bfloat16" if computes_in_bfloat16(config.precision) else "float32"
 
 
 def use_xla(config: Config) -> bool:

@@ -16,7 +16,7 @@ from typing import NamedTuple, Protocol
 import tensorflow as tf
 
 from nst_tf.config import Config
-from nst_tf.features import resolve_precision
+from nst_tf.features import computes_in_bfloat16
 
 PIXEL_MAX = 255.0
 EPSILON_PIXELS = 512 * 512  # the image size Adam's epsilon is given for (see Adam)
@@ -261,4 +261,4 @@ def history_dtype(config: Config) -> str:
     otherwise."""
     if config.lbfgs_history_dtype != "auto":
         return config.lbfgs_history_dtype
-    return "bfloat16" if resolve_precision(config.precision) == "mixed_bfloat16" else "float32"
+    return "bfloat16" if computes_in_bfloat16(config.precision) else "float32"
