@@ -33,12 +33,15 @@ REMEDIES = {
 XLA_UPDATE_PIXELS = 256 * 256
 
 
-def use_xla_update(config: Config, pixels: int) -> bool:
+def use_xla_update(config: Config, pixels: int, tiled: bool = False) -> bool:
     """Whether the optimizer update is compiled with XLA: with the loss, or with jit "auto"
-    on CPU from XLA_UPDATE_PIXELS pixels up. Fusing the update's passes over the L-BFGS
-    history makes it faster (BENCHMARKS.md, precision suite); on smaller images the saving
-    is too small to repay the one-off compile."""
-    return use_xla(config) or (config.jit == "auto" and pixels >= XLA_UPDATE_PIXELS)
+    on CPU from XLA_UPDATE_PIXELS pixels up, for an image not computed in tiles. Fusing the
+    update's passes over the L-BFGS history makes it faster (BENCHMARKS.md, precision
+    suite); on smaller images the saving is too small to repay the one-off compile. A tiled
+    image is one whose memory matters more than the update's speed, and XLA on CPU holds
+    about fourteen image-sized float32 temporaries at once for the L-BFGS update, where
+    TensorFlow's own kernels hold about two (BENCHMARKS.md, large suite)."""
+    return use_xla(config) or (config.jit == "auto" and pixels >= XLA_UPDATE_PIXELS and not tiled)
 
 
 class Stage:
@@ -71,7 +74,10 @@ class Stage:
         )
         self.steps_taken = tf.Variable(0, dtype=tf.int64, trainable=False, name="steps_taken")
         pixels = int(np.prod(start.shape[:3]))
-        self._update = tf.function(self._guarded_update, jit_compile=use_xla_update(config, pixels))
+        tiled = isinstance(objective, TiledObjective)
+        self._update = tf.function(
+            self._guarded_update, jit_compile=use_xla_update(config, pixels, tiled)
+        )
 
     def step(self) -> dict[str, tf.Tensor]:
         """One loss evaluation and, if finite, one update; returns the terms at the image

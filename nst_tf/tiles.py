@@ -10,9 +10,10 @@ where they fall for the whole image.
 The style loss needs the Gram matrices of the whole image, so a step takes two passes.
 The first, without a gradient, sums each core's share of the Gram matrices. Then
 dL/dG = 2 (G - target) / |target|^2 is known, and the second pass differentiates, tile by tile,
-the core's part of <dL/dG, G> plus its content loss: their gradients add up to the gradient
-of the whole loss. There are no seams to hide: the result is the whole image's gradient,
-up to float rounding.
+the core's part of <dL/dG, G> plus its content loss and total variation: their gradients add
+up to the gradient of the whole loss. There are no seams to hide: the result is the whole
+image's gradient, up to float rounding. Every loss term is computed tile by tile, so the
+memory beyond one tile's network is the run's image-sized vectors and the optimizer update's.
 """
 
 from __future__ import annotations
@@ -91,7 +92,6 @@ class TiledObjective:
         self.strides, self.halo = layer_geometry(objective.extractor)
         self._features = tf.function(objective.extractor)
         self._tile_gradient = tf.function(self._tile_surrogate_gradient)
-        self._tv = tf.function(self._tv_and_gradient)
 
     def targets(self, content, styles, blend=None, content_mask=None, style_masks=()) -> Targets:
         """Objective.targets, each image run tile by tile (masks are refused on construction)."""
@@ -128,12 +128,14 @@ class TiledObjective:
         for tile in plan(*image.shape[1:3], self.tile_size, self.halo):
             yield tile, _call_traced(self._features, _crop(image, tile.extent))
 
-    def _accumulate(self, image: tf.Tensor, content_targets=()) -> tuple[list, tf.Tensor]:
-        """The whole image's Gram matrix at each style layer and its content loss against
-        `content_targets` (unweighted, averaged over the layers), summed core by core."""
+    def _accumulate(self, image: tf.Tensor, targets: Targets | None = None):
+        """The whole image's Gram matrix at each style layer, summed core by core; with
+        `targets`, also its content loss (unweighted, averaged over the layers) and its total
+        variation (unweighted)."""
         c = self.config
         size = tuple(image.shape[1:3])
-        grams, content = [0.0] * len(c.style_layers), 0.0
+        grams, content, tv = [0.0] * len(c.style_layers), 0.0, 0.0
+        content_targets = targets.content if targets is not None else ()
         scales = [losses.content_scale(target) for target in content_targets]
         for tile, features in self._tiles(image):
             for i, name in enumerate(c.style_layers):
@@ -143,7 +145,9 @@ class TiledObjective:
                 content += self._content_sum(
                     core, self._target_core(target, tile, name), scale, name, size
                 )
-        return grams, content / len(c.content_layers)
+            if targets is not None:
+                tv += _tv_share(_crop(image, tile.extent), tile, size, targets.content_tv)
+        return grams, content / len(c.content_layers), tv
 
     def _style(self, grams, targets: Targets) -> tuple[tf.Tensor, list[tf.Tensor]]:
         """The style loss of the whole image's Gram matrices, and its gradient by each."""
@@ -161,9 +165,8 @@ class TiledObjective:
     ) -> dict[str, tf.Tensor]:
         """Objective.terms, tile by tile."""
         image = tf.convert_to_tensor(image)
-        grams, content = self._accumulate(image, targets.content)
+        grams, content, tv = self._accumulate(image, targets)
         style, _ = self._style(grams, targets)
-        tv = losses.total_variation(image, None, targets.content_tv)
         return weighted(content, style, tv, weights or self.weights)
 
     def terms_and_gradient(
@@ -173,14 +176,14 @@ class TiledObjective:
         w = weights or self.weights
         image = tf.convert_to_tensor(image)
         height, width = size = tuple(image.shape[1:3])
-        # Pass 1: Gram matrices and content loss of the whole image, core by core.
-        grams, content = self._accumulate(image, targets.content)
+        # Pass 1: Gram matrices, content loss and total variation of the whole image, core by
+        # core.
+        grams, content, tv = self._accumulate(image, targets)
         style, upstream = self._style(grams, targets)
         upstream = [w.style * g for g in upstream]  # dL/dG per style layer, weights included
         scale = self.objective.gradient_scale(image)
-        tv, gradient = self._tv(image, targets.content_tv, tf.constant(w.tv, tf.float32))
         # Pass 2: each tile's share of the gradient, added where the tile lies.
-        gradient = gradient.numpy()
+        gradient = np.zeros(image.shape, np.float32)
         for tile in plan(height, width, self.tile_size, self.halo):
             y0, y1, x0, x1 = tile.extent
             gradient[:, y0:y1, x0:x1] += _call_traced(
@@ -192,7 +195,9 @@ class TiledObjective:
                 ),
                 tuple(losses.content_scale(target) for target in targets.content),
                 tuple(upstream),
+                targets.content_tv,
                 tf.constant(w.content, tf.float32),
+                tf.constant(w.tv, tf.float32),
                 tf.constant(scale, tf.float32),
                 tile,
                 size,
@@ -200,16 +205,17 @@ class TiledObjective:
         return weighted(content, style, tv, w), tf.constant(gradient)
 
     def _tile_surrogate_gradient(
-        self, crop, content_targets, scales, upstream, content_weight, loss_scale, tile, size
-    ):
-        """Gradient of the tile's part of the loss: its content loss, and <dL/dG, its share
-        of the Gram matrices> with dL/dG held fixed; scaled by `loss_scale` while the
-        network differentiates (see Objective.gradient_scale)."""
+        self, crop, content_targets, scales, upstream, content_tv, content_weight, tv_weight,
+        loss_scale, tile, size,
+    ):  # fmt: skip
+        """Gradient of the tile's part of the loss: its content loss and total variation, and
+        <dL/dG, its share of the Gram matrices> with dL/dG held fixed; scaled by `loss_scale`
+        while the network differentiates (see Objective.gradient_scale)."""
         c = self.config
         with tf.GradientTape() as tape:
             tape.watch(crop)
             features = self.objective.extractor(crop)
-            part = 0.0
+            part = tv_weight * _tv_share(crop, tile, size, content_tv)
             for name, target, scale in zip(c.content_layers, content_targets, scales):
                 core = self._core(features[name], tile, name)
                 weight = content_weight / len(c.content_layers)
@@ -218,14 +224,6 @@ class TiledObjective:
                 part += tf.reduce_sum(dgram * self._gram_share(features[name], tile, name, size))
             scaled = part * loss_scale
         return tape.gradient(scaled, crop) / loss_scale
-
-    def _tv_and_gradient(self, image, content_tv, weight):
-        """The total variation, unweighted, and the gradient of it times `weight`."""
-        with tf.GradientTape() as tape:
-            tape.watch(image)
-            tv = losses.total_variation(image, None, content_tv)
-            weighted_tv = weight * tv
-        return tv, tape.gradient(weighted_tv, image)
 
     def _core(self, features: tf.Tensor, tile: Tile, name: str) -> tf.Tensor:
         """The activations over the tile's core, from the activations of its extent."""
@@ -263,6 +261,25 @@ class TiledObjective:
         values = self._positions(name, size) * core.shape[-1]
         squared = tf.reduce_sum(tf.math.squared_difference(core, target), axis=[1, 2, 3])
         return tf.reduce_sum(squared / values / scale)
+
+
+def _tv_share(crop: tf.Tensor, tile: Tile, size: tuple[int, int], reference) -> tf.Tensor:
+    """The core's part of losses.total_variation (without a mask): the squared differences
+    from each core pixel to the next one down and to the right, within the image, over the
+    whole image's counts of such pairs and each image's `reference` roughness. The crop is
+    the tile's extent, whose halo holds the pixels one past the core."""
+    height, width = size
+    y0, y1, x0, x1 = tile.core
+    ey0, _, ex0, _ = tile.extent
+    channels = crop.shape[-1]
+    down = crop[:, y0 - ey0 : min(y1 + 1, height) - ey0, x0 - ex0 : x1 - ex0]
+    right = crop[:, y0 - ey0 : y1 - ey0, x0 - ex0 : min(x1 + 1, width) - ex0]
+    vertical = tf.reduce_sum(tf.square(down[:, 1:] - down[:, :-1]), axis=[1, 2, 3])
+    horizontal = tf.reduce_sum(tf.square(right[:, :, 1:] - right[:, :, :-1]), axis=[1, 2, 3])
+    roughness = vertical / ((height - 1) * width * channels) + horizontal / (
+        height * (width - 1) * channels
+    )
+    return tf.reduce_sum(roughness / reference)
 
 
 def _call_traced(function, *args):

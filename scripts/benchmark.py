@@ -28,7 +28,8 @@ Suites (--suite, comma-separated):
            and the naive baseline, with trained features (--time_to_quality_size; plot and
            sheets written to docs/; see time_to_quality.py).
   history  quality and time of a large coarse-to-fine run of trained features with the
-           L-BFGS history in float32 and in bfloat16 (--history_size, --history_steps).
+           L-BFGS history in float32, in bfloat16 and in bfloat16 with 5 pairs
+           (--history_size, --history_steps; sheet written to docs/history.jpg).
   multiscale  wall time and final loss of coarse-to-fine against one scale with the same
            finest-scale steps, and the time coarse-to-fine takes to reach the single-scale
            final loss (--multiscale_sizes, --multiscale_steps).
@@ -61,6 +62,7 @@ import time_to_quality  # noqa: E402  (scripts/, beside this file, as naive_base
 from absl import app, flags  # noqa: E402
 from naive_baseline import NaiveStyleTransfer  # noqa: E402  (scripts/, beside this file)
 from PIL import Image  # noqa: E402
+from sheet import contact_sheet  # noqa: E402  (scripts/, beside this file)
 
 from nst_tf import Config, StyleTransfer, features, prepare, quality  # noqa: E402
 from nst_tf.config import PRECISIONS  # noqa: E402
@@ -676,8 +678,9 @@ def multiscale_suite(repeats: int) -> str:
 
 
 def history_suite(repeats: int) -> str:
-    """The L-BFGS history in float32 and in bfloat16: the same coarse-to-fine run of trained
-    features at a large size, the result measured every few finest-scale steps."""
+    """The L-BFGS history in float32 and in bfloat16, and with half the pairs (HISTORIES): the
+    same coarse-to-fine run of trained features at a large size, the result measured every
+    few finest-scale steps; docs/history.jpg shows the results."""
     del repeats  # one run of each: minutes apiece
     size, steps, every = FLAGS.history_size, FLAGS.history_steps, FLAGS.history_every
     photo, painting = (os.path.join(SAMPLES, name) for name in FLAGS.history_pair)
@@ -692,9 +695,9 @@ def history_suite(repeats: int) -> str:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     results = {}
-    for dtype in ("float32", "bfloat16"):
-        print(f"history: {dtype} at {size} px ...", file=sys.stderr)
-        config = base.replace(lbfgs_history_dtype=dtype)
+    for name, (dtype, pairs) in HISTORIES.items():
+        print(f"history: {name} at {size} px ...", file=sys.stderr)
+        config = base.replace(lbfgs_history_dtype=dtype, lbfgs_history=pairs)
         transfer = _transfer(photo, painting, config, extractor)
         finest = transfer.total_steps - config.scales[-1][1]
         kept, start = [], time.perf_counter()
@@ -704,24 +707,53 @@ def history_suite(repeats: int) -> str:
             if step > 0 and (step % every == 0 or step == steps):
                 kept.append((step, time.perf_counter() - start, record.image()))
 
-        results[dtype] = transfer.run(callback=keep)
+        results[name] = transfer.run(callback=keep)
         for step, seconds, image in kept:
             m = measure(image)
             lines.append(
-                f"| {dtype} | {step} | {seconds:.0f} | "
+                f"| {name} | {step} | {seconds:.0f} | "
                 + " | ".join(f"{m[k]:.3f}" for k in ("features", "colours", "edges", "sharpness"))
                 + " |"
             )
-    difference = np.abs(results["float32"] - results["bfloat16"])
+    reference = results[next(iter(HISTORIES))]
+    differences = []
+    for name, result in list(results.items())[1:]:
+        difference = np.abs(result - reference)
+        differences.append(
+            f"{name} differs from it by {difference.mean():.2f} grey levels on average, "
+            f"{np.percentile(difference, 99):.1f} at the 99th percentile"
+        )
+    _history_sheet(results, os.path.join(os.path.dirname(__file__), "..", "docs", "history.jpg"))
     return (
         f"{os.path.basename(photo)} in the style of {os.path.basename(painting)} at {size} px, "
         f"the defaults (`--precision={resolve_precision(base.precision)}`) with {steps} "
         f"finest-scale steps ({', '.join(f'{s} px: {n}' for s, n in base.scales)}), HED VGG16; "
         "seconds since the run began (the measures are taken outside the run but inside "
-        f"these times). The two results differ by {difference.mean():.2f} grey levels on "
-        f"average, {np.percentile(difference, 99):.1f} at the 99th percentile.\n\n"
-        + "\n".join(lines)
+        f"these times). Against the result with the history {next(iter(HISTORIES))}: "
+        f"{'; '.join(differences)}.\n\n" + "\n".join(lines)
     )
+
+
+# The L-BFGS histories the history suite compares: (--lbfgs_history_dtype, --lbfgs_history).
+HISTORIES = {
+    "float32, 10 pairs": ("float32", 10),
+    "bfloat16, 10 pairs": ("bfloat16", 10),
+    "bfloat16, 5 pairs": ("bfloat16", 5),
+}
+
+
+def _history_sheet(results: dict[str, np.ndarray], path: str) -> None:
+    """The results whole, then the same 512-pixel square from the middle of each, at full
+    resolution, where rounding differences would show."""
+    images = list(results.values())
+    height, width = images[0].shape[:2]
+    y, x = (height - 512) // 2, (width - 512) // 2
+    rows = [images, [image[y : y + 512, x : x + 512] for image in images]]
+    caption = (
+        f"L-BFGS history, left to right: {', '.join(results)}; whole, then a 512 px square "
+        "from the middle at full resolution"
+    )
+    contact_sheet(rows, caption, 512).save(path, quality=90)
 
 
 # The README's quick start, run as a user runs it.
@@ -771,7 +803,7 @@ SUITES = {
     "serving": ("Serving latency against the Python API", serving_suite),
     "multiscale": ("Coarse to fine against one scale", multiscale_suite),
     "time_to_quality": ("Time to a good picture", time_to_quality_suite),
-    "history": ("The L-BFGS history in bfloat16 against float32", history_suite),
+    "history": ("The L-BFGS history in bfloat16 and with fewer pairs", history_suite),
 }
 
 

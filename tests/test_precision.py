@@ -83,6 +83,7 @@ def test_jit_choices(config):
     auto, off = config.replace(jit="auto"), config.replace(jit="off")
     assert use_xla_update(auto, XLA_UPDATE_PIXELS) and not use_xla_update(off, 10**8)
     assert use_xla_update(auto, XLA_UPDATE_PIXELS - 1) == bool(devices)
+    assert use_xla_update(auto, 10**8, tiled=True) == bool(devices)  # memory first
 
 
 def test_an_xla_step_equals_the_plain_step(extractor, config, content, style):
