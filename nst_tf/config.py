@@ -157,7 +157,8 @@ class Config:
     )
     jit: str = setting(
         "auto",
-        "XLA-compile the step; auto: the step on GPU/TPU, the optimizer update on CPU.",
+        "XLA-compile the step; auto: the step on GPU/TPU, the optimizer update on CPU (not for "
+        "tiled images).",
         JIT_CHOICES,
     )
     tile_size: int = setting(
