@@ -73,6 +73,178 @@ def masked_gram(features: tf.Tensor, masks: tf.Tensor, products: str = "float32"
     return weighted * tf.math.divide_no_nan(positions, area)[:, None, None]
 
 
+def moments(
+    features: tf.Tensor,
+    masks: tf.Tensor | None = None,
+    products: str = "float32",
+    with_mean: bool = True,
+) -> tuple[tf.Tensor | None, tf.Tensor]:
+    """The mean [N, C] (None unless `with_mean`) and the Gram matrix [N, C, C] (the second
+    moment) of activations [B, H, W, C]: N = B, or with masks [R, H, W, 1] (for one image),
+    N = R, each over its masked region as `masked_gram`."""
+    if masks is None:
+        mean = tf.reduce_mean(features, axis=[1, 2]) if with_mean else None
+        return mean, gram(features, products)
+    mean = None
+    if with_mean:
+        area = tf.reduce_sum(masks, axis=[1, 2])
+        mean = tf.math.divide_no_nan(tf.reduce_sum(features * masks, axis=[1, 2]), area)
+    return mean, masked_gram(features, masks, products)
+
+
+def covariance(mean: tf.Tensor, second_moment: tf.Tensor) -> tf.Tensor:
+    """The covariance [N, C, C] from the mean [N, C] and the second moment [N, C, C]."""
+    return second_moment - mean[:, :, None] * mean[:, None, :]
+
+
+def covariance_root(mean: tf.Tensor, second_moment: tf.Tensor) -> tf.Tensor:
+    """The symmetric square root [N, C, C] of the covariance, float32.
+
+    Computed once per target, so in float64: an eigendecomposition, eigenvalues below zero
+    (rounding, or too few positions for C channels) clamped to zero.
+    """
+    cov = tf.cast(covariance(mean, second_moment), tf.float64)
+    values, vectors = tf.linalg.eigh((cov + tf.linalg.matrix_transpose(cov)) / 2)
+    root = tf.matmul(vectors * tf.sqrt(tf.maximum(values, 0.0))[:, None, :], vectors,
+                     transpose_b=True)  # fmt: skip
+    return tf.cast(root, tf.float32)
+
+
+# Eigenvalues of the matrix in trace_sqrt below this share of the largest count as this
+# share, so the square root's slope 1 / (2 sqrt(lambda)) stays finite in float32.
+EIGENVALUE_FLOOR = 1e-6
+
+
+@tf.custom_gradient
+def trace_sqrt(matrix: tf.Tensor) -> tf.Tensor:
+    """tr(M^1/2) of symmetric positive semi-definite matrices [N, C, C]: [N].
+
+    Its gradient is M^-1/2 / 2. Both come from one float32 eigendecomposition
+    M = V diag(lambda) V^T: the value is sum(sqrt(lambda)) and the gradient
+    V diag(1 / (2 sqrt(lambda))) V^T, eigenvalues floored at EIGENVALUE_FLOOR times the
+    largest. Differentiating through the eigendecomposition instead would divide by the
+    differences of eigenvalues, which are near zero for the near-equal small eigenvalues of
+    a feature covariance.
+    """
+    values, vectors = tf.linalg.eigh((matrix + tf.linalg.matrix_transpose(matrix)) / 2)
+    largest = tf.reduce_max(values, axis=-1, keepdims=True)
+    values = tf.maximum(values, EIGENVALUE_FLOOR * tf.maximum(largest, TINY))
+    roots = tf.sqrt(values)
+
+    def gradient(upstream):
+        inverse = tf.matmul(vectors / (2 * roots[:, None, :]), vectors, transpose_b=True)
+        return upstream[:, None, None] * inverse
+
+    return tf.reduce_sum(roots, axis=-1), gradient
+
+
+def gaussian_w2(
+    mean: tf.Tensor,
+    second_moment: tf.Tensor,
+    target_mean: tf.Tensor,
+    target_second_moment: tf.Tensor,
+    target_root: tf.Tensor,
+) -> tf.Tensor:
+    """The squared Wasserstein-2 distance between Gaussians fitted to the activations and to
+    the style's, over the style's mean square norm: [N] for statistics [N, ...] against
+    targets [N or 1, ...] (target_root: `covariance_root` of the target).
+
+    |mu1 - mu2|^2 + tr(S1 + S2 - 2 (S2^1/2 S1 S2^1/2)^1/2), over E|f|^2 = tr(the style's
+    second moment): scaling the activations scales both alike, as for the Gram loss.
+    """
+    cov = covariance(mean, second_moment)
+    target_cov = covariance(target_mean, target_second_moment)
+    cross = trace_sqrt(tf.matmul(target_root, tf.matmul(cov, target_root)))
+    distance = (
+        tf.reduce_sum(tf.math.squared_difference(mean, target_mean), axis=-1)
+        + tf.linalg.trace(cov)
+        + tf.linalg.trace(target_cov)
+        - 2 * cross
+    )
+    return distance / tf.maximum(tf.linalg.trace(target_second_moment), TINY)
+
+
+def random_directions(channels: int, count: int, seed: tf.Tensor) -> tf.Tensor:
+    """`count` random unit vectors in `channels` dimensions, [channels, count], from a
+    stateless seed [2] (int32): the same seed, the same directions."""
+    normal = tf.random.stateless_normal([channels, count], seed)
+    return normal / tf.norm(normal, axis=0, keepdims=True)
+
+
+def sliced_w2(
+    features: tf.Tensor,
+    directions: tf.Tensor,
+    target_features: tf.Tensor,
+    target_weights: tf.Tensor,
+    masks: tf.Tensor | None = None,
+) -> tf.Tensor:
+    """The sliced Wasserstein-2 distance between the activations and the style's, over the
+    style's mean square projection: [N].
+
+    Both are projected on unit `directions` [C, K] and sorted along each; each image
+    position's projection is compared with the style's quantile at its own rank, so images
+    and styles of different sizes compare as distributions. The style is weighted samples,
+    target_features [M, C] with target_weights [T, M] (T = 1, or one row per region): a blend
+    of styles is one set of samples weighted by blend weight over each style's sample count,
+    and a region's row is non-zero on its own style's samples only. Its quantile at level u
+    is the first sorted sample whose cumulative weight reaches u, so zero-weight samples are
+    never chosen. Activations [B, H, W, C] give N = B; with masks [R, H, W, 1] (one image)
+    each region's positions are weighted by the mask, N = R.
+
+    The rank order is held fixed while differentiating (the sort's gradient is the
+    permutation), as in Heitz et al., CVPR 2021.
+    """
+    shape = tf.shape(features)
+    flat = tf.reshape(features, [shape[0], -1, shape[3]])
+    projected = tf.transpose(tf.matmul(flat, directions), [0, 2, 1])  # [B, K, P]
+    order = tf.argsort(projected, axis=-1)
+    values = tf.gather(projected, order, batch_dims=2)
+    if masks is None:
+        weights = tf.ones_like(values)
+    else:
+        regions = tf.shape(masks)[0]
+        wide = [regions, tf.shape(order)[1], tf.shape(order)[2]]
+        region_weights = tf.broadcast_to(tf.reshape(masks, [regions, 1, -1]), wide)
+        weights = tf.gather(region_weights, tf.broadcast_to(order, wide), batch_dims=2)
+        values = tf.broadcast_to(values, wide)
+    total = tf.reduce_sum(weights, axis=-1, keepdims=True)
+    levels = tf.math.divide_no_nan(tf.cumsum(weights, axis=-1) - weights / 2, total)
+    quantiles = _weighted_quantiles(target_features, target_weights, directions, levels)
+    squared = tf.reduce_sum(weights * tf.math.squared_difference(values, quantiles), axis=[1, 2])
+    distance = tf.math.divide_no_nan(squared, tf.reduce_sum(total, axis=[1, 2]))
+    return distance / _mean_square_projection(target_features, target_weights)
+
+
+def _weighted_quantiles(samples, weights, directions, levels):
+    """The quantiles at `levels` [N, K, P] of weighted samples [M, C] (weights [T, M], T = 1
+    or N) projected on `directions` [C, K]: [N, K, P], constant for differentiation."""
+    projected = tf.transpose(tf.matmul(samples, directions))  # [K, M]
+    order = tf.argsort(projected, axis=-1)
+    values = tf.gather(projected, order, batch_dims=1)
+    rows = tf.shape(weights)[0]
+    wide = [rows, tf.shape(order)[0], tf.shape(order)[1]]
+    sorted_weights = tf.gather(
+        tf.broadcast_to(weights[:, None, :], wide), tf.broadcast_to(order, wide), batch_dims=2
+    )
+    cumulative = tf.cumsum(sorted_weights, axis=-1)
+    cumulative /= tf.maximum(cumulative[..., -1:], TINY)
+    count = tf.shape(levels)[0]
+    cumulative = tf.broadcast_to(cumulative, [count, wide[1], wide[2]])
+    index = tf.minimum(tf.searchsorted(cumulative, levels, side="left"), wide[2] - 1)
+    picked = tf.gather(tf.broadcast_to(values, [count, wide[1], wide[2]]), index, batch_dims=2)
+    return tf.stop_gradient(picked)
+
+
+def _mean_square_projection(samples, weights):
+    """E|f|^2 / C of weighted samples [M, C] (weights [T, M]): the mean square of their
+    projection on a random unit direction, [T]."""
+    norms = tf.reduce_sum(tf.square(samples), axis=-1)
+    mean_square = tf.reduce_sum(weights * norms, axis=-1) / tf.maximum(
+        tf.reduce_sum(weights, axis=-1), TINY
+    )
+    return tf.maximum(mean_square / tf.cast(tf.shape(samples)[-1], tf.float32), TINY)
+
+
 def per_image_mean(values: tf.Tensor) -> tf.Tensor:
     """The mean over each image of a batch [B, ...]: [B]."""
     return tf.reduce_mean(values, axis=list(range(1, values.shape.rank)))
@@ -98,7 +270,7 @@ def content_scale(target: tf.Tensor) -> tf.Tensor:
 def style_loss(gram_matrix: tf.Tensor, target_gram: tf.Tensor) -> tf.Tensor:
     """Squared distance between Gram matrices [B, C, C] and the style's [1, C, C], over the
     squared norm of the style's, summed over the batch."""
-    return tf.reduce_sum(_relative_squared_distance(gram_matrix, target_gram))
+    return tf.reduce_sum(gram_distance(gram_matrix, target_gram))
 
 
 def masked_style_loss(
@@ -106,12 +278,18 @@ def masked_style_loss(
 ) -> tf.Tensor:
     """Style loss of each masked region against its own target [R, C, C], weighted by the
     region's share of the image (one all-white mask gives exactly `style_loss`)."""
-    grams = masked_gram(features, masks, products)
-    per_region = _relative_squared_distance(grams, target_grams)
-    return tf.reduce_sum(tf.reduce_mean(masks, axis=[1, 2, 3]) * per_region)
+    return region_sum(gram_distance(masked_gram(features, masks, products), target_grams), masks)
 
 
-def _relative_squared_distance(grams: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+def region_sum(per_item: tf.Tensor, masks: tf.Tensor | None = None) -> tf.Tensor:
+    """The sum of a loss per image of a batch [B], or per masked region [R] weighted by each
+    region's share of the image (masks [R, H, W, 1])."""
+    if masks is None:
+        return tf.reduce_sum(per_item)
+    return tf.reduce_sum(tf.reduce_mean(masks, axis=[1, 2, 3]) * per_item)
+
+
+def gram_distance(grams: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
     """|G - T|^2 / |T|^2 for each matrix of [N, C, C] against [N or 1, C, C]: [N]."""
     norms = tf.maximum(tf.reduce_sum(tf.square(targets), axis=[1, 2]), TINY)
     return tf.reduce_sum(tf.math.squared_difference(grams, targets), axis=[1, 2]) / norms

@@ -166,3 +166,170 @@ def test_weights_times_units_give_the_loss_of_absolute_units(config, extractor, 
     )
     assert float(terms["content"]) == pytest.approx(content_loss, rel=1e-4)
     assert float(terms["style"]) == pytest.approx(style_loss, rel=1e-4)
+
+
+# -- the Gaussian Wasserstein-2 style loss ------------------------------------------------
+
+
+def np_sqrtm(m):
+    values, vectors = np.linalg.eigh((m + m.T) / 2)
+    return (vectors * np.sqrt(np.maximum(values, 0.0))) @ vectors.T
+
+
+def np_gaussian_w2(f, s):
+    """The loss of activations f [1, H, W, C] against a style's s [1, h, w, C], float64."""
+    a, b = (x.reshape(-1, x.shape[-1]).astype(np.float64) for x in (f, s))
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a.T, bias=True), np.cov(b.T, bias=True)
+    root_b = np_sqrtm(cov_b)
+    cross = np.trace(np_sqrtm(root_b @ cov_a @ root_b))
+    distance = np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b) - 2 * cross
+    return distance / np.mean(np.sum(b**2, axis=1))
+
+
+def tf_gaussian_w2(f, s, products="float32"):
+    mean, second = losses.moments(f, products=products)
+    target_mean, target_second = losses.moments(s)
+    root = losses.covariance_root(target_mean, target_second)
+    return losses.gaussian_w2(mean, second, target_mean, target_second, root)
+
+
+def relu_features(shape, scale=1.0, shift=0.0):
+    """Non-negative activations with a non-zero mean, as a ReLU layer gives."""
+    return np.maximum(rng.normal(shift, scale, size=shape), 0.0).astype(np.float32)
+
+
+def test_gaussian_w2_matches_numpy():
+    f, s = relu_features((1, 9, 7, 6)), relu_features((1, 11, 5, 6), 2.0, 0.5)
+    ours = tf_gaussian_w2(tf.constant(f), tf.constant(s)).numpy()
+    np.testing.assert_allclose(ours, [np_gaussian_w2(f, s)], rtol=1e-4)
+
+
+def test_gaussian_w2_of_the_style_itself_is_zero():
+    s = relu_features((1, 12, 12, 5), 2.0, 0.5)
+    assert abs(float(tf_gaussian_w2(tf.constant(s), tf.constant(s))[0])) < 1e-5
+
+
+def test_gaussian_w2_gradient_matches_numpy_differences():
+    """d loss / d activations against central differences of the float64 reference."""
+    f, s = relu_features((1, 5, 4, 3)), relu_features((1, 6, 6, 3), 2.0, 0.5)
+    x = tf.constant(f)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf_gaussian_w2(x, tf.constant(s))[0]
+    ours = tape.gradient(loss, x).numpy()
+    numeric, step = np.zeros_like(f, np.float64), 1e-6
+    for index in np.ndindex(f.shape):
+        up, down = f.astype(np.float64), f.astype(np.float64)
+        up[index] += step
+        down[index] -= step
+        numeric[index] = (np_gaussian_w2(up, s) - np_gaussian_w2(down, s)) / (2 * step)
+    np.testing.assert_allclose(ours, numeric, atol=1e-4 * np.abs(numeric).max())
+
+
+def test_gaussian_w2_gradient_is_finite_for_a_rank_deficient_covariance():
+    """Fewer positions than channels: the covariance is singular, and the square root's
+    slope would be infinite without the eigenvalue floor."""
+    f, s = relu_features((1, 2, 2, 8)), relu_features((1, 3, 3, 8), 2.0, 0.5)
+    x = tf.constant(f)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf_gaussian_w2(x, tf.constant(s))[0]
+    assert np.isfinite(tape.gradient(loss, x).numpy()).all()
+
+
+def test_gaussian_w2_is_unchanged_by_scaling_the_activations():
+    f, s = relu_features((1, 9, 7, 6)), relu_features((1, 11, 5, 6), 2.0, 0.5)
+    base = tf_gaussian_w2(tf.constant(f), tf.constant(s)).numpy()
+    scaled = tf_gaussian_w2(tf.constant(f * 30.0), tf.constant(s * 30.0)).numpy()
+    np.testing.assert_allclose(scaled, base, rtol=1e-4)
+
+
+def test_masked_moments_are_the_region_alone():
+    f = relu_features((1, 6, 8, 4))
+    mask = np.zeros((1, 6, 8, 1), np.float32)
+    mask[:, :, :3] = 1.0
+    mean, second = losses.moments(tf.constant(f), tf.constant(mask))
+    region = f[:, :, :3]
+    np.testing.assert_allclose(mean.numpy()[0], region.reshape(-1, 4).mean(0), rtol=1e-5)
+    np.testing.assert_allclose(second.numpy(), np_gram(region), rtol=1e-5)
+
+
+# -- the sliced Wasserstein-2 style loss -------------------------------------------------
+
+
+def np_sliced_w2(f, directions, samples, weights, mask=None):
+    """One image f [H, W, C] (positions weighted by mask [H, W], default 1) against weighted
+    samples [M, C] (weights [M]), float64: for each direction, each position's projection
+    against the samples' quantile at the position's rank level."""
+    x = f.reshape(-1, f.shape[-1]).astype(np.float64)
+    m = np.ones(len(x)) if mask is None else mask.reshape(-1).astype(np.float64)
+    d = directions.astype(np.float64)
+    total = 0.0
+    for k in range(d.shape[1]):
+        px, pz = x @ d[:, k], samples.astype(np.float64) @ d[:, k]
+        ox, oz = np.argsort(px, kind="stable"), np.argsort(pz, kind="stable")
+        wx, wz = m[ox], weights[oz].astype(np.float64)
+        levels = (np.cumsum(wx) - wx / 2) / wx.sum()
+        cumulative = np.cumsum(wz) / wz.sum()
+        for value, weight, level in zip(px[ox], wx, levels):
+            j = min(np.searchsorted(cumulative, level, side="left"), len(pz) - 1)
+            total += weight * (value - pz[oz][j]) ** 2
+    distance = total / (m.sum() * d.shape[1])
+    scale = np.sum(weights * np.sum(samples.astype(np.float64) ** 2, axis=1)) / weights.sum()
+    return distance / (scale / f.shape[-1])
+
+
+def test_sliced_w2_matches_numpy_for_equal_sizes_as_sorted_differences():
+    f, s = relu_features((1, 6, 5, 4)), relu_features((1, 5, 6, 4), 2.0, 0.5)
+    d = losses.random_directions(4, 7, tf.constant([1, 2]))
+    samples = s.reshape(-1, 4)
+    ours = losses.sliced_w2(tf.constant(f), d, samples, tf.ones([1, 30]) / 30).numpy()
+    x, z = f.reshape(-1, 4).astype(np.float64) @ d.numpy(), samples @ d.numpy()
+    plain = np.mean((np.sort(x, 0) - np.sort(z, 0)) ** 2)
+    expected = plain / (np.mean(np.sum(samples.astype(np.float64) ** 2, 1)) / 4)
+    np.testing.assert_allclose(ours, [expected], rtol=1e-5)
+
+
+def test_sliced_w2_matches_numpy_with_sizes_weights_and_masks():
+    f, s = relu_features((1, 7, 5, 4)), relu_features((1, 4, 6, 4), 2.0, 0.5)
+    samples = s.reshape(-1, 4)
+    weights = rng.uniform(0, 1, size=24) * (rng.uniform(size=24) > 0.3)  # some zero
+    masks = rng.uniform(0, 1, size=(2, 7, 5, 1)).astype(np.float32)
+    d = losses.random_directions(4, 5, tf.constant([3, 4]))
+    ours = losses.sliced_w2(
+        tf.constant(f), d, samples, tf.constant(weights[None], tf.float32), tf.constant(masks)
+    ).numpy()
+    for region in range(2):
+        expected = np_sliced_w2(f[0], d.numpy(), samples, weights, masks[region, ..., 0])
+        np.testing.assert_allclose(ours[region], expected, rtol=1e-4)
+
+
+def test_sliced_w2_of_the_style_itself_is_zero_and_its_gradient_matches_numpy():
+    s = relu_features((1, 6, 6, 3), 2.0, 0.5)
+    d = losses.random_directions(3, 4, tf.constant([5, 6]))
+    samples, weights = s.reshape(-1, 3), tf.ones([1, 36])
+    assert float(losses.sliced_w2(tf.constant(s), d, samples, weights)[0]) == pytest.approx(0.0)
+    f = rng.normal(1.0, 1.0, size=(1, 5, 4, 3)).astype(np.float32)  # no ties, unlike ReLU's zeros
+    x = tf.constant(f)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = losses.sliced_w2(x, d, samples, weights)[0]
+    ours = tape.gradient(loss, x).numpy()
+    numeric, step = np.zeros_like(f, np.float64), 1e-6
+    for index in np.ndindex(f.shape):  # small steps keep every rank order
+        up, down = f[0].astype(np.float64), f[0].astype(np.float64)
+        up[index[1:]] += step
+        down[index[1:]] -= step
+        ones, dirs = np.ones(36), d.numpy()
+        numeric[index] = (
+            np_sliced_w2(up, dirs, samples, ones) - np_sliced_w2(down, dirs, samples, ones)
+        ) / (2 * step)
+    np.testing.assert_allclose(ours, numeric, atol=1e-4 * np.abs(numeric).max())
+
+
+def test_random_directions_are_unit_and_seeded():
+    a = losses.random_directions(8, 5, tf.constant([0, 1]))
+    np.testing.assert_allclose(tf.norm(a, axis=0), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(a, losses.random_directions(8, 5, tf.constant([0, 1])))
+    assert not np.allclose(a, losses.random_directions(8, 5, tf.constant([0, 2])))
