@@ -50,6 +50,7 @@ MULTISCALE_CHOICES = ("auto", "on", "off")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 JIT_CHOICES = ("auto", "on", "off")
 HISTORY_DTYPES = ("auto", "float32", "bfloat16")
+STYLE_LOSSES = ("gram", "gaussian_w2", "sliced_w2")
 MULTISCALE_AUTO_ABOVE = 256  # "auto" optimises coarse to fine only above this size
 MAX_INPUT_PIXELS = 100_000_000  # largest decoded input image by default (10000 x 10000)
 
@@ -110,6 +111,14 @@ class Config:
     style_layer_weights: tuple[float, ...] | None = setting(
         None, "Per-style-layer weights (normalised to sum 1); default by block."
     )
+    style_loss: str = setting(
+        "gram",
+        "How the style is matched: gram (Gram matrices, as Gatys et al.), gaussian_w2 (the "
+        "Wasserstein-2 distance between Gaussians fitted to the features: means and "
+        "covariances), sliced_w2 (the features' whole distributions along random directions, "
+        "new ones each step; not with tiles).",
+        STYLE_LOSSES,
+    )
     style_blend: tuple[float, ...] | None = setting(
         None, "One weight per style image (normalised to sum 1); default equal."
     )
@@ -154,6 +163,12 @@ class Config:
         "or mixed_float16 (GPUs); the losses stay float32, and the Gram matrices' products "
         "run in bfloat16 with mixed_bfloat16 only.",
         PRECISIONS,
+    )
+    average: float = setting(
+        0.0,
+        "Keep an exponential moving average of the image with this decay (0: off; 0.99 "
+        "averages about the last 100 steps), restarted at each scale; the average is the "
+        "result.",
     )
     jit: str = setting(
         "auto",
@@ -219,6 +234,14 @@ class Config:
         _require(
             math.isfinite(self.style_scale) and 0.05 <= self.style_scale <= 8,
             f"style_scale must be between 0.05 and 8, got {self.style_scale}",
+        )
+        _require(
+            self.style_loss in STYLE_LOSSES,
+            f"style_loss must be one of {', '.join(STYLE_LOSSES)}, got {self.style_loss!r}",
+        )
+        _require(
+            math.isfinite(self.average) and 0.0 <= self.average < 1.0,
+            f"average must be at least 0 and below 1, got {self.average}",
         )
         _require(
             self.preserve_colors in PRESERVE_COLORS_CHOICES,

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from nst_tf.config import Config
 from nst_tf.objective import Objective, Targets, use_xla
-from nst_tf.optimize import finite, make_optimizer, update_variables
+from nst_tf.optimize import Average, finite, make_optimizer, update_variables
 from nst_tf.tiles import TiledObjective
 
 
@@ -51,6 +51,8 @@ class Stage:
     compiled) and takes one optimizer step (compiled) if they are finite; otherwise nothing
     changes, so the image always holds the last finite iterate. `steps_taken` counts the
     updates applied; `loss_terms()` evaluates the objective without changing anything.
+    With config.average, `average` holds the moving average of the images (optimize.Average),
+    and `result()` is that average instead of the latest image.
     """
 
     def __init__(
@@ -73,6 +75,10 @@ class Stage:
             lambda t: tf.Variable(t, trainable=False), self.optimizer.init(self.image)
         )
         self.steps_taken = tf.Variable(0, dtype=tf.int64, trainable=False, name="steps_taken")
+        self.average = None
+        if config.average:
+            self.average = Average(*(tf.Variable(t, trainable=False)
+                                     for t in Average.start(start, config.average)))  # fmt: skip
         pixels = int(np.prod(start.shape[:3]))
         tiled = isinstance(objective, TiledObjective)
         self._update = tf.function(
@@ -82,16 +88,26 @@ class Stage:
     def step(self) -> dict[str, tf.Tensor]:
         """One loss evaluation and, if finite, one update; returns the terms at the image
         before the update."""
-        terms, grad = self.objective.terms_and_gradient(self.image, self.targets)
+        terms, grad = self.objective.terms_and_gradient(
+            self.image, self.targets, None, self.steps_taken
+        )
         self._update(terms, grad)
         return terms
 
     def loss_terms(self) -> dict[str, tf.Tensor]:
         return self.objective.terms(self.image, self.targets)
 
+    def result(self) -> tf.Tensor:
+        """What this scale has made: the image, or its moving average (config.average)."""
+        return self.image if self.average is None else self.average.value()
+
     def _guarded_update(self, terms: dict[str, tf.Tensor], grad: tf.Tensor) -> None:
         def update():
             update_variables(self.optimizer, self.image, grad, self.state)
+            if self.average is not None:
+                added = self.average.add(self.image, self.config.average)
+                for variable, value in zip(self.average, added):
+                    variable.assign(value)
             self.steps_taken.assign_add(1)
             return tf.constant(True)
 
@@ -99,8 +115,12 @@ class Stage:
 
     def variables(self) -> tf.train.Checkpoint:
         """Everything that changes as it runs, for nst_tf.checkpoint."""
+        average = {} if self.average is None else {"average": dict(self.average._asdict())}
         return tf.train.Checkpoint(
-            image=self.image, state=dict(self.state._asdict()), steps_taken=self.steps_taken
+            image=self.image,
+            state=dict(self.state._asdict()),
+            steps_taken=self.steps_taken,
+            **average,
         )
 
 

@@ -9,7 +9,9 @@ Signatures (names and dtypes are a public contract; the README documents them):
                      num_steps and weights -> image [1, H, W, 3], total, content, style, tv
     loss             image, content, style (+ optional weights) -> total, content, style, tv
     targets          content, style -> content_<layer> features, style_<layer> Gram matrices,
-                     content_tv (the content's roughness, the total variation's unit)
+                     content_tv (the content's roughness, the total variation's unit); with
+                     style_loss gaussian_w2 also style_mean_<layer> and style_root_<layer>,
+                     with sliced_w2 style_samples_<layer> and style_weights_<layer>
     init_state       image -> state_<field>: the optimizer's starting state
     step             image, state_<field>..., every output of targets (+ optional
                      weights) -> image, state_<field>..., total, content, style, tv
@@ -119,10 +121,11 @@ class ServingModel:
             scaled = resize_longest(content, sizes[k])
             targets = self.targets(scaled, style[None])
             image = minimize(
-                lambda x: self.objective.terms_and_gradient(x, targets, weights),
+                lambda x, i: self.objective.terms_and_gradient(x, targets, weights, i),
                 self.optimizer,
                 pyramid.upsample(image, scaled),
                 steps[k],
+                c.average,
             )
             return image, targets
 
@@ -214,7 +217,8 @@ class ServingModel:
             state = self.state_from_dict(inputs)
             weights = LossWeights(content_weight, style_weight, tv_weight)
             image = inputs["image"]
-            terms, grad = self.objective.terms_and_gradient(image, targets, weights)
+            # The state's update count numbers the step (it seeds sliced_w2's directions).
+            terms, grad = self.objective.terms_and_gradient(image, targets, weights, state.t)
             image, state = tf.cond(
                 finite(terms, grad),
                 lambda: self.optimizer.update(image, grad, state),
@@ -246,19 +250,34 @@ class ServingModel:
     # -- flat, named forms of Targets and optimizer state for the signatures -------------
 
     def targets_dict(self, targets: Targets) -> dict[str, tf.Tensor]:
+        """content_<layer>, style_<layer> (Gram matrices), content_tv, and for gaussian_w2
+        style_mean_<layer> and style_root_<layer>, for sliced_w2 style_samples_<layer> and
+        style_weights_<layer>."""
         c = self.config
         return {
             **{f"content_{n}": t for n, t in zip(c.content_layers, targets.content)},
             **{f"style_{n}": t for n, t in zip(c.style_layers, targets.style)},
+            **{f"style_mean_{n}": t for n, t in zip(c.style_layers, targets.style_mean)},
+            **{f"style_root_{n}": t for n, t in zip(c.style_layers, targets.style_root)},
+            **{f"style_samples_{n}": t for n, t in zip(c.style_layers, targets.style_samples)},
+            **{f"style_weights_{n}": t for n, t in zip(c.style_layers, targets.style_weights)},
             "content_tv": targets.content_tv,
         }
 
     def targets_from_dict(self, d: dict[str, tf.Tensor]) -> Targets:
         c = self.config
+
+        def per_layer(name):  # the optional fields, present for their style loss only
+            return tuple(d[f"{name}_{n}"] for n in c.style_layers if f"{name}_{n}" in d)
+
         return Targets(
             content=tuple(d[f"content_{n}"] for n in c.content_layers),
             style=tuple(d[f"style_{n}"] for n in c.style_layers),
             content_tv=d["content_tv"],
+            style_mean=per_layer("style_mean"),
+            style_root=per_layer("style_root"),
+            style_samples=per_layer("style_samples"),
+            style_weights=per_layer("style_weights"),
         )
 
     def state_dict(self, state) -> dict[str, tf.Tensor]:

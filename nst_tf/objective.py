@@ -16,17 +16,25 @@ from nst_tf import losses, masks
 from nst_tf.config import Config
 from nst_tf.features import build_extractor, computes_in_bfloat16, on_accelerator
 
+# Random directions sliced_w2 projects each style layer on per step.
+SLICED_DIRECTIONS = 32
+
 
 class Targets(NamedTuple):
     """What the image is pulled towards: content activations and style Gram matrices, the
     content's roughness (the total variation's unit), and with masks, where each style
-    applies."""
+    applies. With style_loss gaussian_w2 also the style's means and the square roots of its
+    covariances; with sliced_w2 the style's activations, as weighted samples."""
 
     content: tuple[tf.Tensor, ...]  # one per content layer, [B, h, w, c]
     style: tuple[tf.Tensor, ...]  # one per style layer, [1, c, c], or [R, c, c] with regions
     content_tv: tf.Tensor  # [B]: each content image's roughness, at least ROUGHNESS_FLOOR
     regions: tuple[tf.Tensor, ...] = ()  # one per style layer, [R, h, w, 1] in [0, 1]
     styled: tf.Tensor | None = None  # [1, H, W, 1]: where any style applies (weights the TV)
+    style_mean: tuple[tf.Tensor, ...] = ()  # gaussian_w2: per style layer, [1 or R, c]
+    style_root: tuple[tf.Tensor, ...] = ()  # gaussian_w2: covariance roots, [1 or R, c, c]
+    style_samples: tuple[tf.Tensor, ...] = ()  # sliced_w2: every style's activations, [M, c]
+    style_weights: tuple[tf.Tensor, ...] = ()  # sliced_w2: their weights, [1 or R, M]
 
 
 class Units(NamedTuple):
@@ -126,18 +134,15 @@ class Objective:
         content_features = self.extractor(content)
         per_style = [self.extractor(style) for style in styles]
         layers = self.config.style_layers
-        if style_masks:  # one target per style, each in its own region
-            grams = [
-                tf.concat([losses.gram(f[n], self.products) for f in per_style], axis=0)
-                for n in layers
-            ]
-            areas = tf.stack(style_masks)
-        else:
-            grams = [
-                tf.add_n([w * losses.gram(f[n], self.products) for f, w in zip(per_style, blend)])
-                for n in layers
-            ]
-            areas = None
+        # With style masks, one target per style, each in its own region; without, the
+        # moments of the mixture of the styles' features.
+        mix = None if style_masks else blend
+        means, grams = [], []
+        for name in layers:
+            mean, gram = zip(*(losses.moments(f[name], products=self.products) for f in per_style))
+            means.append(_combined(mean, mix))
+            grams.append(_combined(gram, mix))
+        areas = tf.stack(style_masks) if style_masks else None
         if content_mask is not None:
             areas = content_mask[None] if areas is None else areas * content_mask
         targets = Targets(
@@ -145,6 +150,17 @@ class Objective:
             style=tuple(grams),
             content_tv=content_roughness(content),
         )
+        if self.config.style_loss == "gaussian_w2":
+            targets = targets._replace(
+                style_mean=tuple(means),
+                style_root=tuple(map(losses.covariance_root, means, grams)),
+            )
+        if self.config.style_loss == "sliced_w2":
+            samples = [[tf.reshape(f[n], [-1, f[n].shape[-1]]) for f in per_style] for n in layers]
+            targets = targets._replace(
+                style_samples=tuple(tf.concat(s, axis=0) for s in samples),
+                style_weights=tuple(_sample_weights(s, mix) for s in samples),
+            )
         if areas is None:
             return targets
         areas = tf.cast(areas, tf.float32)[..., None]
@@ -154,9 +170,15 @@ class Objective:
         )
 
     def _terms(
-        self, image: tf.Tensor, targets: Targets, weights: LossWeights | None = None
+        self,
+        image: tf.Tensor,
+        targets: Targets,
+        weights: LossWeights | None = None,
+        step: tf.Tensor | int = 0,
     ) -> dict[str, tf.Tensor]:
-        """The weighted loss terms of `image` and their sum: {total, content, style, tv}."""
+        """The weighted loss terms of `image` and their sum: {total, content, style, tv}.
+        `step` (a tensor in a loop, so each value is not a new trace) seeds sliced_w2's
+        directions."""
         features = self.extractor(image)
         content = tf.add_n(
             [
@@ -166,7 +188,7 @@ class Objective:
         ) / len(self.config.content_layers)
         style = tf.add_n(
             [
-                layer_weight * self._style_loss(features[name], targets, i)
+                layer_weight * self._style_loss(features[name], targets, i, step)
                 for i, (name, layer_weight) in enumerate(
                     zip(self.config.style_layers, self.layer_weights)
                 )
@@ -175,21 +197,39 @@ class Objective:
         tv = losses.total_variation(image, targets.styled, targets.content_tv)
         return weighted(content, style, tv, weights or self.weights)
 
-    def _style_loss(self, features: tf.Tensor, targets: Targets, layer: int) -> tf.Tensor:
-        if targets.regions:
-            return losses.masked_style_loss(
-                features, targets.regions[layer], targets.style[layer], self.products
+    def _style_loss(self, features: tf.Tensor, targets: Targets, layer: int, step) -> tf.Tensor:
+        regions = targets.regions[layer] if targets.regions else None
+        if self.config.style_loss == "sliced_w2":
+            directions = losses.random_directions(
+                features.shape[-1], SLICED_DIRECTIONS, self._seed(step, layer)
             )
-        return losses.style_loss(losses.gram(features, self.products), targets.style[layer])
+            per_item = losses.sliced_w2(
+                features, directions, targets.style_samples[layer], targets.style_weights[layer],
+                regions,
+            )  # fmt: skip
+            return losses.region_sum(per_item, regions)
+        mean, second = losses.moments(
+            features, regions, self.products, with_mean=self.config.style_loss != "gram"
+        )
+        return losses.region_sum(style_distance(self.config, mean, second, targets, layer), regions)
+
+    def _seed(self, step: tf.Tensor | int, layer: int) -> tf.Tensor:
+        """The stateless seed of sliced_w2's directions at `step` and style layer `layer`."""
+        seed = tf.stack([tf.constant(self.config.seed, tf.int32), tf.cast(step, tf.int32)])
+        return tf.random.experimental.stateless_fold_in(seed, layer)
 
     def _terms_and_gradient(
-        self, image: tf.Tensor, targets: Targets, weights: LossWeights | None = None
+        self,
+        image: tf.Tensor,
+        targets: Targets,
+        weights: LossWeights | None = None,
+        step: tf.Tensor | int = 0,
     ) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         """The loss terms and d(total)/d(image), the loss scaled by `gradient_scale`."""
         scale = self.gradient_scale(image)
         with tf.GradientTape() as tape:
             tape.watch(image)
-            terms = self._terms(image, targets, weights)
+            terms = self._terms(image, targets, weights, step)
             scaled = terms["total"] * scale
         return terms, tape.gradient(scaled, image) / scale
 
@@ -198,6 +238,39 @@ class Objective:
         by after: under mixed_float16 `loss_scale`, so small gradients do not underflow in
         the network's float16 backward pass; else 1."""
         return loss_scale(image) if self.config.precision == "mixed_float16" else 1.0
+
+
+def style_distance(
+    config: Config, mean: tf.Tensor | None, second: tf.Tensor, targets: Targets, layer: int
+) -> tf.Tensor:
+    """config.style_loss of an image's (or region's) statistics at style layer `layer`, the
+    mean [N, C] (None for gram) and the Gram matrix [N, C, C], against the targets': [N]."""
+    if config.style_loss == "gram":
+        return losses.gram_distance(second, targets.style[layer])
+    return losses.gaussian_w2(
+        mean, second, targets.style_mean[layer], targets.style[layer], targets.style_root[layer]
+    )
+
+
+def _sample_weights(samples: Sequence[tf.Tensor], blend: Sequence[float] | None) -> tf.Tensor:
+    """The weights of each style's samples [M_i, c] concatenated: with `blend`, one row [1, M],
+    each style's blend weight spread over its samples (the mixture's distribution); with
+    None, one row per style (region), its own samples alone."""
+    counts = [tf.shape(s)[0] for s in samples]
+    if blend is None:
+        rows = [[tf.fill([n], 1.0 / tf.cast(n, tf.float32)) if i == j else tf.zeros([n])
+                 for j, n in enumerate(counts)] for i in range(len(samples))]  # fmt: skip
+        return tf.stack([tf.concat(row, axis=0) for row in rows])
+    parts = [tf.fill([n], w / tf.cast(n, tf.float32)) for w, n in zip(blend, counts)]
+    return tf.concat(parts, axis=0)[None]
+
+
+def _combined(parts: Sequence[tf.Tensor], blend: Sequence[float] | None) -> tf.Tensor:
+    """One statistic from each style's: their weighted sum with `blend` (for moments, the
+    mixture's), or with None all of them stacked, one per region."""
+    if blend is None:
+        return tf.concat(parts, axis=0)
+    return tf.add_n([w * part for w, part in zip(blend, parts)])
 
 
 # The total variation is measured in units of the content's roughness; a flat content image

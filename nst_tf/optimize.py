@@ -205,13 +205,36 @@ def finite(terms: dict[str, tf.Tensor], grad: tf.Tensor) -> tf.Tensor:
     return tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in (*terms.values(), grad)])
 
 
+class Average(NamedTuple):
+    """An exponential moving average of the iterates x_0 ... x_n with decay d, bias-corrected:
+    sum_k d^(n-k) (1-d) x_k over sum_k d^(n-k) (1-d) = 1 - d^(n+1). Decay 0 is the latest
+    iterate."""
+
+    total: tf.Tensor  # sum_k d^(n-k) (1-d) x_k, image-shaped
+    weight: tf.Tensor  # 1 - d^(n+1), float32 scalar
+
+    @classmethod
+    def start(cls, image: tf.Tensor, decay: float) -> Average:
+        return cls((1.0 - decay) * image, tf.constant(1.0 - decay))
+
+    def add(self, image: tf.Tensor, decay: float) -> Average:
+        return Average(decay * self.total + (1.0 - decay) * image,
+                       decay * self.weight + (1.0 - decay))  # fmt: skip
+
+    def value(self) -> tf.Tensor:
+        return self.total / self.weight
+
+
 def minimize(
-    terms_and_gradient: Callable[[tf.Tensor], tuple[dict[str, tf.Tensor], tf.Tensor]],
+    terms_and_gradient: Callable[[tf.Tensor, tf.Tensor], tuple[dict[str, tf.Tensor], tf.Tensor]],
     optimizer: Optimizer,
     image: tf.Tensor,
     num_steps: tf.Tensor | int,
+    average: float = 0.0,
 ) -> tf.Tensor:
-    """Up to `num_steps` optimizer steps from `image` in a tf.while_loop; returns the image.
+    """Up to `num_steps` optimizer steps from `image` in a tf.while_loop; returns the image,
+    or with `average` > 0 the moving average of the images (Average) with that decay.
+    terms_and_gradient(image, step) is given the step number, from 0.
 
     As in the interactive loop, a step whose loss or gradient is not finite is not taken:
     the loop stops there with the last finite image. The image and the optimizer state are
@@ -219,21 +242,25 @@ def minimize(
     cannot see each other's state.
     """
 
-    def body(i, ok, image, state):
-        terms, grad = terms_and_gradient(image)
+    def body(i, ok, image, state, mean):
+        terms, grad = terms_and_gradient(image, i)
         ok = finite(terms, grad)
-        image, state = tf.cond(
-            ok, lambda: optimizer.update(image, grad, state), lambda: (image, state)
-        )
-        return i + 1, ok, image, state
 
-    _, _, image, _ = tf.while_loop(
-        lambda i, ok, image, state: tf.logical_and(ok, i < num_steps),
+        def update():
+            new_image, new_state = optimizer.update(image, grad, state)
+            return new_image, new_state, mean.add(new_image, average)
+
+        image, state, mean = tf.cond(ok, update, lambda: (image, state, mean))
+        return i + 1, ok, image, state, mean
+
+    *_, mean = tf.while_loop(
+        lambda i, ok, image, state, mean: tf.logical_and(ok, i < num_steps),
         body,
-        (tf.constant(0), tf.constant(True), image, optimizer.init(image)),
+        (tf.constant(0), tf.constant(True), image, optimizer.init(image),
+         Average.start(image, average)),
         parallel_iterations=1,
-    )
-    return image
+    )  # fmt: skip
+    return mean.value()
 
 
 def update_variables(

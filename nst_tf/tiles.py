@@ -7,11 +7,13 @@ receptive radius of the deepest layer used, so the activations over the core are
 those of the whole image. Core corners lie on a 16-pixel grid, so pooling windows fall
 where they fall for the whole image.
 
-The style loss needs the Gram matrices of the whole image, so a step takes two passes.
-The first, without a gradient, sums each core's share of the Gram matrices. Then
-dL/dG = 2 (G - target) / |target|^2 is known, and the second pass differentiates, tile by tile,
-the core's part of <dL/dG, G> plus its content loss and total variation: their gradients add
-up to the gradient of the whole loss. There are no seams to hide: the result is the whole
+The style loss needs statistics of the whole image, its Gram matrices (and for
+style_loss gaussian_w2 its means): sums over positions, so a step takes two passes. The
+first, without a gradient, sums each core's share of them. Then dL/dG (and dL/dmean) is
+known, and the second pass differentiates, tile by tile, the core's part of <dL/dG, G> (plus
+<dL/dmean, mean>) plus its content loss and total variation: their gradients add up to the
+gradient of the whole loss. The sliced loss sorts the whole image's activations, which
+tiles cannot hold, and is refused. There are no seams to hide: the result is the whole
 image's gradient, up to float rounding. Every loss term is computed tile by tile, so the
 memory beyond one tile's network is the run's image-sized vectors and the optimizer update's.
 """
@@ -27,7 +29,14 @@ import tensorflow as tf
 
 from nst_tf import losses
 from nst_tf.config import ConfigError
-from nst_tf.objective import LossWeights, Objective, Targets, content_roughness, weighted
+from nst_tf.objective import (
+    LossWeights,
+    Objective,
+    Targets,
+    content_roughness,
+    style_distance,
+    weighted,
+)
 
 ALIGN = 16  # product of the pooling strides before block5: core corners on this grid
 
@@ -85,6 +94,11 @@ class TiledObjective:
             raise ConfigError(f"tile_size must be a multiple of {ALIGN}, got {tile_size}")
         if masked:
             raise ConfigError("masks cannot be used with tiles: raise tile_size or set it to 0")
+        if objective.config.style_loss == "sliced_w2":
+            raise ConfigError(
+                "style_loss=sliced_w2 cannot be used with tiles, as it sorts each layer's "
+                "activations of the whole image: raise tile_size or use style_loss=gaussian_w2"
+            )
         self.objective = objective
         self.config = objective.config
         self.weights = objective.weights
@@ -113,33 +127,48 @@ class TiledObjective:
                     features[name] = np.zeros(shape, np.float32)
                 y0, y1, x0, x1 = (v // self.strides[name] for v in tile.core)
                 features[name][:, y0:y1, x0:x1] = core
-        grams = [0.0] * len(c.style_layers)
-        for style, weight in zip(styles, blend):
-            for i, gram in enumerate(self._accumulate(style)[0]):
+        means, grams = [0.0] * len(c.style_layers), [0.0] * len(c.style_layers)
+        for style, weight in zip(styles, blend):  # the moments of the styles' mixture
+            for i, (mean, gram) in enumerate(self._accumulate(style, with_mean=True)[0]):
+                means[i] += weight * mean
                 grams[i] += weight * gram
-        return Targets(
+        targets = Targets(
             content=tuple(tf.constant(features[name]) for name in c.content_layers),
             style=tuple(grams),
             content_tv=content_roughness(content),
         )
+        if c.style_loss == "gaussian_w2":
+            targets = targets._replace(
+                style_mean=tuple(means),
+                style_root=tuple(map(losses.covariance_root, means, grams)),
+            )
+        return targets
 
     def _tiles(self, image):
         """Each tile of `image` with the activations of its extent."""
         for tile in plan(*image.shape[1:3], self.tile_size, self.halo):
             yield tile, _call_traced(self._features, _crop(image, tile.extent))
 
-    def _accumulate(self, image: tf.Tensor, targets: Targets | None = None):
-        """The whole image's Gram matrix at each style layer, summed core by core; with
-        `targets`, also its content loss (unweighted, averaged over the layers) and its total
-        variation (unweighted)."""
+    def _accumulate(
+        self, image: tf.Tensor, targets: Targets | None = None, with_mean: bool | None = None
+    ) -> tuple[list, tf.Tensor, tf.Tensor]:
+        """The whole image's statistics at each style layer, (mean or None, Gram matrix) as
+        losses.moments (the mean when `with_mean`, by default when the style loss needs it),
+        summed core by core; with `targets`, also its content loss (unweighted, averaged over
+        the layers) and its total variation (unweighted)."""
         c = self.config
+        if with_mean is None:
+            with_mean = c.style_loss != "gram"
         size = tuple(image.shape[1:3])
-        grams, content, tv = [0.0] * len(c.style_layers), 0.0, 0.0
+        statistics = [(0.0 if with_mean else None, 0.0)] * len(c.style_layers)
+        content, tv = 0.0, 0.0
         content_targets = targets.content if targets is not None else ()
         scales = [losses.content_scale(target) for target in content_targets]
         for tile, features in self._tiles(image):
             for i, name in enumerate(c.style_layers):
-                grams[i] += self._gram_share(features[name], tile, name, size)
+                mean, gram = self._moments_share(features[name], tile, name, size, with_mean)
+                total_mean, total_gram = statistics[i]
+                statistics[i] = (None if mean is None else total_mean + mean, total_gram + gram)
             for name, target, scale in zip(c.content_layers, content_targets, scales):
                 core = self._core(features[name], tile, name)
                 content += self._content_sum(
@@ -147,40 +176,47 @@ class TiledObjective:
                 )
             if targets is not None:
                 tv += _tv_share(_crop(image, tile.extent), tile, size, targets.content_tv)
-        return grams, content / len(c.content_layers), tv
+        return statistics, content / len(c.content_layers), tv
 
-    def _style(self, grams, targets: Targets) -> tuple[tf.Tensor, list[tf.Tensor]]:
-        """The style loss of the whole image's Gram matrices, and its gradient by each."""
+    def _style(self, statistics, targets: Targets) -> tuple[tf.Tensor, list]:
+        """The style loss of the whole image's statistics, and its gradient by each
+        (d/dmean or None, d/dGram) per style layer."""
         style, gradients = 0.0, []
-        for gram, target, weight in zip(grams, targets.style, self.objective.layer_weights):
+        for layer, (mean, gram) in enumerate(statistics):
+            weight = self.objective.layer_weights[layer]
+            watched = [gram] if mean is None else [mean, gram]
             with tf.GradientTape() as tape:
-                tape.watch(gram)
-                loss = weight * losses.style_loss(gram, target)
+                tape.watch(watched)
+                loss = weight * tf.reduce_sum(
+                    style_distance(self.config, mean, gram, targets, layer)
+                )
             style += loss
-            gradients.append(tape.gradient(loss, gram))
+            gradient = tape.gradient(loss, watched)
+            gradients.append((None, *gradient) if mean is None else tuple(gradient))
         return style, gradients
 
     def terms(
-        self, image: tf.Tensor, targets: Targets, weights: LossWeights | None = None
+        self, image: tf.Tensor, targets: Targets, weights: LossWeights | None = None, step=0
     ) -> dict[str, tf.Tensor]:
-        """Objective.terms, tile by tile."""
+        """Objective.terms, tile by tile (`step` seeds nothing here: sliced_w2 is refused)."""
         image = tf.convert_to_tensor(image)
-        grams, content, tv = self._accumulate(image, targets)
-        style, _ = self._style(grams, targets)
+        statistics, content, tv = self._accumulate(image, targets)
+        style, _ = self._style(statistics, targets)
         return weighted(content, style, tv, weights or self.weights)
 
     def terms_and_gradient(
-        self, image: tf.Tensor, targets: Targets, weights: LossWeights | None = None
+        self, image: tf.Tensor, targets: Targets, weights: LossWeights | None = None, step=0
     ) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         """Objective.terms_and_gradient, in two passes over the tiles."""
         w = weights or self.weights
         image = tf.convert_to_tensor(image)
         height, width = size = tuple(image.shape[1:3])
-        # Pass 1: Gram matrices, content loss and total variation of the whole image, core by
-        # core.
-        grams, content, tv = self._accumulate(image, targets)
-        style, upstream = self._style(grams, targets)
-        upstream = [w.style * g for g in upstream]  # dL/dG per style layer, weights included
+        # Pass 1: style statistics, content loss and total variation of the whole image,
+        # core by core.
+        statistics, content, tv = self._accumulate(image, targets)
+        style, upstream = self._style(statistics, targets)
+        # d loss / d (mean, Gram) per style layer, weights included
+        upstream = [tuple(None if g is None else w.style * g for g in u) for u in upstream]
         scale = self.objective.gradient_scale(image)
         # Pass 2: each tile's share of the gradient, added where the tile lies.
         gradient = np.zeros(image.shape, np.float32)
@@ -209,8 +245,9 @@ class TiledObjective:
         loss_scale, tile, size,
     ):  # fmt: skip
         """Gradient of the tile's part of the loss: its content loss and total variation, and
-        <dL/dG, its share of the Gram matrices> with dL/dG held fixed; scaled by `loss_scale`
-        while the network differentiates (see Objective.gradient_scale)."""
+        <dL/dG, its share of the Gram matrices> (plus <dL/dmean, its share of the means>)
+        with the upstream gradients held fixed; scaled by `loss_scale` while the network
+        differentiates (see Objective.gradient_scale)."""
         c = self.config
         with tf.GradientTape() as tape:
             tape.watch(crop)
@@ -220,8 +257,13 @@ class TiledObjective:
                 core = self._core(features[name], tile, name)
                 weight = content_weight / len(c.content_layers)
                 part += weight * self._content_sum(core, target, scale, name, size)
-            for name, dgram in zip(c.style_layers, upstream):
-                part += tf.reduce_sum(dgram * self._gram_share(features[name], tile, name, size))
+            for name, (dmean, dgram) in zip(c.style_layers, upstream):
+                mean, gram = self._moments_share(
+                    features[name], tile, name, size, dmean is not None
+                )
+                part += tf.reduce_sum(dgram * gram)
+                if dmean is not None:
+                    part += tf.reduce_sum(dmean * mean)
             scaled = part * loss_scale
         return tape.gradient(scaled, crop) / loss_scale
 
@@ -243,16 +285,17 @@ class TiledObjective:
         s = self.strides[name]
         return (size[0] // s) * (size[1] // s)
 
-    def _gram_share(self, features, tile: Tile, name: str, size: tuple[int, int]):
-        """The core's part of the whole image's Gram matrix at layer `name`: its Gram matrix
-        times its share of the positions (0 for an edge core holding no whole activation)."""
+    def _moments_share(self, features, tile: Tile, name: str, size: tuple[int, int], with_mean):
+        """The core's part of the whole image's mean (None unless `with_mean`) and Gram matrix
+        at layer `name`: its own times its share of the positions (0 for an edge core
+        holding no whole activation)."""
         core = self._core(features, tile, name)
         positions = core.shape[1] * core.shape[2]
         if not positions:
-            return 0.0
-        return losses.gram(core, self.objective.products) * (
-            positions / self._positions(name, size)
-        )
+            return (0.0 if with_mean else None), 0.0
+        share = positions / self._positions(name, size)
+        mean, gram = losses.moments(core, None, self.objective.products, with_mean)
+        return (None if mean is None else mean * share), gram * share
 
     def _content_sum(self, core, target, scale, name: str, size: tuple[int, int]) -> tf.Tensor:
         """The core's part of the content loss: its squared differences over the size of

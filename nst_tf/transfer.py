@@ -96,7 +96,7 @@ class StyleTransfer:
             raise NumericError(numeric_message(terms, done + 1))
         if int(stage.steps_taken) == self.scales[scale][1] and scale + 1 < len(self.scales):
             self.scale += 1
-            self.stage = self._stage(self.scale, stage.image)
+            self.stage = self._stage(self.scale, stage.result())
         return Record(done + 1, scale, terms, lambda: self._result(stage))
 
     def run(self, steps: int | None = None, callback: Callback | None = None) -> np.ndarray:
@@ -116,7 +116,7 @@ class StyleTransfer:
         return self._result(self.stage)
 
     def _result(self, stage: Stage) -> np.ndarray:
-        images = pyramid.finish(self.config, stage.image, stage.content).numpy()
+        images = pyramid.finish(self.config, stage.result(), stage.content).numpy()
         return images if self.inputs.batched else images[0]
 
     def save(self, directory: str) -> None:

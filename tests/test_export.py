@@ -282,14 +282,21 @@ def test_served_signatures_write_no_files(export_path):
     assert not ops & FILE_WRITING_OPS
 
 
-def test_the_served_model_gives_what_the_command_gives(tmp_path, served_settings_paths):
+@pytest.mark.parametrize(
+    "extra",
+    [[], ["--style_loss=gaussian_w2", "--average=0.5"], ["--style_loss=sliced_w2"]],
+    ids=["gram", "gaussian_averaged", "sliced"],
+)
+def test_the_served_model_gives_what_the_command_gives(tmp_path, served_settings_paths, extra):
     """The same settings given to both commands; the request asks for the command's size.
 
     Coarse to fine over three scales, with noise in the start and the content's colours put
-    back: everything the exported graph computes in place of the command's Python loop."""
+    back: everything the exported graph computes in place of the command's Python loop; and
+    again with the Gaussian style loss and iterate averaging."""
     from tests.test_cli import nst_tf as nst_tf_command
 
     content_path, style_path, settings = served_settings_paths
+    settings = settings + extra
     root = tmp_path / "models"
     exported = run_module(
         "nst_tf.export_cli", f"--export_dir={root}", "--name=nst", "--version=1", *settings

@@ -1,0 +1,177 @@
+"""The style losses other than Gram matrices, through the objective: tiles, masks, blends
+(the loss functions themselves are checked against NumPy in test_losses)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nst_tf import losses
+from nst_tf.config import Config, ConfigError
+from nst_tf.images import load_image
+from nst_tf.objective import Objective
+from nst_tf.tiles import TiledObjective
+from tests.conftest import CONTENT_PATH, STYLE_PATH, new_transfer
+
+GAUSSIAN = {"style_loss": "gaussian_w2"}
+SHALLOW = {"content_layers": ("block2_conv2",), "style_layers": ("block1_conv1", "block2_conv1")}
+
+
+def _noisy(content):
+    noise = np.random.default_rng(0).normal(0, 30, content.shape)
+    return tf.constant(np.clip(content + noise, 0, 255)[None], tf.float32)
+
+
+def test_gaussian_w2_tiled_equals_the_whole_image():
+    """The mean and the Gram matrix are sums over positions, so tiles give them exactly, and
+    with them the loss and its gradient."""
+    config = Config(size=96, weights="random", precision="float32", **GAUSSIAN, **SHALLOW)
+    content, style = load_image(CONTENT_PATH, 96), load_image(STYLE_PATH, 96)
+    objective = Objective(config)
+    targets = objective.targets(content[None], [style[None]])
+    image = _noisy(content)
+    terms, grad = objective.terms_and_gradient(image, targets)
+    tiled = TiledObjective(objective, 32)
+    tiled_targets = tiled.targets(content[None], [style[None]])
+    for ours, whole in zip(tiled_targets.style_root, targets.style_root):
+        np.testing.assert_allclose(ours, whole, atol=1e-4 * float(tf.reduce_max(whole)))
+    tiled_terms, tiled_grad = tiled.terms_and_gradient(image, targets)
+    for name in terms:
+        assert float(tiled_terms[name]) == pytest.approx(float(terms[name]), rel=1e-5)
+    scale = float(tf.reduce_max(tf.abs(grad)))
+    np.testing.assert_allclose(tiled_grad / scale, grad / scale, atol=1e-5)
+
+
+def test_gaussian_w2_targets_are_the_mixture_of_blended_styles(extractor, config, content, style):
+    """Blending two styles 3:1 matches the moments of a mixture of their features: the
+    means and second moments mix linearly, the covariance root is taken of the mixture's."""
+    gaussian = config.replace(**GAUSSIAN)
+    other = content[::-1].copy()
+    alone = [new_transfer(content, s, gaussian, extractor).stage.targets for s in (style, other)]
+    mixed = new_transfer(
+        content, [style, other], gaussian.replace(style_blend=(3.0, 1.0)), extractor
+    ).stage.targets
+    mean = 0.75 * alone[0].style_mean[0] + 0.25 * alone[1].style_mean[0]
+    second = 0.75 * alone[0].style[0] + 0.25 * alone[1].style[0]
+    np.testing.assert_allclose(mixed.style_mean[0], mean, rtol=1e-5)
+    np.testing.assert_allclose(mixed.style[0], second, rtol=1e-5)
+    root = mixed.style_root[0].numpy()[0].astype(np.float64)
+    np.testing.assert_allclose(
+        root @ root, losses.covariance(mean, second)[0], atol=1e-3 * float(tf.reduce_max(second))
+    )
+
+
+def test_gaussian_w2_with_one_white_mask_is_the_unmasked_loss(extractor, config, content, style):
+    gaussian = config.replace(**GAUSSIAN)
+    white = np.ones(content.shape[:2], np.float32)
+    plain = new_transfer(content, style, gaussian, extractor).stage.loss_terms()
+    masked = new_transfer(
+        content, style, gaussian, extractor, content_mask=white
+    ).stage.loss_terms()
+    for name in ("style", "total"):
+        assert float(masked[name]) == pytest.approx(float(plain[name]), rel=1e-4)
+
+
+def test_gaussian_w2_style_masks_match_each_style_inside_its_region(
+    extractor, config, content, style
+):
+    """Two styles, each in half the image: each region's target is its own style's moments,
+    and the loss is the regions' losses weighted by their area."""
+    gaussian = config.replace(**GAUSSIAN)
+    other = content[::-1].copy()
+    left = np.zeros(content.shape[:2], np.float32)
+    left[:, : content.shape[1] // 2] = 1.0
+    run = new_transfer(content, [style, other], gaussian, extractor, style_masks=[left, 1.0 - left])
+    targets = run.stage.targets
+    singles = [new_transfer(content, s, gaussian, extractor).stage.targets for s in (style, other)]
+    for layer in range(len(config.style_layers)):
+        for region in (0, 1):
+            np.testing.assert_allclose(
+                targets.style_mean[layer][region], singles[region].style_mean[layer][0], rtol=1e-5
+            )
+    assert np.isfinite(float(run.stage.loss_terms()["style"]))
+    run.run(2)
+    assert np.isfinite(run.result()).all()
+
+
+def test_a_gaussian_w2_run_moves_towards_the_style(extractor, config, content, style):
+    run = new_transfer(content, style, config.replace(**GAUSSIAN, steps=20), extractor)
+    first = float(run.stage.loss_terms()["style"])
+    run.run()
+    assert float(run.stage.loss_terms()["style"]) < 0.5 * first
+
+
+def test_an_unknown_style_loss_is_refused():
+    with pytest.raises(ConfigError, match="style_loss must be one of gram, gaussian_w2"):
+        Config(style_loss="mmd")
+
+
+SLICED = {"style_loss": "sliced_w2"}
+
+
+def test_sliced_w2_blend_weights_each_style_by_its_blend(extractor, config, content, style):
+    other = content[:, :40].copy()  # another shape: another sample count
+    run = new_transfer(
+        content, [style, other], config.replace(**SLICED, style_blend=(3.0, 1.0)), extractor
+    )
+    weights = run.stage.targets.style_weights[0].numpy()[0]
+    first, second = (s.shape[0] * s.shape[1] for s in run.stage.styles)  # block1: per pixel
+    assert first != second and weights.shape == (first + second,)
+    assert weights[:first].sum() == pytest.approx(0.75)
+    assert weights[first:].sum() == pytest.approx(0.25)
+
+
+def test_sliced_w2_directions_are_new_each_step_and_seeded(extractor, config, content, style):
+    run = new_transfer(content, style, config.replace(**SLICED), extractor)
+    image, targets = run.stage.image, run.stage.targets
+    at = [float(run.objective.terms(image, targets, None, step)["style"]) for step in (0, 0, 1)]
+    assert at[0] == at[1] and at[0] != at[2]
+    again = new_transfer(content, style, config.replace(**SLICED, steps=3), extractor).run()
+    np.testing.assert_array_equal(
+        again, new_transfer(content, style, config.replace(**SLICED, steps=3), extractor).run()
+    )
+
+
+def test_sliced_w2_with_one_white_mask_is_the_unmasked_loss(extractor, config, content, style):
+    sliced = config.replace(**SLICED)
+    white = np.ones(content.shape[:2], np.float32)
+    plain = new_transfer(content, style, sliced, extractor).stage.loss_terms()
+    masked = new_transfer(content, style, sliced, extractor, content_mask=white).stage.loss_terms()
+    assert float(masked["style"]) == pytest.approx(float(plain["style"]), rel=1e-4)
+
+
+def test_sliced_w2_style_masks_give_each_region_its_own_style(extractor, config, content, style):
+    sliced = config.replace(**SLICED)
+    other = content[::-1].copy()
+    left = np.zeros(content.shape[:2], np.float32)
+    left[:, : content.shape[1] // 2] = 1.0
+    run = new_transfer(content, [style, other], sliced, extractor, style_masks=[left, 1.0 - left])
+    weights = run.stage.targets.style_weights[0].numpy()
+    count = run.stage.styles[0].shape[0] * run.stage.styles[0].shape[1]
+    assert weights[0, count:].sum() == 0 and weights[1, :count].sum() == 0
+    run.run(2)
+    assert np.isfinite(run.result()).all()
+
+
+def test_a_sliced_w2_run_moves_towards_the_style(extractor, config, content, style):
+    run = new_transfer(content, style, config.replace(**SLICED, steps=20), extractor)
+    first = float(run.stage.loss_terms()["style"])
+    run.run()
+    assert float(run.stage.loss_terms()["style"]) < 0.5 * first
+
+
+def test_sliced_w2_refuses_tiles_in_one_sentence(config, content, style):
+    objective = Objective(config.replace(**SLICED))
+    with pytest.raises(ConfigError, match="sliced_w2 cannot be used with tiles, as it sorts"):
+        TiledObjective(objective, 32)
+
+
+@pytest.mark.parametrize("loss", ["gaussian_w2", "sliced_w2"])
+def test_a_batch_gets_what_its_images_get_alone(extractor, config, content, style, loss):
+    settings = config.replace(style_loss=loss)
+    other = content[::-1].copy()
+    alone = [
+        float(new_transfer(c, style, settings, extractor).stage.loss_terms()["style"])
+        for c in (content, other)
+    ]
+    batch = new_transfer(np.stack([content, other]), style, settings, extractor)
+    assert float(batch.stage.loss_terms()["style"]) == pytest.approx(sum(alone), rel=1e-4)
