@@ -1,8 +1,10 @@
-"""Render a contact sheet: for each photo x painting pair, photo | painting | result; and
-print a Markdown table of each result's time and quality measures.
+"""Render a contact sheet: for each photo x painting pair, photo | painting | result (one
+result per --variant); and print a Markdown table of each result's time and quality measures.
 
     python scripts/gallery.py --output=docs/gallery.jpg
     python scripts/gallery.py --output=sheet.png --pairs=photo.jpg:painting.jpg --size=256
+    python scripts/gallery.py --output=losses.jpg --variant="style_loss=gram" \
+        --variant="style_loss=gaussian_w2" --variant="style_loss=gaussian_w2 average=0.99"
 
 Each result is what `nst-tf` gives with the same flags (every flag of the command's settings
 is accepted here, with the same defaults), made through the Python API with one feature
@@ -53,6 +55,12 @@ flags.DEFINE_list("pairs", DEFAULT_PAIRS, "PHOTO:PAINTING pairs, comma-separated
 flags.DEFINE_string("output", "gallery.jpg", "The contact sheet: .jpg, .png or .webp.")
 flags.DEFINE_integer("row_height", 256, "Height of each row of the sheet, in pixels.")
 flags.DEFINE_string("title", None, "Caption; default: the settings that differ from nst-tf's.")
+flags.DEFINE_multi_string(
+    "variant",
+    [],
+    "Settings of one result column, as space-separated name=value pairs of the command's "
+    "flags on top of the flags given (repeat for more columns); default: one column.",
+)
 options.define(options.CONFIG_FLAGS)
 FLAGS = flags.FLAGS
 
@@ -71,33 +79,50 @@ def _flag_value(value) -> str:
     return ",".join(str(v) for v in value) if isinstance(value, tuple) else str(value)
 
 
+def variants(config: Config) -> list[Config]:
+    """One Config per --variant (the flags given, with the variant's settings on top), or
+    the flags' own when there is none."""
+    configs = []
+    for variant in FLAGS.variant or [""]:
+        changes = {}
+        for setting in variant.split():
+            name, _, value = setting.partition("=")
+            if name not in {f.name for f in dataclasses.fields(Config)}:
+                raise flags.ValidationError(f"--variant names no setting {name!r}")
+            changes[name] = FLAGS[name].parser.parse(value)
+        configs.append(config.replace(**changes))
+    return configs
+
+
 def main(argv: list[str]) -> None:
     del argv
-    config = options.config_from_flags()
-    extractor = Objective(config).extractor
+    configs = variants(options.config_from_flags())
+    extractor = Objective(configs[0]).extractor
     judge = build_extractor(quality.MEASURE_LAYERS, weights="hed", network="vgg16")
     rows, seconds = [], []
     table = [
-        "| photo | painting | seconds | features | colours | edges | sharpness |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| photo | painting | settings | seconds | features | colours | edges | sharpness |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for pair in FLAGS.pairs:
         photo, painting = pair.split(":")
-        start = time.monotonic()
-        result = stylize(photo, painting, config, extractor=extractor)
-        seconds.append(time.monotonic() - start)
-        logging.info("%s in the style of %s: %.0f s", photo, painting, seconds[-1])
-        images = [load_image(photo, config.size), load_image(painting, config.size), result]
-        rows.append(images)
-        m = quality.measure(*images, judge)
-        table.append(
-            f"| {os.path.basename(photo)} | {os.path.basename(painting)} | {seconds[-1]:.0f} | "
-            + " | ".join(f"{m[k]:.2f}" for k in ("features", "colours", "edges", "sharpness"))
-            + " |"
-        )
-    print(settings_caption(config))
+        size = configs[0].size
+        rows.append([load_image(photo, size), load_image(painting, size)])
+        for config in configs:
+            start = time.monotonic()
+            result = stylize(photo, painting, config, extractor=extractor)
+            seconds.append(time.monotonic() - start)
+            logging.info("%s in the style of %s: %.0f s", photo, painting, seconds[-1])
+            rows[-1].append(result)
+            m = quality.measure(*rows[-1][:2], result, judge)
+            table.append(
+                f"| {os.path.basename(photo)} | {os.path.basename(painting)} | "
+                f"{settings_caption(config)} | {seconds[-1]:.0f} | "
+                + " | ".join(f"{m[k]:.2f}" for k in ("features", "colours", "edges", "sharpness"))
+                + " |"
+            )
     print("\n".join(table))
-    caption = FLAGS.title or settings_caption(config)
+    caption = FLAGS.title or "; ".join(settings_caption(config) for config in configs)
     network = extractor.name.removesuffix("_features").upper()
     times = ", ".join(f"{s:.0f} s" for s in seconds)
     caption += f"  |  {network} features  |  {times} on {os.cpu_count()} CPU cores"
