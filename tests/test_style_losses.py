@@ -60,15 +60,27 @@ def test_gaussian_w2_targets_are_the_mixture_of_blended_styles(extractor, config
     )
 
 
-def test_gaussian_w2_with_one_white_mask_is_the_unmasked_loss(extractor, config, content, style):
-    gaussian = config.replace(**GAUSSIAN)
+@pytest.mark.parametrize("loss", ["gaussian_w2", "sliced_w2"])
+def test_one_white_mask_is_the_unmasked_loss(extractor, config, content, style, loss):
+    settings = config.replace(style_loss=loss)
     white = np.ones(content.shape[:2], np.float32)
-    plain = new_transfer(content, style, gaussian, extractor).stage.loss_terms()
+    plain = new_transfer(content, style, settings, extractor).stage.loss_terms()
     masked = new_transfer(
-        content, style, gaussian, extractor, content_mask=white
+        content, style, settings, extractor, content_mask=white
     ).stage.loss_terms()
     for name in ("style", "total"):
         assert float(masked[name]) == pytest.approx(float(plain[name]), rel=1e-4)
+
+
+def _two_styles_in_halves(settings, extractor, content, style):
+    """A run of `content` with `style` in its left half and the flipped content as a second
+    style in its right half."""
+    other = content[::-1].copy()
+    left = np.zeros(content.shape[:2], np.float32)
+    left[:, : content.shape[1] // 2] = 1.0
+    return new_transfer(
+        content, [style, other], settings, extractor, style_masks=[left, 1.0 - left]
+    ), other
 
 
 def test_gaussian_w2_style_masks_match_each_style_inside_its_region(
@@ -77,10 +89,7 @@ def test_gaussian_w2_style_masks_match_each_style_inside_its_region(
     """Two styles, each in half the image: each region's target is its own style's moments,
     and the loss is the regions' losses weighted by their area."""
     gaussian = config.replace(**GAUSSIAN)
-    other = content[::-1].copy()
-    left = np.zeros(content.shape[:2], np.float32)
-    left[:, : content.shape[1] // 2] = 1.0
-    run = new_transfer(content, [style, other], gaussian, extractor, style_masks=[left, 1.0 - left])
+    run, other = _two_styles_in_halves(gaussian, extractor, content, style)
     targets = run.stage.targets
     singles = [new_transfer(content, s, gaussian, extractor).stage.targets for s in (style, other)]
     for layer in range(len(config.style_layers)):
@@ -91,13 +100,6 @@ def test_gaussian_w2_style_masks_match_each_style_inside_its_region(
     assert np.isfinite(float(run.stage.loss_terms()["style"]))
     run.run(2)
     assert np.isfinite(run.result()).all()
-
-
-def test_a_gaussian_w2_run_moves_towards_the_style(extractor, config, content, style):
-    run = new_transfer(content, style, config.replace(**GAUSSIAN, steps=20), extractor)
-    first = float(run.stage.loss_terms()["style"])
-    run.run()
-    assert float(run.stage.loss_terms()["style"]) < 0.5 * first
 
 
 def test_an_unknown_style_loss_is_refused():
@@ -131,20 +133,8 @@ def test_sliced_w2_directions_are_new_each_step_and_seeded(extractor, config, co
     )
 
 
-def test_sliced_w2_with_one_white_mask_is_the_unmasked_loss(extractor, config, content, style):
-    sliced = config.replace(**SLICED)
-    white = np.ones(content.shape[:2], np.float32)
-    plain = new_transfer(content, style, sliced, extractor).stage.loss_terms()
-    masked = new_transfer(content, style, sliced, extractor, content_mask=white).stage.loss_terms()
-    assert float(masked["style"]) == pytest.approx(float(plain["style"]), rel=1e-4)
-
-
 def test_sliced_w2_style_masks_give_each_region_its_own_style(extractor, config, content, style):
-    sliced = config.replace(**SLICED)
-    other = content[::-1].copy()
-    left = np.zeros(content.shape[:2], np.float32)
-    left[:, : content.shape[1] // 2] = 1.0
-    run = new_transfer(content, [style, other], sliced, extractor, style_masks=[left, 1.0 - left])
+    run, _ = _two_styles_in_halves(config.replace(**SLICED), extractor, content, style)
     weights = run.stage.targets.style_weights[0].numpy()
     count = run.stage.styles[0].shape[0] * run.stage.styles[0].shape[1]
     assert weights[0, count:].sum() == 0 and weights[1, :count].sum() == 0
@@ -152,8 +142,9 @@ def test_sliced_w2_style_masks_give_each_region_its_own_style(extractor, config,
     assert np.isfinite(run.result()).all()
 
 
-def test_a_sliced_w2_run_moves_towards_the_style(extractor, config, content, style):
-    run = new_transfer(content, style, config.replace(**SLICED, steps=20), extractor)
+@pytest.mark.parametrize("loss", ["gaussian_w2", "sliced_w2"])
+def test_a_run_moves_towards_the_style(extractor, config, content, style, loss):
+    run = new_transfer(content, style, config.replace(style_loss=loss, steps=20), extractor)
     first = float(run.stage.loss_terms()["style"])
     run.run()
     assert float(run.stage.loss_terms()["style"]) < 0.5 * first
