@@ -26,7 +26,8 @@ Suites (--suite, comma-separated):
   time_to_quality  the quality of the image (nst_tf.quality's measures) against wall time
            of nst_tf's defaults, jcjohnson/neural-style's recipe, the TensorFlow tutorial's
            and the naive baseline, with trained features (--time_to_quality_size; plot and
-           sheets written to docs/; see time_to_quality.py).
+           sheets written to docs/; see time_to_quality.py); with --time_to_quality_losses,
+           jcjohnson's recipe against the defaults with each style loss.
   history  quality and time of a large coarse-to-fine run of trained features with the
            L-BFGS history in float32, in bfloat16 and in bfloat16 with 5 pairs
            (--history_size, --history_steps; sheet written to docs/history.jpg).
@@ -102,6 +103,11 @@ flags.DEFINE_list("serving_steps", ["50", "200"], "serving: optimizer steps per 
 flags.DEFINE_list("multiscale_sizes", ["512", "1024"], "multiscale: output sizes.")
 flags.DEFINE_list("multiscale_steps", ["50", "10"], "multiscale: finest-scale steps per size.")
 flags.DEFINE_integer("time_to_quality_size", 512, "time_to_quality: longest side in pixels.")
+flags.DEFINE_bool(
+    "time_to_quality_losses",
+    False,
+    "time_to_quality: jcjohnson's recipe against the defaults with each style loss instead.",
+)
 flags.DEFINE_integer("history_size", 2048, "history: longest side in pixels.")
 flags.DEFINE_integer("history_steps", 30, "history: finest-scale steps.")
 flags.DEFINE_integer("history_every", 10, "history: measure every this many finest-scale steps.")
@@ -786,7 +792,9 @@ def quickstart_suite(repeats: int) -> str:
 def time_to_quality_suite(repeats: int) -> str:
     del repeats  # one run of each recipe: minutes apiece
     docs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs")
-    return time_to_quality.suite(FLAGS.time_to_quality_size, docs)
+    return time_to_quality.suite(
+        FLAGS.time_to_quality_size, docs, losses=FLAGS.time_to_quality_losses
+    )
 
 
 SUITES = {

@@ -67,6 +67,13 @@ PAIRS = [
 REFERENCE = "jcjohnson"
 FLOAT32 = "nst_tf defaults, float32"
 MORE = 3.0  # the defaults go on at the finest scale for 3 times their schedule's time
+# With --losses: jcjohnson's recipe against the defaults with each style loss instead.
+LOSSES = {
+    "defaults, gram": {"style_loss": "gram"},
+    "defaults, gaussian_w2": {"style_loss": "gaussian_w2"},
+    "defaults, gaussian_w2, average 0.99": {"style_loss": "gaussian_w2", "average": 0.99},
+    "defaults, sliced_w2": {"style_loss": "sliced_w2"},
+}
 
 
 @dataclasses.dataclass
@@ -159,7 +166,8 @@ class Extractors:
 def jcjohnson_config(base: Config, photo: str, painting: str, extractors: Extractors) -> Config:
     config = base.replace(
         multiscale="off", steps=1000, optimizer="lbfgs", lbfgs_history=100, init="noise",
-        content_layers=("block4_conv2",), style_layers=STYLE_LAYERS,
+        content_layers=("block4_conv2",), style_layers=STYLE_LAYERS, style_loss="gram",
+        average=0.0,
     )  # fmt: skip
     unit = _units(config, photo, painting, extractors)
     per_layer = [100.0 * norm / c**4 for norm, c in zip(unit.style, unit.channels)]
@@ -176,8 +184,9 @@ def _units(config: Config, photo: str, painting: str, extractors: Extractors):
     return units(stage.targets)
 
 
-def run_pair(photo: str, painting: str, size: int, precision: str) -> list[Trace]:
-    """The traces of every recipe on one pair, measured."""
+def run_pair(photo: str, painting: str, size: int, precision: str, losses: bool) -> list[Trace]:
+    """The traces of every recipe on one pair, measured; with `losses`, of jcjohnson's and
+    the defaults with each style loss (LOSSES)."""
     extractors = Extractors(precision)
     base = Config(size=size, weights="hed", precision=precision)
 
@@ -189,18 +198,23 @@ def run_pair(photo: str, painting: str, size: int, precision: str) -> list[Trace
     traces = [record(REFERENCE, ours(jcjohnson), jcjohnson.steps, math.inf)]
     budget = traces[0].seconds[-1]
     defaults = sum(steps for _, steps in base.scales)
-    traces.append(record("nst_tf defaults", ours(base), defaults, budget, more=MORE))
-    traces.append(record("TF tutorial", ours(tutorial), tutorial.steps, math.inf))
     images = load_image(photo, size), load_image(painting, size)
-    # As the Keras example does, the painting takes the photo's height and width.
     height, width = images[0].shape[:2]
-    stretched = resize(images[1][None], height, width)[0].numpy()
-    naive = lambda: NaiveStyleTransfer(images[0], stretched, "hed", "vgg16", precision)  # noqa: E731
-    traces.append(record("naive", naive, 10**9, budget))
-    if precision != "float32":  # the precision decision: the defaults in float32 beside
-        float32 = base.replace(precision="float32")
-        extractors = Extractors("float32")
-        traces.append(record(FLOAT32, ours(float32), defaults, budget))
+    if losses:
+        for recipe, fields in LOSSES.items():
+            config = base.replace(**fields)
+            traces.append(record(recipe, ours(config), defaults, budget, more=MORE))
+    else:
+        traces.append(record("nst_tf defaults", ours(base), defaults, budget, more=MORE))
+        traces.append(record("TF tutorial", ours(tutorial), tutorial.steps, math.inf))
+        # As the Keras example does, the painting takes the photo's height and width.
+        stretched = resize(images[1][None], height, width)[0].numpy()
+        naive = lambda: NaiveStyleTransfer(images[0], stretched, "hed", "vgg16", precision)  # noqa: E731
+        traces.append(record("naive", naive, 10**9, budget))
+        if precision != "float32":  # the precision decision: the defaults in float32 beside
+            float32 = base.replace(precision="float32")
+            extractors = Extractors("float32")
+            traces.append(record(FLOAT32, ours(float32), defaults, budget))
     measure = quality.measurer(
         *images, build_extractor(quality.MEASURE_LAYERS, "hed", network="vgg16")
     )
@@ -279,7 +293,17 @@ COLOURS = {
     REFERENCE: "#1f77b4",
     "TF tutorial": "#2ca02c",
     "naive": "#7f7f7f",
+    "defaults, gram": "#d62728",
+    "defaults, gaussian_w2": "#9467bd",
+    "defaults, gaussian_w2, average 0.99": "#c5b0d5",
+    "defaults, sliced_w2": "#ff7f0e",
 }
+
+
+def recipes(results: dict[tuple[str, str], list[Trace]]) -> list[str]:
+    """The recipes that ran, in the order of COLOURS."""
+    ran = {t.recipe for traces in results.values() for t in traces}
+    return [r for r in COLOURS if r in ran]
 
 
 def plot(results: dict[tuple[str, str], list[Trace]], path: str) -> None:
@@ -326,15 +350,17 @@ def plot(results: dict[tuple[str, str], list[Trace]], path: str) -> None:
             )
         parts.append("</g>")
         panels += parts
+    shown = recipes(results)
     legend = [
-        f'<text x="{margin + 150 * i}" y="{height + 14}" fill="{colour}">&#9644; {recipe}</text>'
-        for i, (recipe, colour) in enumerate(COLOURS.items())
+        f'<text x="{margin + 300 * (i % 3)}" y="{height + 14 + 14 * (i // 3)}" '
+        f'fill="{COLOURS[recipe]}">&#9644; {recipe}</text>'
+        for i, recipe in enumerate(shown)
     ]
-    total = width * len(results)
+    total, tall = width * len(results), height + 10 + 14 * math.ceil(len(shown) / 3)
     svg = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{total}" height="{height + 24}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{total}" height="{tall}" '
         'font-family="sans-serif" font-size="11">'
-        f'<rect width="{total}" height="{height + 24}" fill="white"/>'
+        f'<rect width="{total}" height="{tall}" fill="white"/>'
         f'<text x="4" y="{height / 2}" transform="rotate(-90 10 {height / 2})">features</text>'
         + "".join(panels + legend)
         + "</svg>\n"
@@ -343,21 +369,21 @@ def plot(results: dict[tuple[str, str], list[Trace]], path: str) -> None:
         f.write(svg)
 
 
-def sheets(results: dict[tuple[str, str], list[Trace]], directory: str, size: int) -> None:
-    """Two contact sheets of the final images: every recipe's (time_to_quality.jpg), and the
-    defaults in the benchmark's precision beside float32 (precision.jpg)."""
+def sheets(results: dict[tuple[str, str], list[Trace]], directory: str, name: str) -> None:
+    """Contact sheets of the final images: every recipe's (`name`.jpg), and, where the
+    defaults ran in float32 too, the defaults in the benchmark's precision beside float32
+    (precision.jpg)."""
     rows, pairs = [], []
+    shown = [r for r in recipes(results) if r != FLOAT32]
     for (photo, painting), traces in results.items():
         by_name = {t.recipe: t.images[t.end] for t in traces}
-        originals = [load_image(os.path.join(SAMPLES, name), size) for name in (photo, painting)]
-        rows.append(originals + [by_name[r] for r in COLOURS if r in by_name and r != FLOAT32])
+        size = max(by_name[REFERENCE].shape[:2])
+        originals = [load_image(os.path.join(SAMPLES, f), size) for f in (photo, painting)]
+        rows.append(originals + [by_name[r] for r in shown])
         if FLOAT32 in by_name:
             pairs.append([originals[0], by_name["nst_tf defaults"], by_name[FLOAT32]])
-    names = [r for r in COLOURS if r != FLOAT32]
-    caption = "photo | painting | " + " | ".join(names) + ": final images"
-    contact_sheet(rows, caption, 200).save(
-        os.path.join(directory, "time_to_quality.jpg"), quality=85
-    )
+    caption = "photo | painting | " + " | ".join(shown) + ": final images"
+    contact_sheet(rows, caption, 200).save(os.path.join(directory, f"{name}.jpg"), quality=85)
     if pairs:
         caption = "photo | nst_tf defaults in bfloat16 (precision auto here) | the same in float32"
         contact_sheet(pairs, caption, 256).save(
@@ -365,20 +391,23 @@ def sheets(results: dict[tuple[str, str], list[Trace]], directory: str, size: in
         )
 
 
-def suite(size: int, docs: str) -> str:
-    """Every recipe on every pair at `size`: the report, and the plot and sheets in `docs`."""
+def suite(size: int, docs: str, losses: bool = False) -> str:
+    """Every recipe on every pair at `size` (with `losses`, jcjohnson's and the defaults with
+    each style loss): the report, and the plot and sheets in `docs`."""
     precision = resolve_precision("auto")
+    name = "time_to_quality_losses" if losses else "time_to_quality"
     results = {}
     for photo, painting in PAIRS:
         print(f"time_to_quality: {photo} / {painting} ...", flush=True)
         paths = (os.path.join(SAMPLES, photo), os.path.join(SAMPLES, painting))
-        results[photo, painting] = run_pair(*paths, size, precision)
-    plot(results, os.path.join(docs, "time_to_quality.svg"))
-    sheets(results, docs, size)
+        results[photo, painting] = run_pair(*paths, size, precision, losses)
+    plot(results, os.path.join(docs, f"{name}.svg"))
+    sheets(results, docs, name)
+    shown = [r for r in recipes(results) if r != FLOAT32]
     return (
         report(size, precision, results)
         + "\n\n![Features against seconds, one panel per pair and one line per recipe; "
-        "jcjohnson's final quality dashed](docs/time_to_quality.svg)\n\n"
-        "Final images, photo | painting | nst_tf defaults | jcjohnson | TF tutorial | naive "
-        "(docs/time_to_quality.jpg):\n\n![Final images of each recipe](docs/time_to_quality.jpg)"
+        f"jcjohnson's final quality dashed](docs/{name}.svg)\n\n"
+        f"Final images, photo | painting | {' | '.join(shown)} (docs/{name}.jpg):\n\n"
+        f"![Final images of each recipe](docs/{name}.jpg)"
     )
