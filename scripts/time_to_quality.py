@@ -272,18 +272,16 @@ def report(size: int, precision: str, results: dict[tuple[str, str], list[Trace]
         for recipe, r in ratios.items()
         if recipe != REFERENCE
     ]
+    but = " but the row marked float32" if FLOAT32 in recipes(results) else ""
     return (
-        f"{size} px (longest side), HED VGG16 features, every recipe in {precision} but the "
-        f"row marked float32; recipes and measures as in scripts/time_to_quality.py. "
-        "Features: the fraction of the way from the photo to the painting in feature "
-        "statistics; edges: correlation of the result's HED edges with the photo's; steps, "
-        "wall time, features and edges are those of each recipe's result (the defaults' in "
-        f"{precision} at the end of their schedule, after which they went on at the finest "
-        f"scale for {MORE:g} times as long, as a user asking for more steps would; a dot on "
-        "each curve in the plot). Geometric mean of jcjohnson's time over each recipe's: "
-        + "; ".join(summary)
-        + ".\n\n"
-        + "\n".join(lines)
+        f"{size} px (longest side), HED VGG16 features, every recipe in {precision}{but}; "
+        "recipes and measures as in scripts/time_to_quality.py. Features: the fraction of the "
+        "way from the photo to the painting in feature statistics; edges: correlation of the "
+        "result's HED edges with the photo's; steps, wall time, features and edges are those "
+        "of each recipe's result (the defaults' at the end of their schedule, after which "
+        f"they went on at the finest scale for {MORE:g} times as long, as a user asking for "
+        "more steps would; a dot on each curve in the plot). Geometric mean of jcjohnson's "
+        "time over each recipe's: " + "; ".join(summary) + ".\n\n" + "\n".join(lines)
     )
 
 
