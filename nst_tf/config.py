@@ -66,6 +66,7 @@ PRESETS = {
     "gatys": {
         "optimizer": "lbfgs", "steps": 1000, "init": "noise", "pooling": "avg",
         "content_layers": ("block4_conv2",), "style_layers": STYLE_LAYERS, "multiscale": "off",
+        "style_loss": "gram",
     },
     # The TensorFlow tutorial "Neural style transfer": Adam(0.02, beta_1=0.99) on [0, 1]
     # pixels (our Adam default), content block5_conv2, 10 epochs of 100 steps from the
@@ -73,6 +74,7 @@ PRESETS = {
     "tutorial": {
         "optimizer": "adam", "steps": 1000, "init": "content", "pooling": "max",
         "content_layers": ("block5_conv2",), "style_layers": STYLE_LAYERS, "multiscale": "off",
+        "style_loss": "gram",
     },
     # A quick look (ours, not a published setting): 256 px, 100 L-BFGS steps.
     "fast": {"size": 256, "steps": 100, "optimizer": "lbfgs"},
@@ -112,10 +114,10 @@ class Config:
         None, "Per-style-layer weights (normalised to sum 1); default by block."
     )
     style_loss: str = setting(
-        "gram",
-        "How the style is matched: gram (Gram matrices, as Gatys et al.), gaussian_w2 (the "
-        "Wasserstein-2 distance between Gaussians fitted to the features: means and "
-        "covariances), sliced_w2 (the features' whole distributions along random directions, "
+        "gaussian_w2",
+        "How the style is matched: gaussian_w2 (the Wasserstein-2 distance between Gaussians "
+        "fitted to the features: means and covariances), gram (Gram matrices, as Gatys et "
+        "al.), sliced_w2 (the features' whole distributions along random directions, "
         "new ones each step; not with tiles).",
         STYLE_LOSSES,
     )

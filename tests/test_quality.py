@@ -43,6 +43,7 @@ def old_defaults(config: Config, content: np.ndarray, painting: np.ndarray, extr
         for norm, channels in zip(unit.style, unit.channels)
     ]
     return config.replace(
+        style_loss="gram",
         content_weight=1e4 * unit.content[0],
         style_weight=sum(per_layer),
         style_layer_weights=tuple(per_layer),

@@ -166,3 +166,10 @@ def test_a_batch_gets_what_its_images_get_alone(extractor, config, content, styl
     ]
     batch = new_transfer(np.stack([content, other]), style, settings, extractor)
     assert float(batch.stage.loss_terms()["style"]) == pytest.approx(sum(alone), rel=1e-4)
+    stage = batch.stage
+    _, gradient = stage.objective.terms_and_gradient(stage.image, stage.targets, None, 0)
+    for image, together in zip((content, other), gradient.numpy()):
+        single = new_transfer(image, style, settings, extractor).stage
+        _, expected = single.objective.terms_and_gradient(single.image, single.targets, None, 0)
+        scale = np.abs(expected).max()
+        np.testing.assert_allclose(together / scale, expected[0] / scale, atol=1e-3)
