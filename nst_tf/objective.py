@@ -145,16 +145,13 @@ class Objective:
         areas = tf.stack(style_masks) if style_masks else None
         if content_mask is not None:
             areas = content_mask[None] if areas is None else areas * content_mask
-        targets = Targets(
-            content=tuple(content_features[name] for name in self.config.content_layers),
-            style=tuple(grams),
-            content_tv=content_roughness(content),
+        targets = moment_targets(
+            self.config,
+            [content_features[name] for name in self.config.content_layers],
+            means,
+            grams,
+            content_roughness(content),
         )
-        if self.config.style_loss == "gaussian_w2":
-            targets = targets._replace(
-                style_mean=tuple(means),
-                style_root=tuple(map(losses.covariance_root, means, grams)),
-            )
         if self.config.style_loss == "sliced_w2":
             samples = [[tf.reshape(f[n], [-1, f[n].shape[-1]]) for f in per_style] for n in layers]
             targets = targets._replace(
@@ -238,6 +235,23 @@ class Objective:
         by after: under mixed_float16 `loss_scale`, so small gradients do not underflow in
         the network's float16 backward pass; else 1."""
         return loss_scale(image) if self.config.precision == "mixed_float16" else 1.0
+
+
+def moment_targets(
+    config: Config,
+    content: Sequence[tf.Tensor],
+    means: Sequence[tf.Tensor],
+    grams: Sequence[tf.Tensor],
+    content_tv: tf.Tensor,
+) -> Targets:
+    """Targets from the content activations, the style's moments at each style layer and the
+    content's roughness; for gaussian_w2 with the means and the covariances' square roots."""
+    targets = Targets(content=tuple(content), style=tuple(grams), content_tv=content_tv)
+    if config.style_loss != "gaussian_w2":
+        return targets
+    return targets._replace(
+        style_mean=tuple(means), style_root=tuple(map(losses.covariance_root, means, grams))
+    )
 
 
 def style_distance(

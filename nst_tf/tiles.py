@@ -34,6 +34,7 @@ from nst_tf.objective import (
     Objective,
     Targets,
     content_roughness,
+    moment_targets,
     style_distance,
     weighted,
 )
@@ -132,17 +133,13 @@ class TiledObjective:
             for i, (mean, gram) in enumerate(self._accumulate(style, with_mean=True)[0]):
                 means[i] += weight * mean
                 grams[i] += weight * gram
-        targets = Targets(
-            content=tuple(tf.constant(features[name]) for name in c.content_layers),
-            style=tuple(grams),
-            content_tv=content_roughness(content),
+        return moment_targets(
+            c,
+            [tf.constant(features[name]) for name in c.content_layers],
+            means,
+            grams,
+            content_roughness(content),
         )
-        if c.style_loss == "gaussian_w2":
-            targets = targets._replace(
-                style_mean=tuple(means),
-                style_root=tuple(map(losses.covariance_root, means, grams)),
-            )
-        return targets
 
     def _tiles(self, image):
         """Each tile of `image` with the activations of its extent."""
