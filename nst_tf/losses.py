@@ -82,13 +82,14 @@ def moments(
     """The mean [N, C] (None unless `with_mean`) and the Gram matrix [N, C, C] (the second
     moment) of activations [B, H, W, C]: N = B, or with masks [R, H, W, 1] (for one image),
     N = R, each over its masked region as `masked_gram`."""
+    wide = tf.cast(features, tf.float32)  # a bfloat16 mean would be rounded to 8 bits
     if masks is None:
-        mean = tf.reduce_mean(features, axis=[1, 2]) if with_mean else None
+        mean = tf.reduce_mean(wide, axis=[1, 2]) if with_mean else None
         return mean, gram(features, products)
     mean = None
     if with_mean:
         area = tf.reduce_sum(masks, axis=[1, 2])
-        mean = tf.math.divide_no_nan(tf.reduce_sum(features * masks, axis=[1, 2]), area)
+        mean = tf.math.divide_no_nan(tf.reduce_sum(wide * masks, axis=[1, 2]), area)
     return mean, masked_gram(features, masks, products)
 
 
@@ -98,44 +99,67 @@ def covariance(mean: tf.Tensor, second_moment: tf.Tensor) -> tf.Tensor:
 
 
 def covariance_root(mean: tf.Tensor, second_moment: tf.Tensor) -> tf.Tensor:
-    """The symmetric square root [N, C, C] of the covariance, float32.
-
-    Computed once per target, so in float64: an eigendecomposition, eigenvalues below zero
-    (rounding, or too few positions for C channels) clamped to zero.
-    """
-    cov = tf.cast(covariance(mean, second_moment), tf.float64)
+    """The symmetric square root [N, C, C] of the regularised covariance (`regularized`),
+    float32: computed once per target, in float64, from an eigendecomposition."""
+    cov = tf.cast(regularized(covariance(mean, second_moment)), tf.float64)
     values, vectors = tf.linalg.eigh((cov + tf.linalg.matrix_transpose(cov)) / 2)
     root = tf.matmul(vectors * tf.sqrt(tf.maximum(values, 0.0))[:, None, :], vectors,
                      transpose_b=True)  # fmt: skip
     return tf.cast(root, tf.float32)
 
 
-# Eigenvalues of the matrix in trace_sqrt below this share of the largest count as this
-# share, so the square root's slope 1 / (2 sqrt(lambda)) stays finite in float32.
-EIGENVALUE_FLOOR = 1e-6
+# The covariances gaussian_w2 compares have this share of the style's mean variance per
+# channel added to their diagonal (`regularized`).
+COVARIANCE_REGULARIZATION = 1e-2
 
 
-@tf.custom_gradient
-def trace_sqrt(matrix: tf.Tensor) -> tf.Tensor:
-    """tr(M^1/2) of symmetric positive semi-definite matrices [N, C, C]: [N].
+def regularized(cov: tf.Tensor, reference: tf.Tensor | None = None) -> tf.Tensor:
+    """Covariances [N, C, C] plus epsilon I, epsilon COVARIANCE_REGULARIZATION times the mean
+    variance tr(reference) / C of `reference` [1 or N, C, C] (default `cov` itself).
 
-    Its gradient is M^-1/2 / 2. Both come from one float32 eigendecomposition
-    M = V diag(lambda) V^T: the value is sum(sqrt(lambda)) and the gradient
-    V diag(1 / (2 sqrt(lambda))) V^T, eigenvalues floored at EIGENVALUE_FLOOR times the
-    largest. Differentiating through the eigendecomposition instead would divide by the
-    differences of eigenvalues, which are near zero for the near-equal small eigenvalues of
-    a feature covariance.
+    Both covariances of gaussian_w2 get the same epsilon I, from the style's, so the
+    distance is the exact Wasserstein-2 distance between the two regularised Gaussians:
+    zero for the style itself, never negative. The regularisation gives every eigenvalue a
+    floor of epsilon, which bounds the square roots' slopes (at most 1 / (2 sqrt(epsilon)))
+    and so how much the gradient amplifies rounding; directions in which both vary by less
+    than about epsilon count for little, together at most that share of the distance's unit.
+    It is relative, so scaling the activations scales epsilon with them.
     """
-    values, vectors = tf.linalg.eigh((matrix + tf.linalg.matrix_transpose(matrix)) / 2)
-    largest = tf.reduce_max(values, axis=-1, keepdims=True)
-    values = tf.maximum(values, EIGENVALUE_FLOOR * tf.maximum(largest, TINY))
-    roots = tf.sqrt(values)
+    reference = cov if reference is None else reference
+    channels = tf.cast(tf.shape(cov)[-1], cov.dtype)
+    epsilon = COVARIANCE_REGULARIZATION * tf.linalg.trace(reference) / channels
+    return cov + epsilon[:, None, None] * tf.eye(tf.shape(cov)[-1], dtype=cov.dtype)
 
-    def gradient(upstream):
-        inverse = tf.matmul(vectors / (2 * roots[:, None, :]), vectors, transpose_b=True)
-        return upstream[:, None, None] * inverse
 
-    return tf.reduce_sum(roots, axis=-1), gradient
+def trace_sqrt_product(cov: tf.Tensor, root: tf.Tensor) -> tf.Tensor:
+    """tr((R S R)^1/2) for covariances S [N, C, C] and a fixed symmetric root R [N or 1,
+    C, C], both positive definite: [N], float64.
+
+    M = R S R is formed and decomposed, M = V diag(lambda) V^T, in float64: its eigenvalues
+    span the square of the covariances' range, and float32's rounding of the small ones,
+    under a square root, biased the trace by up to a tenth of the distance's unit. The
+    gradient with respect to S is R M^-1/2 R / 2, from the same decomposition (never by
+    differentiating the eigendecomposition, which divides by the differences of
+    eigenvalues). R is a target's and gets no gradient.
+    """
+
+    @tf.custom_gradient
+    def trace(cov):
+        r = tf.cast(root, tf.float64)
+        s = tf.cast(cov, tf.float64)
+        m = tf.matmul(r, tf.matmul(s, r))
+        values, vectors = tf.linalg.eigh((m + tf.linalg.matrix_transpose(m)) / 2)
+        roots = tf.sqrt(tf.maximum(values, 0.0))
+
+        def gradient(upstream):
+            slopes = 1.0 / (2.0 * tf.maximum(roots, TINY))
+            inverse = tf.matmul(vectors * slopes[:, None, :], vectors, transpose_b=True)
+            upstream = tf.cast(upstream, tf.float64)[:, None, None]
+            return tf.cast(upstream * tf.matmul(r, tf.matmul(inverse, r)), cov.dtype)
+
+        return tf.reduce_sum(roots, axis=-1), gradient
+
+    return trace(cov)
 
 
 def gaussian_w2(
@@ -150,18 +174,24 @@ def gaussian_w2(
     targets [N or 1, ...] (target_root: `covariance_root` of the target).
 
     |mu1 - mu2|^2 + tr(S1 + S2 - 2 (S2^1/2 S1 S2^1/2)^1/2), over E|f|^2 = tr(the style's
-    second moment): scaling the activations scales both alike, as for the Gram loss.
+    second moment): scaling the activations scales both alike, as for the Gram loss. Both
+    covariances are `regularized` alike, with the style's epsilon; the traces are summed in
+    float64, so the difference, which is small beside each of them near the target, keeps
+    its sign.
     """
-    cov = covariance(mean, second_moment)
     target_cov = covariance(target_mean, target_second_moment)
-    cross = trace_sqrt(tf.matmul(target_root, tf.matmul(cov, target_root)))
+    cov = regularized(covariance(mean, second_moment), target_cov)
+    target_cov = regularized(target_cov)
+    cross = trace_sqrt_product(cov, target_root)
+    wide = lambda x: tf.cast(x, tf.float64)  # noqa: E731
     distance = (
-        tf.reduce_sum(tf.math.squared_difference(mean, target_mean), axis=-1)
-        + tf.linalg.trace(cov)
-        + tf.linalg.trace(target_cov)
+        wide(tf.reduce_sum(tf.math.squared_difference(mean, target_mean), axis=-1))
+        + wide(tf.linalg.trace(cov))
+        + wide(tf.linalg.trace(target_cov))
         - 2 * cross
     )
-    return distance / tf.maximum(tf.linalg.trace(target_second_moment), TINY)
+    unit = wide(tf.maximum(tf.linalg.trace(target_second_moment), TINY))
+    return tf.cast(distance / unit, tf.float32)
 
 
 def random_directions(channels: int, count: int, seed: tf.Tensor) -> tf.Tensor:

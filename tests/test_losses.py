@@ -181,6 +181,8 @@ def np_gaussian_w2(f, s):
     a, b = (x.reshape(-1, x.shape[-1]).astype(np.float64) for x in (f, s))
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = np.cov(a.T, bias=True), np.cov(b.T, bias=True)
+    epsilon = losses.COVARIANCE_REGULARIZATION * np.trace(cov_b) / len(cov_b)
+    cov_a, cov_b = cov_a + epsilon * np.eye(len(cov_a)), cov_b + epsilon * np.eye(len(cov_b))
     root_b = np_sqrtm(cov_b)
     cross = np.trace(np_sqrtm(root_b @ cov_a @ root_b))
     distance = np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b) - 2 * cross
@@ -205,9 +207,25 @@ def test_gaussian_w2_matches_numpy():
     np.testing.assert_allclose(ours, [np_gaussian_w2(f, s)], rtol=1e-4)
 
 
-def test_gaussian_w2_of_the_style_itself_is_zero():
-    s = relu_features((1, 12, 12, 5), 2.0, 0.5)
-    assert abs(float(tf_gaussian_w2(tf.constant(s), tf.constant(s))[0])) < 1e-5
+@pytest.mark.parametrize("positions", [256, 64, 16])
+def test_gaussian_w2_of_the_style_itself_is_zero(positions):
+    """256, 64 and 16 positions for 512 channels, as block5 of small images has: the
+    covariance is rank-deficient, and the distance is still zero, not below it (a floor on
+    the eigenvalues of the cross term once gave -0.004 and -0.017 here)."""
+    s = relu_features((1, positions // 8, 8, 512), 2.0, 0.5)
+    assert abs(float(tf_gaussian_w2(tf.constant(s), tf.constant(s))[0])) < 1e-6
+
+
+def test_gaussian_w2_is_never_negative_near_the_style():
+    """Activations a little off the style's, in both directions: small distances, all >= 0
+    and growing with the offset."""
+    s = relu_features((1, 8, 8, 256), 2.0, 0.5)
+    noise = rng.normal(size=s.shape).astype(np.float32)
+    distances = [
+        float(tf_gaussian_w2(tf.constant(np.maximum(s + t * noise, 0.0)), tf.constant(s))[0])
+        for t in (1e-3, 1e-2, 1e-1)
+    ]
+    assert 0.0 <= distances[0] < distances[1] < distances[2]
 
 
 def test_gaussian_w2_gradient_matches_numpy_differences():
@@ -229,7 +247,7 @@ def test_gaussian_w2_gradient_matches_numpy_differences():
 
 def test_gaussian_w2_gradient_is_finite_for_a_rank_deficient_covariance():
     """Fewer positions than channels: the covariance is singular, and the square root's
-    slope would be infinite without the eigenvalue floor."""
+    slope would be infinite without the regularisation."""
     f, s = relu_features((1, 2, 2, 8)), relu_features((1, 3, 3, 8), 2.0, 0.5)
     x = tf.constant(f)
     with tf.GradientTape() as tape:

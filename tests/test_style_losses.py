@@ -1,6 +1,8 @@
 """The style losses other than Gram matrices, through the objective: tiles, masks, blends
 (the loss functions themselves are checked against NumPy in test_losses)."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -10,7 +12,7 @@ from nst_tf.config import Config, ConfigError
 from nst_tf.images import load_image
 from nst_tf.objective import Objective
 from nst_tf.tiles import TiledObjective
-from tests.conftest import CONTENT_PATH, STYLE_PATH, new_transfer
+from tests.conftest import CONTENT_PATH, SAMPLES, STYLE_PATH, new_transfer
 
 GAUSSIAN = {"style_loss": "gaussian_w2"}
 SHALLOW = {"content_layers": ("block2_conv2",), "style_layers": ("block1_conv1", "block2_conv1")}
@@ -43,7 +45,8 @@ def test_gaussian_w2_tiled_equals_the_whole_image():
 
 def test_gaussian_w2_targets_are_the_mixture_of_blended_styles(extractor, config, content, style):
     """Blending two styles 3:1 matches the moments of a mixture of their features: the
-    means and second moments mix linearly, the covariance root is taken of the mixture's."""
+    means and second moments mix linearly, the covariance root is taken of the mixture's
+    (regularised)."""
     gaussian = config.replace(**GAUSSIAN)
     other = content[::-1].copy()
     alone = [new_transfer(content, s, gaussian, extractor).stage.targets for s in (style, other)]
@@ -56,7 +59,9 @@ def test_gaussian_w2_targets_are_the_mixture_of_blended_styles(extractor, config
     np.testing.assert_allclose(mixed.style[0], second, rtol=1e-5)
     root = mixed.style_root[0].numpy()[0].astype(np.float64)
     np.testing.assert_allclose(
-        root @ root, losses.covariance(mean, second)[0], atol=1e-3 * float(tf.reduce_max(second))
+        root @ root,
+        losses.regularized(losses.covariance(mean, second))[0],
+        atol=1e-3 * float(tf.reduce_max(second)),
     )
 
 
@@ -173,3 +178,73 @@ def test_a_batch_gets_what_its_images_get_alone(extractor, config, content, styl
         _, expected = single.objective.terms_and_gradient(single.image, single.targets, None, 0)
         scale = np.abs(expected).max()
         np.testing.assert_allclose(together / scale, expected[0] / scale, atol=1e-3)
+
+
+# -- gaussian_w2 is zero at its target and never below, on the activations real runs give --
+
+PAINTINGS = [os.path.join(SAMPLES, name) for name in ("the_scream.jpg", "shipwreck.jpg")]
+STYLE_LAYERS = Config().style_layers
+
+
+@pytest.fixture(scope="module", params=["float32", "mixed_bfloat16"])
+def trained(request):
+    """The HED VGG16's trained features (what a real run matches), in each precision, and
+    the precision's Gram products."""
+    from nst_tf.features import build_extractor
+    from nst_tf.objective import gram_products
+
+    config = Config(weights="hed", precision=request.param)
+    extractor = build_extractor(STYLE_LAYERS, weights="hed", network="vgg16",
+                                precision=request.param)  # fmt: skip
+    return extractor, gram_products(config)
+
+
+def _statistics(trained, path, size, masks=None):
+    extractor, products = trained
+    features = extractor(load_image(path, size)[None])
+    return [losses.moments(features[name], masks, products) for name in STYLE_LAYERS]
+
+
+def _w2(statistics, target):
+    (mean, second), (target_mean, target_second) = statistics, target
+    root = losses.covariance_root(target_mean, target_second)
+    return losses.gaussian_w2(mean, second, target_mean, target_second, root).numpy()
+
+
+# 64 px gives block5_conv1 16 positions for 512 channels: rank-deficient covariances.
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [64, 512])
+def test_gaussian_w2_of_a_painting_to_itself_is_zero(trained, size):
+    for layer in _statistics(trained, PAINTINGS[0], size):
+        assert np.abs(_w2(layer, layer)).max() < 1e-6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [64, 512])
+def test_gaussian_w2_of_masked_regions_to_themselves_is_zero(trained, size):
+    """Two regions (left and right of a soft edge), each matched against itself."""
+    height, width = load_image(PAINTINGS[0], size).shape[:2]
+    ramp = np.clip(np.linspace(-1.0, 2.0, width), 0.0, 1.0)[None, :].repeat(height, 0)
+    regions = np.stack([ramp, 1.0 - ramp])[..., None].astype(np.float32)
+    extractor, _ = trained
+    features = extractor(load_image(PAINTINGS[0], size)[None])
+    from nst_tf.masks import at_layer
+
+    for name, (mean, second) in zip(STYLE_LAYERS, _statistics(trained, PAINTINGS[0], size)):
+        masks = at_layer(tf.constant(regions), features[name])
+        region_stats = losses.moments(features[name], masks, trained[1])
+        assert np.abs(_w2(region_stats, region_stats)).max() < 1e-6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [64, 512])
+def test_gaussian_w2_of_a_blend_to_itself_is_zero_and_others_are_positive(trained, size):
+    """The moments of a 3:1 mixture of two paintings, against themselves (zero) and against
+    each painting and a photo (positive)."""
+    first, second = (_statistics(trained, path, size) for path in PAINTINGS)
+    photo = _statistics(trained, CONTENT_PATH, size)
+    for a, b, p in zip(first, second, photo):
+        blend = tuple(0.75 * x + 0.25 * y for x, y in zip(a, b))
+        assert np.abs(_w2(blend, blend)).max() < 1e-6
+        for other in (a, b, p):
+            assert _w2(other, blend).min() > 1e-3
