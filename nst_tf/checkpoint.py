@@ -21,8 +21,9 @@ FILE = "checkpoint.json"
 # The layout and meaning of the saved state; a change to it makes older checkpoints
 # unusable, and `read` says so rather than resuming wrongly. 2: the L-BFGS history became a
 # ring; 3: the losses became relative errors, so an older history's curvature pairs are in
-# other units; 4: the scale became a field of the pointer.
-FORMAT = 4
+# other units; 4: the scale became a field of the pointer; 5: L-BFGS gained a line search,
+# whose state (the last accepted image's loss, the rejections, the per-image ring) is saved.
+FORMAT = 5
 
 
 class Pointer(NamedTuple):

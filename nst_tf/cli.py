@@ -108,7 +108,7 @@ def main(argv: list[str]) -> None:
 
     def after_step(record) -> None:
         step = record.step
-        progress.update(step, record.terms)
+        progress.update(step, record.terms, record.accepted)
         if log:
             log(record)
         if FLAGS.save_every and step % FLAGS.save_every == 0 and step < total:

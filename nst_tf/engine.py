@@ -47,12 +47,13 @@ def use_xla_update(config: Config, pixels: int, tiled: bool = False) -> bool:
 class Stage:
     """One scale: targets computed once, an image variable, and `step`.
 
-    `step()` evaluates the loss and gradient at the image (Objective.terms_and_gradient,
-    compiled) and takes one optimizer step (compiled) if they are finite; otherwise nothing
-    changes, so the image always holds the last finite iterate. `steps_taken` counts the
-    updates applied; `loss_terms()` evaluates the objective without changing anything.
-    With config.average, `average` holds the moving average of the images (optimize.Average),
-    and `result()` is that average instead of the latest image.
+    `step()` evaluates the loss and gradient at the image (Objective.evaluate, compiled)
+    and gives them to the optimizer (compiled) if they are finite, which sets the next image
+    to evaluate; otherwise nothing changes. `steps_taken` counts the evaluations used (the
+    run's budget), `accepted_steps` the optimizer's steps (fewer, when its line search
+    rejects a trial); `result()` is the optimizer's result (for L-BFGS the last accepted
+    image), or with config.average the moving average of its results (optimize.Average).
+    `loss_terms()` evaluates the objective at the result without changing anything.
     """
 
     def __init__(
@@ -87,25 +88,35 @@ class Stage:
 
     def step(self) -> dict[str, tf.Tensor]:
         """One loss evaluation and, if finite, one update; returns the terms at the image
-        before the update."""
-        terms, grad = self.objective.terms_and_gradient(
+        evaluated."""
+        terms, loss, grad = self.objective.evaluate(
             self.image, self.targets, None, self.steps_taken
         )
-        self._update(terms, grad)
+        self._update(terms, loss, grad)
         return terms
 
+    @property
+    def accepted_steps(self) -> int:
+        """The optimizer's steps so far (the fewest of any image of a batch)."""
+        return int(tf.reduce_min(self.optimizer.steps(self.state)))
+
     def loss_terms(self) -> dict[str, tf.Tensor]:
-        return self.objective.terms(self.image, self.targets)
+        """The loss terms of `result()`."""
+        return self.objective.terms(self.result(), self.targets)
 
     def result(self) -> tf.Tensor:
-        """What this scale has made: the image, or its moving average (config.average)."""
-        return self.image if self.average is None else self.average.value()
+        """What this scale has made: the optimizer's result, or the moving average of its
+        results (config.average)."""
+        if self.average is None:
+            return self.optimizer.result(self.image, self.state)
+        return self.average.value()
 
-    def _guarded_update(self, terms: dict[str, tf.Tensor], grad: tf.Tensor) -> None:
+    def _guarded_update(self, terms: dict[str, tf.Tensor], loss: tf.Tensor, grad: tf.Tensor):
         def update():
-            update_variables(self.optimizer, self.image, grad, self.state)
+            update_variables(self.optimizer, self.image, grad, loss, self.state)
             if self.average is not None:
-                added = self.average.add(self.image, self.config.average)
+                result = self.optimizer.result(self.image, self.state)
+                added = self.average.add(result, self.config.average)
                 for variable, value in zip(self.average, added):
                     variable.assign(value)
             self.steps_taken.assign_add(1)

@@ -14,7 +14,9 @@ Signatures (names and dtypes are a public contract; the README documents them):
                      with sliced_w2 style_samples_<layer> and style_weights_<layer>
     init_state       image -> state_<field>: the optimizer's starting state
     step             image, state_<field>..., every output of targets (+ optional
-                     weights) -> image, state_<field>..., total, content, style, tv
+                     weights) -> image (the next one to evaluate), result (what the steps
+                     have made: for L-BFGS the last image its line search accepted),
+                     state_<field>..., total, content, style, tv (at the image given)
 
 serving_default and stylize give what the command gives for a content of that size with the
 exported settings: coarse to fine (num_steps at the finest scale, as --steps), from the
@@ -121,7 +123,7 @@ class ServingModel:
             scaled = resize_longest(content, sizes[k])
             targets = self.targets(scaled, style[None])
             image = minimize(
-                lambda x, i: self.objective.terms_and_gradient(x, targets, weights, i),
+                lambda x, i: self.objective.evaluate(x, targets, weights, i),
                 self.optimizer,
                 pyramid.upsample(image, scaled),
                 steps[k],
@@ -217,14 +219,15 @@ class ServingModel:
             state = self.state_from_dict(inputs)
             weights = LossWeights(content_weight, style_weight, tv_weight)
             image = inputs["image"]
-            # The state's update count numbers the step (it seeds sliced_w2's directions).
-            terms, grad = self.objective.terms_and_gradient(image, targets, weights, state.t)
+            # The state's evaluation count numbers the step (it seeds sliced_w2's directions).
+            terms, loss, grad = self.objective.evaluate(image, targets, weights, state.t)
             image, state = tf.cond(
                 finite(terms, grad),
-                lambda: self.optimizer.update(image, grad, state),
+                lambda: self.optimizer.update(image, grad, loss, state),
                 lambda: (image, state),
             )
-            return {"image": image, **self.state_dict(state), **terms}
+            result = self.optimizer.result(image, state)
+            return {"image": image, "result": result, **self.state_dict(state), **terms}
 
         named = lambda name: tf.TensorSpec(IMAGE_SPEC.shape, tf.float32, name=name)  # noqa: E731
         bytes_specs = [

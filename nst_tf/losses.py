@@ -287,8 +287,13 @@ TINY = 1e-12
 def content_loss(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
     """Mean squared difference between activations [B, h, w, c] and the content image's,
     over the mean square of the content's, summed over the batch."""
+    return tf.reduce_sum(content_error(features, target))
+
+
+def content_error(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+    """`content_loss` of each image of the batch: [B]."""
     squared = per_image_mean(tf.math.squared_difference(features, target))
-    return tf.reduce_sum(squared / content_scale(target))
+    return squared / content_scale(target)
 
 
 def content_scale(target: tf.Tensor) -> tf.Tensor:
@@ -308,15 +313,17 @@ def masked_style_loss(
 ) -> tf.Tensor:
     """Style loss of each masked region against its own target [R, C, C], weighted by the
     region's share of the image (one all-white mask gives exactly `style_loss`)."""
-    return region_sum(gram_distance(masked_gram(features, masks, products), target_grams), masks)
+    distances = gram_distance(masked_gram(features, masks, products), target_grams)
+    return tf.reduce_sum(region_sum(distances, masks))
 
 
 def region_sum(per_item: tf.Tensor, masks: tf.Tensor | None = None) -> tf.Tensor:
-    """The sum of a loss per image of a batch [B], or per masked region [R] weighted by each
-    region's share of the image (masks [R, H, W, 1])."""
+    """Each image's loss from a loss per image of a batch [B] (itself), or per masked region
+    [R] of one image (their sum weighted by each region's share of the image, masks
+    [R, H, W, 1]): [B], or [1]."""
     if masks is None:
-        return tf.reduce_sum(per_item)
-    return tf.reduce_sum(tf.reduce_mean(masks, axis=[1, 2, 3]) * per_item)
+        return per_item
+    return tf.reduce_sum(tf.reduce_mean(masks, axis=[1, 2, 3]) * per_item, keepdims=True)
 
 
 def gram_distance(grams: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:

@@ -76,6 +76,20 @@ def weighted(
     return terms
 
 
+class Evaluation(NamedTuple):
+    """One evaluation of the objective at an image [B, H, W, 3]."""
+
+    terms: dict[str, tf.Tensor]  # the weighted terms and their total, summed over the batch
+    losses: tf.Tensor  # [B]: each image's total (what each image's line search compares)
+    gradient: tf.Tensor  # d(total) / d(image)
+
+
+def evaluation(per_image: dict[str, tf.Tensor], gradient: tf.Tensor) -> Evaluation:
+    """The Evaluation of each image's weighted terms [B] (from `weighted`) and the gradient."""
+    terms = {name: tf.reduce_sum(value) for name, value in per_image.items()}
+    return Evaluation(terms, per_image["total"], gradient)
+
+
 def gram_products(config: Config) -> str:
     """The dtype of the Gram matrices' products (losses.gram): bfloat16 for the Gram loss
     when the network computes in bfloat16, else float32 (float16's range is too small for
@@ -96,8 +110,8 @@ def use_xla(config: Config) -> bool:
 class Objective:
     """content_weight * content + style_weight * style + tv_weight * total variation.
 
-    `terms` and `terms_and_gradient` are tf.functions, XLA-compiled when `use_xla` says so;
-    inside another tf.function (the exported graphs) they are inlined as calls.
+    `terms` and `evaluate` are tf.functions, XLA-compiled when `use_xla` says so; inside
+    another tf.function (the exported graphs) they are inlined as calls.
     """
 
     def __init__(self, config: Config, extractor: keras.Model | None = None):
@@ -115,7 +129,7 @@ class Objective:
         self.products = gram_products(config)
         jit = use_xla(config)
         self.terms = tf.function(self._terms, jit_compile=jit)
-        self.terms_and_gradient = tf.function(self._terms_and_gradient, jit_compile=jit)
+        self.evaluate = tf.function(self._evaluate, jit_compile=jit)
 
     def targets(
         self,
@@ -178,13 +192,18 @@ class Objective:
         weights: LossWeights | None = None,
         step: tf.Tensor | int = 0,
     ) -> dict[str, tf.Tensor]:
-        """The weighted loss terms of `image` and their sum: {total, content, style, tv}.
-        `step` (a tensor in a loop, so each value is not a new trace) seeds sliced_w2's
-        directions."""
+        """The weighted loss terms of `image` and their sum: {total, content, style, tv},
+        summed over a batch. `step` (a tensor in a loop, so each value is not a new trace)
+        seeds sliced_w2's directions."""
+        per_image = self._image_terms(image, targets, weights, step)
+        return {name: tf.reduce_sum(value) for name, value in per_image.items()}
+
+    def _image_terms(self, image, targets, weights=None, step=0) -> dict[str, tf.Tensor]:
+        """`terms` of each image of the batch, [B] each."""
         features = self.extractor(image)
         content = tf.add_n(
             [
-                losses.content_loss(features[name], target)
+                losses.content_error(features[name], target)
                 for name, target in zip(self.config.content_layers, targets.content)
             ]
         ) / len(self.config.content_layers)
@@ -196,7 +215,7 @@ class Objective:
                 )
             ]
         )
-        tv = losses.total_variation(image, targets.styled, targets.content_tv)
+        tv = losses.roughness(image, targets.styled) / targets.content_tv
         return weighted(content, style, tv, weights or self.weights)
 
     def _style_loss(self, features: tf.Tensor, targets: Targets, layer: int, step) -> tf.Tensor:
@@ -220,20 +239,26 @@ class Objective:
         seed = tf.stack([tf.constant(self.config.seed, tf.int32), tf.cast(step, tf.int32)])
         return tf.random.experimental.stateless_fold_in(seed, layer)
 
-    def _terms_and_gradient(
+    def _evaluate(
         self,
         image: tf.Tensor,
         targets: Targets,
         weights: LossWeights | None = None,
         step: tf.Tensor | int = 0,
-    ) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-        """The loss terms and d(total)/d(image), the loss scaled by `gradient_scale`."""
+    ) -> Evaluation:
+        """The loss terms, each image's loss and d(total)/d(image), the loss scaled by
+        `gradient_scale` while differentiating."""
         scale = self.gradient_scale(image)
         with tf.GradientTape() as tape:
             tape.watch(image)
-            terms = self._terms(image, targets, weights, step)
-            scaled = terms["total"] * scale
-        return terms, tape.gradient(scaled, image) / scale
+            per_image = self._image_terms(image, targets, weights, step)
+            scaled = tf.reduce_sum(per_image["total"]) * scale
+        return evaluation(per_image, tape.gradient(scaled, image) / scale)
+
+    def terms_and_gradient(self, image, targets, weights=None, step=0):
+        """The loss terms and the gradient of `evaluate`."""
+        terms, _, gradient = self.evaluate(image, targets, weights, step)
+        return terms, gradient
 
     def gradient_scale(self, image: tf.Tensor) -> tf.Tensor | float:
         """What the loss is multiplied by before differentiating, and the gradient divided

@@ -7,11 +7,15 @@ import time
 
 
 class Progress:
-    """Step, loss terms, speed and ETA: one live line on a terminal, else every 5%.
+    """Evaluations, accepted steps, loss terms, speed and ETA: one live line on a terminal,
+    else every 5%.
 
-    `scales` are the run's (size, steps), coarse to fine. A step's cost is taken to grow
-    with its pixel count, so the ETA after the cheap coarse steps allows for the dear fine
-    ones: time so far over work done, times the work left.
+    `scales` are the run's (size, steps), coarse to fine, a step being one evaluation of
+    the loss (the run's budget, and what its time goes on). The terms shown are those of
+    the last image the optimizer accepted; a trial its line search rejects counts as an
+    evaluation, not a step. An evaluation's cost is taken to grow with its pixel count, so
+    the ETA after the cheap coarse ones allows for the dear fine ones: time so far over work
+    done, times the work left.
     """
 
     def __init__(self, scales: list[tuple[int, int]], first: int = 0, stream=sys.stderr):
@@ -22,6 +26,8 @@ class Progress:
         self.live = stream.isatty()
         self.every = max(1, self.total // 20)
         self.start = time.monotonic()
+        self.accepted = 0  # steps accepted in this run
+        self.terms: dict[str, float] | None = None  # at the last accepted image
 
     def work(self, step: int) -> int:
         """The cost of steps 1 ... step, in pixels processed."""
@@ -36,15 +42,20 @@ class Progress:
         pace = elapsed / max(self.work(step) - self.work(self.first), 1)
         return pace * (self.work(self.total) - self.work(step))
 
-    def update(self, step: int, terms: dict[str, float]) -> None:
+    def update(self, step: int, terms: dict[str, float], accepted: bool = True) -> None:
+        """After evaluation `step` (1 ... total), its terms, and whether it was accepted."""
+        if accepted:
+            self.accepted += 1
+            self.terms = terms
         if not self.live and step % self.every and step != self.total:
             return
         elapsed = time.monotonic() - self.start
         per_step = elapsed / (step - self.first)
-        losses = " ".join(f"{k} {terms[k]:.4g}" for k in ("total", "content", "style", "tv"))
+        shown = self.terms or terms
+        losses = " ".join(f"{k} {shown[k]:.4g}" for k in ("total", "content", "style", "tv"))
         line = (
-            f"step {step}/{self.total}  {losses}  {per_step:.2f} s/step  "
-            f"ETA {_clock(self.eta(step, elapsed))}"
+            f"eval {step}/{self.total} ({self.accepted} accepted)  {losses}  "
+            f"{per_step:.2f} s/eval  ETA {_clock(self.eta(step, elapsed))}"
         )
         self.stream.write(f"\r{line}\033[K" if self.live else line + "\n")
         self.stream.flush()

@@ -16,6 +16,10 @@ merely lowers the loss, or games it, does not pass for a better picture. Images 
   size: the photo's outlines, which a painting of it keeps and a dissolved one loses.
 - `sharpness_ratio`: the mean squared Laplacian of the result's luminance over the photo's:
   about 1 as sharp as the photo, well below 1 blurred.
+- `light_layout`: correlation of the two images' luma (Rec. 601) box-filtered down to 32
+  pixels on the long side: whether the result keeps the photo's light and shade where they
+  were (near 1), loses them (near 0) or inverts them (below 0), which the edge measure,
+  blind to which side of an outline is light, cannot tell.
 """
 
 from __future__ import annotations
@@ -25,13 +29,15 @@ from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
+from PIL import Image
 
 from nst_tf.colors import RGB_TO_YIQ
 
 MEASURE_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv2")
 PROJECTIONS = 64
 SAMPLES = 4096  # positions drawn from each layer, so the measure costs little at any size
-LUMA = RGB_TO_YIQ[0]  # the luminance row of colour preservation's YIQ
+LUMA = RGB_TO_YIQ[0]  # the luminance row of colour preservation's YIQ (Rec. 601)
+LIGHT_SIZE = 32  # long side, in pixels, of the luma compared by light_layout
 
 
 def sliced_wasserstein(a: np.ndarray, b: np.ndarray, seed: int = 0) -> float:
@@ -98,7 +104,8 @@ def _pixels(image: np.ndarray) -> np.ndarray:
 def measure(photo: np.ndarray, painting: np.ndarray, result: np.ndarray, judge) -> dict:
     """All the measures of `result` against the photo and the painting it was made from,
     all three images at one size; `judge` is an extractor returning MEASURE_LAYERS:
-    {"features", "colours": style_progress of each distance; "edges"; "sharpness"}."""
+    {"features", "colours": style_progress of each distance; "edges"; "sharpness";
+    "light": light_layout}."""
     return measurer(photo, painting, judge)(result)
 
 
@@ -118,6 +125,7 @@ def measurer(photo: np.ndarray, painting: np.ndarray, judge) -> Callable[[np.nda
             ),
             "edges": float(np.corrcoef(hed_edges(result).ravel(), photo_edges)[0, 1]),
             "sharpness": sharpness_ratio(result, photo),
+            "light": light_layout(result, photo),
         }
 
     return of
@@ -169,3 +177,32 @@ def sharpness(image: np.ndarray) -> float:
 def sharpness_ratio(image: np.ndarray, content: np.ndarray) -> float:
     """The image's `sharpness` over the content's."""
     return sharpness(image) / sharpness(content)
+
+
+def light_layout(image: np.ndarray, photo: np.ndarray) -> float:
+    """Pearson correlation of the luma of two images [H, W, 3] of one aspect ratio, each
+    box-filtered down to LIGHT_SIZE pixels on its long side: 1 where the result is light
+    and dark where the photo is, about 0 where its light has no relation to the photo's,
+    below 0 inverted."""
+    a, b = coarse(image), coarse(photo, image)
+    return float(np.corrcoef((a @ LUMA).ravel(), (b @ LUMA).ravel())[0, 1])
+
+
+def same_picture(image: np.ndarray, other: np.ndarray) -> float:
+    """Pearson correlation of the colours of two images of one aspect ratio and any sizes,
+    box-filtered as for light_layout: about 1 for the same picture at two resolutions (its
+    light and its colours in the same places)."""
+    return float(np.corrcoef(coarse(image).ravel(), coarse(other, image).ravel())[0, 1])
+
+
+def coarse(image: np.ndarray, like: np.ndarray | None = None) -> np.ndarray:
+    """The image box-filtered down to LIGHT_SIZE pixels on the long side of `like` (default
+    the image itself), to that one's coarse shape: [h, w, 3] float64."""
+    height, width = np.shape(like if like is not None else image)[:2]
+    scale = LIGHT_SIZE / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    channels = [
+        Image.fromarray(np.asarray(image, np.float32)[..., c]).resize(size, Image.BOX)
+        for c in range(3)
+    ]
+    return np.stack([np.asarray(c, np.float64) for c in channels], axis=-1)

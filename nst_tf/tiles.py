@@ -30,10 +30,12 @@ import tensorflow as tf
 from nst_tf import losses
 from nst_tf.config import ConfigError
 from nst_tf.objective import (
+    Evaluation,
     LossWeights,
     Objective,
     Targets,
     content_roughness,
+    evaluation,
     moment_targets,
     style_distance,
     weighted,
@@ -176,19 +178,18 @@ class TiledObjective:
         return statistics, content / len(c.content_layers), tv
 
     def _style(self, statistics, targets: Targets) -> tuple[tf.Tensor, list]:
-        """The style loss of the whole image's statistics, and its gradient by each
-        (d/dmean or None, d/dGram) per style layer."""
+        """The style loss of each image [B] from the whole images' statistics, and the
+        gradient of their sum by each (d/dmean or None, d/dGram) per style layer."""
         style, gradients = 0.0, []
         for layer, (mean, gram) in enumerate(statistics):
             weight = self.objective.layer_weights[layer]
             watched = [gram] if mean is None else [mean, gram]
             with tf.GradientTape() as tape:
                 tape.watch(watched)
-                loss = weight * tf.reduce_sum(
-                    style_distance(self.config, mean, gram, targets, layer)
-                )
+                loss = weight * style_distance(self.config, mean, gram, targets, layer)
+                summed = tf.reduce_sum(loss)
             style += loss
-            gradient = tape.gradient(loss, watched)
+            gradient = tape.gradient(summed, watched)
             gradients.append((None, *gradient) if mean is None else tuple(gradient))
         return style, gradients
 
@@ -199,12 +200,18 @@ class TiledObjective:
         image = tf.convert_to_tensor(image)
         statistics, content, tv = self._accumulate(image, targets)
         style, _ = self._style(statistics, targets)
-        return weighted(content, style, tv, weights or self.weights)
+        per_image = weighted(content, style, tv, weights or self.weights)
+        return {name: tf.reduce_sum(value) for name, value in per_image.items()}
 
-    def terms_and_gradient(
+    def terms_and_gradient(self, image, targets, weights=None, step=0):
+        """The loss terms and the gradient of `evaluate`."""
+        terms, _, gradient = self.evaluate(image, targets, weights, step)
+        return terms, gradient
+
+    def evaluate(
         self, image: tf.Tensor, targets: Targets, weights: LossWeights | None = None, step=0
-    ) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-        """Objective.terms_and_gradient, in two passes over the tiles."""
+    ) -> Evaluation:
+        """Objective.evaluate, in two passes over the tiles."""
         w = weights or self.weights
         image = tf.convert_to_tensor(image)
         height, width = size = tuple(image.shape[1:3])
@@ -235,7 +242,7 @@ class TiledObjective:
                 tile,
                 size,
             ).numpy()
-        return weighted(content, style, tv, w), tf.constant(gradient)
+        return evaluation(weighted(content, style, tv, w), tf.constant(gradient))
 
     def _tile_surrogate_gradient(
         self, crop, content_targets, scales, upstream, content_tv, content_weight, tv_weight,
@@ -249,11 +256,11 @@ class TiledObjective:
         with tf.GradientTape() as tape:
             tape.watch(crop)
             features = self.objective.extractor(crop)
-            part = tv_weight * _tv_share(crop, tile, size, content_tv)
+            part = tv_weight * tf.reduce_sum(_tv_share(crop, tile, size, content_tv))
             for name, target, scale in zip(c.content_layers, content_targets, scales):
                 core = self._core(features[name], tile, name)
                 weight = content_weight / len(c.content_layers)
-                part += weight * self._content_sum(core, target, scale, name, size)
+                part += weight * tf.reduce_sum(self._content_sum(core, target, scale, name, size))
             for name, (dmean, dgram) in zip(c.style_layers, upstream):
                 mean, gram = self._moments_share(
                     features[name], tile, name, size, dmean is not None
@@ -295,18 +302,18 @@ class TiledObjective:
         return (None if mean is None else mean * share), gram * share
 
     def _content_sum(self, core, target, scale, name: str, size: tuple[int, int]) -> tf.Tensor:
-        """The core's part of the content loss: its squared differences over the size of
-        the whole layer and each image's `scale` (summed over a batch, as
-        losses.content_loss)."""
+        """The core's part of each image's content loss [B]: its squared differences over
+        the size of the whole layer and each image's `scale` (as losses.content_error)."""
         values = self._positions(name, size) * core.shape[-1]
         squared = tf.reduce_sum(tf.math.squared_difference(core, target), axis=[1, 2, 3])
-        return tf.reduce_sum(squared / values / scale)
+        return squared / values / scale
 
 
 def _tv_share(crop: tf.Tensor, tile: Tile, size: tuple[int, int], reference) -> tf.Tensor:
-    """The core's part of losses.total_variation (without a mask): the squared differences
-    from each core pixel to the next one down and to the right, within the image, over the
-    whole image's counts of such pairs and each image's `reference` roughness. The crop is
+    """The core's part of each image's losses.total_variation [B] (without a mask): the
+    squared differences from each core pixel to the next one down and to the right, within
+    the image, over the whole image's counts of such pairs and each image's `reference`
+    roughness. The crop is
     the tile's extent, whose halo holds the pixels one past the core."""
     height, width = size
     y0, y1, x0, x1 = tile.core
@@ -319,7 +326,7 @@ def _tv_share(crop: tf.Tensor, tile: Tile, size: tuple[int, int], reference) -> 
     roughness = vertical / ((height - 1) * width * channels) + horizontal / (
         height * (width - 1) * channels
     )
-    return tf.reduce_sum(roughness / reference)
+    return roughness / reference
 
 
 def _call_traced(function, *args):

@@ -28,13 +28,16 @@ from nst_tf.tiles import for_image
 @dataclasses.dataclass(frozen=True)
 class Record:
     """What a callback hears after each step: the step (1 ... total_steps, counted across
-    scales), the scale (0: the coarsest), the loss terms at the image the step started from,
-    and `image()`, the result after the step (computed only when called)."""
+    scales: each is one evaluation of the loss), the scale (0: the coarsest), the loss terms
+    at the image evaluated, whether the optimizer accepted that image (L-BFGS's line search
+    rejects a trial whose loss does not fall enough, and tries a shorter step; every image
+    of a batch), and `image()`, the result after the step (computed only when called)."""
 
     step: int
     scale: int
     terms: dict[str, float]
     image: Callable[[], np.ndarray]
+    accepted: bool = True
 
 
 Callback = Callable[[Record], None]
@@ -91,13 +94,15 @@ class StyleTransfer:
         """One step of the current scale, then on to the next scale if that one is done.
         Raises NumericError, naming the term, if the loss or gradient stops being finite."""
         stage, scale, done = self.stage, self.scale, self.steps_taken
+        before = stage.accepted_steps
         terms = {name: float(value) for name, value in stage.step().items()}
+        accepted = stage.accepted_steps > before
         if int(stage.steps_taken) == done - self._steps_before(scale):
             raise NumericError(numeric_message(terms, done + 1))
         if int(stage.steps_taken) == self.scales[scale][1] and scale + 1 < len(self.scales):
             self.scale += 1
             self.stage = self._stage(self.scale, stage.result())
-        return Record(done + 1, scale, terms, lambda: self._result(stage))
+        return Record(done + 1, scale, terms, lambda: self._result(stage), accepted)
 
     def run(self, steps: int | None = None, callback: Callback | None = None) -> np.ndarray:
         """Step until `steps` steps in all (default: every scale's), calling callback(record)

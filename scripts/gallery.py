@@ -14,7 +14,11 @@ took. A .jpg output is written small (quality 85) for the README.
 The measures are nst_tf.quality's, taken with the HED VGG16 whatever network made the
 result: how far the result came from the photo towards the painting in feature statistics
 and in colours (1 - distance after / distance before), the correlation of its edges with the
-photo's, and its fine-detail energy over the photo's (below 1: softer than the photo).
+photo's, its fine-detail energy over the photo's (below 1: softer than the photo), and its
+light layout (the correlation of its coarse luma with the photo's: below 0, the light is
+inverted). With several variants, "as first" is the correlation of each result's coarse
+colours with the first variant's: whether, say, --variant=size=384 --variant=size=1024 give
+the same picture.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from nst_tf.images import load_image  # noqa: E402
 from nst_tf.objective import Objective  # noqa: E402
 from nst_tf.transfer import stylize  # noqa: E402
 
+MEASURES = ("features", "colours", "edges", "sharpness", "light")
 SAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "nst_tf", "samples")
 # The README's gallery: photos and paintings the project may ship (see nst_tf/samples/NOTICE).
 DEFAULT_PAIRS = [
@@ -101,8 +106,9 @@ def main(argv: list[str]) -> None:
     judge = build_extractor(quality.MEASURE_LAYERS, weights="hed", network="vgg16")
     rows, seconds = [], []
     table = [
-        "| photo | painting | settings | seconds | features | colours | edges | sharpness |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "| photo | painting | settings | seconds | features | colours | edges | sharpness "
+        "| light | as first |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for pair in FLAGS.pairs:
         photo, painting = pair.split(":")
@@ -114,11 +120,13 @@ def main(argv: list[str]) -> None:
             seconds.append(time.monotonic() - start)
             logging.info("%s in the style of %s: %.0f s", photo, painting, seconds[-1])
             rows[-1].append(result)
-            m = quality.measure(*rows[-1][:2], result, judge)
+            inputs = (load_image(path, config.size) for path in (photo, painting))
+            m = quality.measure(*inputs, result, judge)
+            m["as first"] = quality.same_picture(result, rows[-1][2])
             table.append(
                 f"| {os.path.basename(photo)} | {os.path.basename(painting)} | "
                 f"{settings_caption(config)} | {seconds[-1]:.0f} | "
-                + " | ".join(f"{m[k]:.2f}" for k in ("features", "colours", "edges", "sharpness"))
+                + " | ".join(f"{m[k]:.2f}" for k in (*MEASURES, "as first"))
                 + " |"
             )
     print("\n".join(table))

@@ -36,9 +36,14 @@ def test_decay_zero_is_the_latest_image():
 
 
 def test_the_result_is_the_average_of_the_steps_images(extractor, config, content, style):
+    """The images averaged are the optimizer's results after each step (for L-BFGS the last
+    image its line search accepted)."""
     run = new_transfer(content, style, config.replace(average=0.8, steps=5), extractor)
-    images = [run.stage.image.numpy()]
-    run.run(callback=lambda record: images.append(run.stage.image.numpy()))
+    stage = run.stage
+    images = [stage.image.numpy()]
+    run.run(
+        callback=lambda _: images.append(stage.optimizer.result(stage.image, stage.state).numpy())
+    )
     expected = np_average(images, 0.8)[0]
     np.testing.assert_allclose(run.result(), expected, atol=1e-3)
     assert np.abs(run.result() - images[-1][0]).mean() > 0.1  # not the last image

@@ -36,7 +36,7 @@ def test_end_to_end_writes_output_and_intermediate_saves(tmp_path):
         assert img.size == (48, 32)  # the 451x300 content, longest side 48
     assert (tmp_path / "out_0002.jpg").exists()
     assert sorted(os.listdir(tmp_path)) == ["out.jpg", "out_0002.jpg"]  # no temp files left
-    assert "step 4/4" in result.stderr
+    assert "eval 4/4" in result.stderr
 
 
 def test_hed_weights_from_the_command(tmp_path):
@@ -47,7 +47,7 @@ def test_hed_weights_from_the_command(tmp_path):
         "--weights=hed", "--size=48", "--steps=3",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert out.exists() and "step 3/3" in result.stderr
+    assert out.exists() and "eval 3/3" in result.stderr
 
 
 def test_no_tensorflow_start_up_noise_unless_asked(tmp_path):
@@ -57,7 +57,7 @@ def test_no_tensorflow_start_up_noise_unless_asked(tmp_path):
     quiet = nst_tf(*args, *FAST)
     assert quiet.returncode == 0, quiet.stderr
     lines = quiet.stderr.splitlines()
-    assert all(line.startswith(("nst-tf: ", "step ")) for line in lines), quiet.stderr
+    assert all(line.startswith(("nst-tf: ", "eval ")) for line in lines), quiet.stderr
     loud = nst_tf(*args, *FAST, "--verbosity=1")
     assert loud.returncode == 0 and "oneDNN" in loud.stderr
 
@@ -240,7 +240,7 @@ def interrupted_run(args, signum, after_step):
     lines = []
     for line in process.stderr:
         lines.append(line)
-        if line.startswith(f"step {after_step}/"):
+        if line.startswith(f"eval {after_step}/"):
             process.send_signal(signum)
             break
     lines += process.stderr.read().splitlines()

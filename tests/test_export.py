@@ -107,8 +107,9 @@ def test_max_size_shrinks_large_inputs_only(served, content, style):
 def test_stylize_equals_the_python_api(served, config, content, style):
     """Two steps: the first-step rule, then the two-loop over one curvature pair. Not more:
     the two graphs round differently (their gradients agree to ~3e-7 of their largest
-    value), and without a line search each L-BFGS step multiplies that difference by ~100,
-    so after 3 steps the images differ by ~1% of the step and the terms by up to ~1e-3."""
+    value), and each quasi-Newton step multiplies that difference by ~100, so after 3 steps
+    the images differ by ~1% of the step and the terms by up to ~1e-3. The terms are those
+    of the result, the last image the line search accepted."""
     steps = 2
     out = served.run("stylize", content=content[None], style=style[None], num_steps=steps)
     local = new_transfer(content, style, config)
@@ -125,10 +126,10 @@ def test_client_side_loop_with_step_equals_stylize(served, content, style):
     image = content[None]
     for _ in range(3):
         out = served.run("step", image=image, **state, **targets)
-        image = out["image"]
+        image = out["image"]  # the next image to evaluate
         state = {k: out[k] for k in state}
     whole = served.run("stylize", content=content[None], style=style[None], num_steps=3)
-    np.testing.assert_allclose(image, whole["image"], atol=0.05)
+    np.testing.assert_allclose(out["result"], whole["image"], atol=0.05)
 
 
 def test_loss_signature_matches_the_objective(served, config, content, style):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst_tf.optimize import LBFGS, Adam, LBFGSState, project, update_variables
+from nst_tf.optimize import LBFGS, MAX_BACKTRACKS, Adam, project, update_variables
 
 rng = np.random.default_rng(0)
 
@@ -21,7 +21,7 @@ def test_adam_matches_numpy_reference():
     image = tf.constant(x)
     for t in range(1, 6):
         g = rng.normal(size=x.shape).astype(np.float32)
-        image, state = adam.update(image, tf.constant(g), state)
+        image, state = adam.update(image, tf.constant(g), tf.zeros([1]), state)
         m = 0.9 * m + 0.1 * g
         v = 0.99 * v + 0.01 * g.astype(np.float64) ** 2
         step = 2.0 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.99**t)) + epsilon)
@@ -33,7 +33,7 @@ def test_updates_keep_pixels_in_range():
     x = tf.constant([[[[0.0, 128.0, 255.0]]]])
     g = tf.constant([[[[1e6, -1e6, -1e6]]]])
     for optimizer in (Adam(100.0), LBFGS(1e6)):
-        image, _ = optimizer.update(x, g, optimizer.init(x))
+        image, _ = optimizer.update(x, g, tf.zeros([1]), optimizer.init(x))
         assert np.all(image.numpy() >= 0) and np.all(image.numpy() <= 255)
     np.testing.assert_array_equal(project(tf.constant([-3.0, 9.0, 300.0])), [0.0, 9.0, 255.0])
 
@@ -57,8 +57,9 @@ def test_two_loop_recursion_equals_dense_bfgs_inverse_hessian():
     for _ in range(3):  # fewer pairs than slots: the empty slot must not contribute
         s = rng.normal(size=n)
         pairs.append((s, hessian @ s))
-    # The ring after 3 pairs written from slot 3 on: it wraps, oldest in 3, newest in 1.
-    newest, slots = 1, [3, 0, 1]
+    # The ring after 6 pairs, of which the last 3 are kept: it wraps, oldest in 3, newest
+    # in 1, slot 2 empty.
+    slots = [3, 0, 1]
     s_hist = np.zeros((history, n))
     y_hist = np.zeros((history, n))
     rho = np.zeros(history)
@@ -66,58 +67,73 @@ def test_two_loop_recursion_equals_dense_bfgs_inverse_hessian():
         s_hist[slot], y_hist[slot], rho[slot] = s, y, 1.0 / (s @ y)
     s_last, y_last = pairs[-1]
     g = rng.normal(size=n)
-    as_image = lambda a: tf.reshape(tf.constant(a, tf.float32), [-1, 1, 1, n, 1])  # noqa: E731
-    per_image = lambda a: tf.reshape(tf.constant(a, tf.float32), [-1, 1, 1, 1, 1])  # noqa: E731
-    state = LBFGSState(
+    as_image = lambda a: tf.reshape(tf.constant(a, tf.float32), [1, -1, 1, n, 1])  # noqa: E731
+    per_image = lambda a: tf.reshape(tf.constant(a, tf.float32), [1, -1, 1, 1, 1])  # noqa: E731
+    lbfgs = LBFGS(history=history)
+    state = lbfgs.init(as_image(g)[0])._replace(
         s=as_image(s_hist),
         y=as_image(y_hist),
         rho=per_image(rho),
-        gamma=per_image([(s_last @ y_last) / (y_last @ y_last)])[0],
-        prev_image=None,
-        prev_grad=None,
-        t=None,
+        gamma=per_image([(s_last @ y_last) / (y_last @ y_last)])[:, 0],
+        pairs=per_image([6.0])[:, 0],
     )
-    got = LBFGS(history=history).two_loop(as_image(g)[0], state, tf.constant(newest))
+    got = lbfgs.two_loop(as_image(g)[:, 0], state)
     expected = dense_lbfgs_direction(g, pairs)
     np.testing.assert_allclose(got.numpy().ravel(), expected, rtol=1e-4, atol=1e-5)
 
 
-def minimize(optimizer, grad_fn, x0, steps, jit_compile=False):
-    """`steps` updates from x0, the state carried as tensors (as the serving loop does), the
-    update compiled with XLA if asked (as `--jit=auto` does on CPU)."""
+def minimize(optimizer, fn, x0, steps, jit_compile=False):
+    """`steps` evaluations of fn(x) -> (loss per image, gradient) and updates from x0, the
+    state carried as tensors (as the serving loop does), the update compiled with XLA if
+    asked (as `--jit=auto` does on CPU); the optimizer's result."""
     update = tf.function(optimizer.update, jit_compile=True) if jit_compile else optimizer.update
     x = tf.constant(x0)
     state = optimizer.init(x)
     for _ in range(steps):
-        x, state = update(x, grad_fn(x), state)
-    return x.numpy()
+        x, state = update(x, fn(x)[1], fn(x)[0], state)
+    return optimizer.result(x, state).numpy()
+
+
+def per_image_sum(values):
+    return tf.reduce_sum(values, axis=[1, 2, 3])
+
+
+def _image(evaluation, i):
+    """Image i's part of an evaluation (loss [B], gradient [B, ...])."""
+    loss, grad = evaluation
+    return loss[i : i + 1], grad[i : i + 1]
 
 
 def quadratic(batch: int = 1):
-    """Gradient of an ill-conditioned quadratic (condition number 100) per image of a batch
-    [batch, 1, 12, 1], its minima, and a start."""
+    """An ill-conditioned quadratic (condition number 100) per image of a batch
+    [batch, 1, 12, 1]: fn(x) -> (loss per image, gradient), its minima, and a start."""
     scales = tf.reshape(tf.constant(np.geomspace(0.01, 1.0, 12), tf.float32), [1, 1, 12, 1])
     target = tf.constant(rng.uniform(60, 190, (batch, 1, 12, 1)), tf.float32)
     x0 = np.full((batch, 1, 12, 1), 128.0, np.float32)
-    return (lambda x: scales * (x - target)), target.numpy(), x0
+
+    def fn(x):
+        return per_image_sum(0.5 * scales * tf.square(x - target)), scales * (x - target)
+
+    return fn, target.numpy(), x0
 
 
 def test_lbfgs_solves_an_ill_conditioned_quadratic():
-    """Minimum inside the box: L-BFGS gets there, plain steps do not."""
-    grad_fn, target, x0 = quadratic()
-    x = minimize(LBFGS(history=5), grad_fn, x0, steps=40)
+    """Minimum inside the box: L-BFGS gets there, plain steps do not. (50 evaluations: its
+    result is the last image its line search accepted, one behind the latest trial.)"""
+    fn, target, x0 = quadratic()
+    x = minimize(LBFGS(history=5), fn, x0, steps=50)
     np.testing.assert_allclose(x, target, atol=0.05)
-    adam = minimize(Adam(1.0), grad_fn, x0, steps=40)
+    adam = minimize(Adam(1.0), fn, x0, steps=40)
     assert np.abs(adam - target).max() > 1.0
 
 
 def test_a_batch_takes_the_steps_its_images_take_alone():
-    grad_fn, target, x0 = quadratic(batch=3)
+    fn, target, x0 = quadratic(batch=3)
     x0 = x0 + rng.normal(0, 10, x0.shape).astype(np.float32)
     for optimizer in (LBFGS(history=5), Adam(1.0)):
-        together = minimize(optimizer, grad_fn, x0, steps=7)
+        together = minimize(optimizer, fn, x0, steps=7)
         for i in range(3):
-            alone = minimize(optimizer, lambda x, i=i: grad_fn(x)[i : i + 1], x0[i : i + 1], 7)
+            alone = minimize(optimizer, lambda x, i=i: _image(fn(x), i), x0[i : i + 1], 7)
             np.testing.assert_allclose(together[i : i + 1], alone, rtol=1e-5)
 
 
@@ -129,12 +145,13 @@ def test_a_bfloat16_history_gives_the_float32_direction_to_within_its_rounding()
     scales = tf.constant(np.geomspace(0.01, 1.0, 4096).reshape(1, 64, 64, 1), tf.float32)
     target = tf.constant(rng.uniform(60, 190, (1, 64, 64, 1)), tf.float32)
     grad_fn = lambda x: scales * (x - target)  # noqa: E731
+    loss_fn = lambda x: per_image_sum(0.5 * scales * tf.square(x - target))  # noqa: E731
     exact, rounded = LBFGS(history=5), LBFGS(history=5, history_dtype="bfloat16")
     x = tf.fill([1, 64, 64, 1], 128.0)
     states = exact.init(x), rounded.init(x)
     for _ in range(8):
         (x_exact, exact_state), (x_rounded, rounded_state) = (
-            optimizer.update(x, grad_fn(x), state)
+            optimizer.update(x, grad_fn(x), loss_fn(x), state)
             for optimizer, state in zip((exact, rounded), states)
         )
         states = exact_state, rounded_state
@@ -156,15 +173,15 @@ def test_a_bfloat16_history_uses_the_pairs_it_keeps():
     rounded = lambda a: tf.cast(tf.cast(a, tf.bfloat16), tf.float64).numpy()  # noqa: E731
     xs = [rng.uniform(100, 150, n) for _ in range(4)]
     state, pairs = lbfgs.init(as_image(xs[0])), []
-    for previous, x in zip([None, *xs], xs):
-        _, state = lbfgs.update(as_image(x), as_image(hessian @ x), state)
+    for k, (previous, x) in enumerate(zip([None, *xs], xs)):
+        falling = tf.constant([-1e6 * k])  # every image accepted
+        _, state = lbfgs.update(as_image(x), as_image(hessian @ x), falling, state)
         if previous is not None:
             s = rounded(as_image(x).numpy().ravel() - as_image(previous).numpy().ravel())
             y = rounded((as_image(hessian @ x) - as_image(hessian @ previous)).numpy().ravel())
             pairs.append((s, y))
     g = rng.normal(size=n)
-    newest = tf.constant((len(xs) - 1) % 4)
-    got = lbfgs.two_loop(as_image(g), state, newest).numpy().ravel()
+    got = lbfgs.two_loop(as_image(g), state).numpy().ravel()
     np.testing.assert_allclose(got, dense_lbfgs_direction(g, pairs), rtol=1e-4, atol=1e-6)
 
 
@@ -173,31 +190,41 @@ def test_lbfgs_skips_pairs_without_positive_curvature():
     pixels = lambda *values: tf.reshape(tf.constant(values), [1, 1, -1, 1])  # noqa: E731
     x = pixels(10.0, 20.0)
     state = lbfgs.init(x)
-    _, state = lbfgs.update(x, pixels(1.0, 1.0), state)
-    # Moving along +x while the gradient drops: s . y < 0, so no pair is stored.
-    _, state = lbfgs.update(pixels(11.0, 21.0), pixels(-1.0, -1.0), state)
-    assert np.all(state.rho.numpy() == 0.0)
+    _, state = lbfgs.update(x, pixels(1.0, 1.0), tf.constant([10.0]), state)
+    # Moving along +x while the gradient drops: s . y < 0, so no pair is stored, though the
+    # loss fell and the image is accepted.
+    _, state = lbfgs.update(pixels(11.0, 21.0), pixels(-1.0, -1.0), tf.constant([5.0]), state)
+    assert state.accepted.numpy().ravel().tolist() == [2.0]
+    assert np.all(state.rho.numpy() == 0.0) and state.pairs.numpy().ravel().tolist() == [0.0]
     assert np.all(state.gamma.numpy() == 0.0)
 
 
-def minimize_in_variables(optimizer, grad_fn, x0, steps, jit_compile=False):
+def minimize_in_variables(optimizer, fn, x0, steps, jit_compile=False):
     """`minimize` with the image and state in tf.Variables, as the interactive loop keeps them
     (L-BFGS writes its history in place there)."""
     x = tf.Variable(x0)
     state = tf.nest.map_structure(tf.Variable, optimizer.init(x))
     update = tf.function(
-        lambda grad: update_variables(optimizer, x, grad, state), jit_compile=jit_compile
+        lambda grad, loss: update_variables(optimizer, x, grad, loss, state),
+        jit_compile=jit_compile,
     )
     for _ in range(steps):
-        update(grad_fn(x))
-    return x.numpy()
+        loss, grad = fn(x)
+        update(grad, loss)
+    return optimizer.result(x, state).numpy()
 
 
 def wavy():
-    """The gradient of a function with curvature of both signs, per image of a batch of two,
-    and a start: some curvature pairs are refused, at other steps in each image."""
+    """A function with curvature of both signs per image of a batch of two, fn(x) -> (loss
+    per image, gradient), and a start: some curvature pairs are refused, at other steps in
+    each image."""
     x0 = np.random.default_rng(0).uniform(60, 190, (2, 1, 12, 1)).astype(np.float32)
-    return (lambda x: tf.sin(x / 8.0) + 0.01 * (x - 128.0)), x0
+
+    def fn(x):
+        loss = per_image_sum(-8.0 * tf.cos(x / 8.0) + 0.005 * tf.square(x - 128.0))
+        return loss, tf.sin(x / 8.0) + 0.01 * (x - 128.0)
+
+    return fn, x0
 
 
 @pytest.mark.parametrize("jit_compile", [False, True], ids=["plain", "xla"])
@@ -205,31 +232,95 @@ def test_updates_in_variables_equal_the_pure_ones(jit_compile):
     """Ten steps with a three-slot history: the ring wraps round three times, and the two
     images refuse pairs at different steps. (Plain and XLA are compared each with itself:
     the refused pairs make this function amplify XLA's different rounding.)"""
-    grad_fn, x0 = wavy()
+    fn, x0 = wavy()
     for optimizer in (LBFGS(history=3), Adam(1.0)):
-        pure = minimize(optimizer, grad_fn, x0, 10, jit_compile)
-        in_place = minimize_in_variables(optimizer, grad_fn, x0, 10, jit_compile)
+        pure = minimize(optimizer, fn, x0, 10, jit_compile)
+        in_place = minimize_in_variables(optimizer, fn, x0, 10, jit_compile)
         np.testing.assert_allclose(in_place, pure, rtol=1e-5)
 
 
 def test_lbfgs_refuses_some_wavy_pairs_and_keeps_others():
     """What the test above relies on: of the pairs of steps 1-9, some are refused and some
     kept, and the two images do not refuse at the same steps."""
-    grad_fn, x0 = wavy()
+    fn, x0 = wavy()
     lbfgs = LBFGS(history=3)
     x, state = tf.constant(x0), lbfgs.init(tf.constant(x0))
-    refused = []
-    for t in range(10):
-        x, state = lbfgs.update(x, grad_fn(x), state)
-        refused.append(state.rho.numpy()[t % 3].ravel() == 0.0)  # slot t % 3: this step's pair
-    refused = np.array(refused[1:])
-    assert refused.any() and not refused.all()
+    refused, kept = [], []
+    for _ in range(10):
+        before = state
+        x, state = lbfgs.update(x, fn(x)[1], fn(x)[0], state)
+        accepted = (state.accepted - before.accepted).numpy().ravel() > 0
+        stored = (state.pairs - before.pairs).numpy().ravel() > 0
+        refused.append(accepted & ~stored)
+        kept.append(stored)
+    refused = np.array(refused[1:])  # the first evaluation has no pair to keep
+    assert refused.any() and np.any(kept)
     assert (refused[:, 0] != refused[:, 1]).any()
 
 
 def test_xla_compiled_updates_equal_the_plain_ones():
-    grad_fn, _, x0 = quadratic(batch=2)
+    fn, _, x0 = quadratic(batch=2)
     for optimizer in (LBFGS(history=3), Adam(1.0)):
-        plain = minimize(optimizer, grad_fn, x0, steps=6)
-        compiled = minimize(optimizer, grad_fn, x0, steps=6, jit_compile=True)
+        plain = minimize(optimizer, fn, x0, steps=6)
+        compiled = minimize(optimizer, fn, x0, steps=6, jit_compile=True)
         np.testing.assert_allclose(compiled, plain, rtol=1e-5)
+
+
+# -- the line search ---------------------------------------------------------------------
+
+
+def test_lbfgs_rejects_a_rise_and_tries_the_parabolas_minimum():
+    """A trial whose loss rises is rejected: the result stays at the last accepted image
+    and the next trial lies back along the step, at the minimum of the parabola through the
+    loss there, its slope along the step and the trial's loss."""
+    lbfgs = LBFGS(history=3)
+    x0 = tf.fill([1, 1, 4, 1], 100.0)
+    g0 = tf.constant([1.0, -2.0, 0.5, 1.0], shape=[1, 1, 4, 1])
+    trial, state = lbfgs.update(x0, g0, tf.constant([10.0]), lbfgs.init(x0))
+    step = (trial - x0).numpy()
+    slope = float(np.sum(g0.numpy() * step))
+    assert slope < 0  # a descent step
+    rise = 1.0 - slope  # the trial's loss minus the loss predicted by the slope: 11 in all
+    loss = 10.0 + slope + rise
+    back, state = lbfgs.update(trial, g0, tf.constant([loss]), state)
+    fraction = np.clip(-slope / (2 * rise), 0.1, 0.5)
+    np.testing.assert_allclose(back.numpy(), x0.numpy() + fraction * step, rtol=1e-6)
+    np.testing.assert_array_equal(lbfgs.result(back, state).numpy(), x0.numpy())
+    assert state.accepted.numpy().ravel().tolist() == [1.0]
+    assert state.tries.numpy().ravel().tolist() == [1.0]
+
+
+def test_lbfgs_drops_its_history_after_too_many_rejections():
+    """MAX_BACKTRACKS rejections in a row: every slot is emptied and the next trial is the
+    first step's kind, the gradient at the last accepted image scaled to move its most
+    sensitive pixel by one grey level."""
+    fn, _, x0 = quadratic()
+    lbfgs = LBFGS(history=3)
+    x, state = tf.constant(x0), lbfgs.init(tf.constant(x0))
+    while state.accepted.numpy().item() < 4 or state.tries.numpy().item() > 0:
+        loss, grad = fn(x)  # a few accepted steps: pairs in the history, no rejection since
+        x, state = lbfgs.update(x, grad, loss, state)
+    assert np.any(state.rho.numpy() != 0.0)
+    accepted, grad = lbfgs.result(x, state), state.prev_grad
+    for _ in range(MAX_BACKTRACKS):
+        x, state = lbfgs.update(x, fn(x)[1], tf.constant([1e9]), state)  # every trial rises
+    assert np.all(state.rho.numpy() == 0.0) and np.all(state.gamma.numpy() == 0.0)
+    expected = accepted - grad / tf.reduce_max(tf.abs(grad))
+    np.testing.assert_allclose(x.numpy(), expected.numpy(), rtol=1e-6)
+
+
+def test_the_loss_never_rises_from_one_accepted_image_to_the_next():
+    """On the wavy function (curvature of both signs), a batch of two, with a step size the
+    plain quasi-Newton step overshoots with: trials are rejected, accepted losses fall."""
+    fn, x0 = wavy()
+    lbfgs = LBFGS(learning_rate=3.0, history=3)
+    x, state = tf.constant(x0), lbfgs.init(tf.constant(x0))
+    accepted_losses, rejected = [], 0
+    for _ in range(30):
+        loss, grad = fn(x)
+        before = state.accepted.numpy().ravel()
+        x, state = lbfgs.update(x, grad, loss, state)
+        rejected += int(np.sum(state.accepted.numpy().ravel() == before))
+        accepted_losses.append(fn(lbfgs.result(x, state))[0].numpy())
+    assert rejected > 0
+    assert np.all(np.diff(np.array(accepted_losses), axis=0) <= 1e-5 * np.abs(accepted_losses[0]))
