@@ -19,6 +19,7 @@ def contents(content):
 # pixels whose gradient is as small as Adam's epsilon (a hundredth of the median) rounding
 # differences move the pixel by a fraction of a grey level in 6 steps: at most 0.76 over
 # noise seeds 0 to 2, in under 0.1% of the pixels; the mean difference stays under 0.005.
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer,steps,atol", [("lbfgs", 3, 0.01), ("adam", 6, 1.0)])
 def test_batch_results_equal_single_results(
     extractor, config, contents, style, optimizer, steps, atol
@@ -40,6 +41,7 @@ def test_batch_loss_is_the_sum_of_the_single_losses(extractor, config, contents,
         assert float(batch[term]) == pytest.approx(sum(float(s[term]) for s in singles), rel=1e-4)
 
 
+@pytest.mark.slow
 def test_a_batch_runs_coarse_to_fine(extractor, config, contents, style):
     c = config.replace(multiscale="on", min_size=32, steps=2)
     pyramid = new_transfer(contents[:2], style, c, extractor)

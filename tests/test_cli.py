@@ -13,6 +13,8 @@ from PIL import Image
 
 from tests.conftest import CONTENT_PATH, STYLE_PATH
 
+pytestmark = pytest.mark.slow  # whole commands and exports, in subprocesses
+
 FAST = ["--weights=random", "--size=48", "--steps=4"]
 
 

@@ -125,6 +125,7 @@ def test_scales_are_sqrt2_apart_with_more_steps_when_coarse():
     assert [steps for _, steps in scales] == [200, 168, 141, 119, 100]
 
 
+@pytest.mark.slow
 def test_multiscale_runs_coarse_to_fine_and_ends_at_the_right_size(extractor, config, style):
     from tests.conftest import CONTENT_PATH
 

@@ -13,6 +13,8 @@ from PIL import Image
 from nst_tf.export import ServingModel
 from tests.conftest import MAX_PIXELS, MAX_STEPS, new_transfer, run_module
 
+pytestmark = pytest.mark.slow  # whole commands and exports, in subprocesses
+
 SIGNATURES = {
     "serving_default": (
         {"content_bytes", "style_bytes", "num_steps", "max_size"}

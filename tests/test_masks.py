@@ -108,6 +108,7 @@ def test_style_masks_match_each_style_inside_its_region(extractor, config, conte
     assert _terms(masked) == pytest.approx(_terms(plain), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_masks_follow_the_scales_of_a_pyramid(extractor, config, content, style):
     mask = np.zeros(content.shape[:2])
     pyramid = new_transfer(
@@ -152,6 +153,7 @@ def test_mask_files_are_read_as_grey_and_stretched(tmp_path):
     assert mask[:, :18].max() == 0.0 and mask[:, 22:].min() == 1.0
 
 
+@pytest.mark.slow
 def test_masks_from_the_command(tmp_path):
     out, mask = tmp_path / "out.png", tmp_path / "mask.png"
     Image.fromarray(np.tile(np.linspace(0, 255, 90, dtype=np.uint8), (60, 1))).save(mask)

@@ -49,6 +49,7 @@ def test_the_network_computes_in_16_bits_and_returns_float32():
     assert extractor(tf.zeros((1, 16, 16, 3)))["block1_conv1"].dtype == tf.float32
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", MIXED)
 def test_a_mixed_precision_run_ends_near_the_float32_loss(config, content, style, precision):
     def final_loss(cfg):
@@ -86,6 +87,7 @@ def test_jit_choices(config):
     assert use_xla_update(auto, 10**8, tiled=True) == bool(devices)  # memory first
 
 
+@pytest.mark.slow
 def test_an_xla_step_equals_the_plain_step(extractor, config, content, style):
     plain = new_transfer(content, style, config.replace(jit="off"), extractor)
     xla = new_transfer(content, style, config.replace(jit="on"), extractor)

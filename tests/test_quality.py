@@ -72,6 +72,7 @@ def measured():
     return results
 
 
+@pytest.mark.slow
 def test_sliced_wasserstein_of_a_shift_is_the_shift():
     """Moving every point by d moves each projection by d . u: the distance is the root mean
     square of those, |d| / sqrt(D) on average over directions; a set is at 0 from itself
@@ -103,6 +104,7 @@ def best(measured, name, key):
     return max(m[key] for m in measured[name])
 
 
+@pytest.mark.slow
 def test_the_result_takes_on_the_paintings_statistics(measured):
     """At layers the loss does not use, and in colour, the result has come at least half of
     the way from the photo to the painting; the old defaults' blurred copy came not even a
@@ -112,6 +114,7 @@ def test_the_result_takes_on_the_paintings_statistics(measured):
         assert best(measured, "old defaults", key) < 0.3, measured
 
 
+@pytest.mark.slow
 def test_the_photos_structure_stays(measured):
     """The photo's outlines are still there: the edge maps correlate at 0.75 or more on every
     pair, where a hundred times the style weight dissolves them on some (the soft-focused cat
@@ -120,6 +123,7 @@ def test_the_photos_structure_stays(measured):
     assert worst(measured, "style x100", "edges") < 0.75, measured
 
 
+@pytest.mark.slow
 def test_the_result_is_as_sharp_as_the_photo(measured):
     """Not blurred: the finest details keep at least half of the photo's energy (the old
     defaults kept under 1%)."""
@@ -127,6 +131,7 @@ def test_the_result_is_as_sharp_as_the_photo(measured):
     assert best(measured, "old defaults", "sharpness") < 0.5, measured
 
 
+@pytest.mark.slow
 def test_a_measurer_gives_what_each_measure_gives():
     """quality.measurer, which does the photo's and the painting's work once, agrees with
     the measures taken one at a time."""

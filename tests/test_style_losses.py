@@ -24,6 +24,7 @@ def _noisy(content):
     return tf.constant(np.clip(content + noise, 0, 255)[None], tf.float32)
 
 
+@pytest.mark.slow
 def test_gaussian_w2_tiled_equals_the_whole_image():
     """The mean and the Gram matrix are sums over positions, so tiles give them exactly, and
     with them the loss and its gradient."""
@@ -89,6 +90,7 @@ def _two_styles_in_halves(settings, extractor, content, style):
     ), other
 
 
+@pytest.mark.slow
 def test_gaussian_w2_style_masks_match_each_style_inside_its_region(
     extractor, config, content, style
 ):
@@ -128,6 +130,7 @@ def test_sliced_w2_blend_weights_each_style_by_its_blend(extractor, config, cont
     assert weights[first:].sum() == pytest.approx(0.25)
 
 
+@pytest.mark.slow
 def test_sliced_w2_directions_are_new_each_step_and_seeded(extractor, config, content, style):
     run = new_transfer(content, style, config.replace(**SLICED), extractor)
     image, targets = run.stage.image, run.stage.targets
@@ -148,6 +151,7 @@ def test_sliced_w2_style_masks_give_each_region_its_own_style(extractor, config,
     assert np.isfinite(run.result()).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["gaussian_w2", "sliced_w2"])
 def test_a_run_moves_towards_the_style(extractor, config, content, style, loss):
     run = new_transfer(content, style, config.replace(style_loss=loss, steps=20), extractor)
@@ -162,6 +166,7 @@ def test_sliced_w2_refuses_tiles_in_one_sentence(config, content, style):
         TiledObjective(objective, 32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["gaussian_w2", "sliced_w2"])
 def test_a_batch_gets_what_its_images_get_alone(extractor, config, content, style, loss):
     settings = config.replace(style_loss=loss)

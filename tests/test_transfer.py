@@ -71,6 +71,7 @@ def test_step_returns_loss_at_the_image_it_updates(extractor, config, content, s
     assert isinstance(transfer.stage.image, tf.Variable)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_result(extractor, config, content, style):
     c = config.replace(init="noise", seed=7)
     a = new_transfer(content, style, c, extractor).run(5)
@@ -106,6 +107,7 @@ def test_stylize_accepts_paths_and_resizes_to_config_size(config):
     assert image.dtype == np.float32
 
 
+@pytest.mark.slow
 def test_checkpoint_round_trip_continues_to_the_same_result(
     extractor, config, content, style, tmp_path
 ):
