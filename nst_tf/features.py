@@ -238,13 +238,16 @@ def load_network(
 
 
 def _without_keras_messages(load):
-    """load(), with the messages Keras prints (io_utils.print_msg) sent to absl's log at
-    info level instead."""
+    """load(), without the messages Keras prints (io_utils.print_msg): they go to absl's log
+    at info level instead, which is held at warnings meanwhile."""
     interactive = keras.config.is_interactive_logging_enabled()
+    verbosity = logging.get_verbosity()
     keras.config.disable_interactive_logging()
+    logging.set_verbosity(min(verbosity, logging.WARNING))  # absl: lower is quieter
     try:
         return load()
     finally:
+        logging.set_verbosity(verbosity)
         if interactive:
             keras.config.enable_interactive_logging()
 

