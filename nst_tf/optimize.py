@@ -144,7 +144,7 @@ class LBFGS:
     (BACKTRACK_MIN ... BACKTRACK_MAX of it); after MAX_BACKTRACKS rejections the history is
     dropped and the next trial is a plain gradient step. Without it, L-BFGS takes any step
     its curvature estimate proposes, and early ones can turn the photo into noise that the
-    rest of the run rebuilds a picture from (BENCHMARKS.md, line search). `result` is the
+    rest of the run rebuilds a picture from (QUALITY.md, a line search). `result` is the
     last accepted image, never an unevaluated trial.
 
     The inverse Hessian comes from the two-loop recursion (Nocedal & Wright, Alg. 7.4) over a
