@@ -35,6 +35,7 @@ def test_decay_zero_is_the_latest_image():
     np.testing.assert_array_equal(average.value(), images[-1])
 
 
+@pytest.mark.slow
 def test_the_result_is_the_average_of_the_steps_images(extractor, config, content, style):
     """The images averaged are the optimizer's results after each step (for L-BFGS the last
     image its line search accepted)."""

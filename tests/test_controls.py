@@ -139,6 +139,7 @@ def test_multiscale_runs_coarse_to_fine_and_ends_at_the_right_size(extractor, co
     assert result.shape == (43, 64, 3)  # the 451 x 300 photo at 64 px
 
 
+@pytest.mark.slow
 def test_each_scale_starts_from_the_previous_result_upsampled(extractor, config, content, style):
     from nst_tf.images import resize
 

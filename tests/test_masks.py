@@ -73,6 +73,7 @@ def test_black_content_mask_leaves_the_content_loss_only(extractor, config, cont
     np.testing.assert_allclose(grad, tape.gradient(content_only, stage.image), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_half_mask_stylizes_the_white_half_and_keeps_the_black_half(
     extractor, config, content, style
 ):
@@ -85,6 +86,7 @@ def test_half_mask_stylizes_the_white_half_and_keeps_the_black_half(
     assert painted > 5 * kept, (kept, painted)
 
 
+@pytest.mark.slow
 def test_style_masks_match_each_style_inside_its_region(extractor, config, content, style):
     height, width = content.shape[:2]
     left = np.zeros((height, width))

@@ -29,6 +29,7 @@ def _terms_and_gradient(config, content, style, image):
     return {k: float(v) for k, v in terms.items()}, grad.numpy()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", MIXED)
 def test_mixed_precision_losses_and_gradient_are_close_to_float32(
     config, content, style, noisy, precision

@@ -67,6 +67,7 @@ def test_gaussian_w2_targets_are_the_mixture_of_blended_styles(extractor, config
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["gaussian_w2", "sliced_w2"])
 def test_one_white_mask_is_the_unmasked_loss(extractor, config, content, style, loss):
     settings = config.replace(style_loss=loss)
@@ -142,6 +143,7 @@ def test_sliced_w2_directions_are_new_each_step_and_seeded(extractor, config, co
     )
 
 
+@pytest.mark.slow
 def test_sliced_w2_style_masks_give_each_region_its_own_style(extractor, config, content, style):
     run, _ = _two_styles_in_halves(config.replace(**SLICED), extractor, content, style)
     weights = run.stage.targets.style_weights[0].numpy()

@@ -27,7 +27,9 @@ def _setup(size, **layers):
     return objective, targets, image
 
 
-@pytest.mark.parametrize("size,tile,layers", [(96, 32, SHALLOW), (200, 64, {})])
+@pytest.mark.parametrize(
+    "size,tile,layers", [(96, 32, SHALLOW), pytest.param(200, 64, {}, marks=pytest.mark.slow)]
+)
 def test_tiled_loss_and_gradient_equal_the_whole_images(size, tile, layers):
     objective, targets, image = _setup(size, **layers)
     terms, grad = objective.terms_and_gradient(image, targets)
@@ -75,6 +77,7 @@ def test_cores_cover_the_image_once():
     assert np.all(covered == 1)
 
 
+@pytest.mark.slow
 def test_tiled_run_has_no_seams_and_matches_the_whole_image_run():
     config = Config(
         size=96, steps=4, weights="random", precision="float32", optimizer="adam",

@@ -54,6 +54,7 @@ def test_each_optimizer_lowers_the_loss(extractor, config, content, style, optim
     assert result.min() >= 0 and result.max() <= 255
 
 
+@pytest.mark.slow
 def test_lbfgs_beats_adam_in_the_same_number_of_evaluations(extractor, config, content, style):
     def final_loss(optimizer):
         c = config.replace(optimizer=optimizer, init="noise")
