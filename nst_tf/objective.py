@@ -84,10 +84,14 @@ class Evaluation(NamedTuple):
     gradient: tf.Tensor  # d(total) / d(image)
 
 
+def summed(per_image: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """Each image's weighted terms [B] (from `weighted`) summed over the batch."""
+    return {name: tf.reduce_sum(value) for name, value in per_image.items()}
+
+
 def evaluation(per_image: dict[str, tf.Tensor], gradient: tf.Tensor) -> Evaluation:
     """The Evaluation of each image's weighted terms [B] (from `weighted`) and the gradient."""
-    terms = {name: tf.reduce_sum(value) for name, value in per_image.items()}
-    return Evaluation(terms, per_image["total"], gradient)
+    return Evaluation(summed(per_image), per_image["total"], gradient)
 
 
 def gram_products(config: Config) -> str:
@@ -195,8 +199,7 @@ class Objective:
         """The weighted loss terms of `image` and their sum: {total, content, style, tv},
         summed over a batch. `step` (a tensor in a loop, so each value is not a new trace)
         seeds sliced_w2's directions."""
-        per_image = self._image_terms(image, targets, weights, step)
-        return {name: tf.reduce_sum(value) for name, value in per_image.items()}
+        return summed(self._image_terms(image, targets, weights, step))
 
     def _image_terms(self, image, targets, weights=None, step=0) -> dict[str, tf.Tensor]:
         """`terms` of each image of the batch, [B] each."""

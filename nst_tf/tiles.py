@@ -38,6 +38,7 @@ from nst_tf.objective import (
     evaluation,
     moment_targets,
     style_distance,
+    summed,
     weighted,
 )
 
@@ -200,8 +201,7 @@ class TiledObjective:
         image = tf.convert_to_tensor(image)
         statistics, content, tv = self._accumulate(image, targets)
         style, _ = self._style(statistics, targets)
-        per_image = weighted(content, style, tv, weights or self.weights)
-        return {name: tf.reduce_sum(value) for name, value in per_image.items()}
+        return summed(weighted(content, style, tv, weights or self.weights))
 
     def terms_and_gradient(self, image, targets, weights=None, step=0):
         """The loss terms and the gradient of `evaluate`."""
