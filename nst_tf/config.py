@@ -319,21 +319,6 @@ class Config:
             )
         return _normalized(self.style_blend or (1.0,) * styles)
 
-    @property
-    def scales(self) -> list[tuple[int, int]]:
-        """(size, steps) of each scale, coarse to fine: see nst_tf.pyramid.sizes and .steps."""
-        from nst_tf import pyramid  # TensorFlow, imported when first needed
-
-        sizes = pyramid.sizes(self)
-        return list(zip(sizes.numpy().tolist(), pyramid.steps(self, len(sizes)).numpy().tolist()))
-
-    @property
-    def style_size(self) -> int:
-        """Longest side of the style images fed to the network: see nst_tf.pyramid.style_size."""
-        from nst_tf import pyramid
-
-        return int(pyramid.style_size(self, self.size))
-
     @classmethod
     def from_preset(cls, name: str, **overrides) -> Config:
         """The settings of a preset (see PRESETS), with `overrides` taking precedence."""

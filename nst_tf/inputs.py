@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from nst_tf import pyramid
 from nst_tf.config import INIT_CHOICES, MAX_INPUT_PIXELS, Config, ConfigError
 from nst_tf.images import load_image, resize_longest
 from nst_tf.masks import Mask, load_mask
@@ -25,7 +26,7 @@ class Inputs:
 
     config: Config
     content: np.ndarray  # [B, H, W, 3] float32 in [0, 255], longest side config.size
-    styles: tuple[np.ndarray, ...]  # [h, w, 3] each, longest side config.style_size
+    styles: tuple[np.ndarray, ...]  # [h, w, 3] each, longest side pyramid.style_size at config.size
     blend: tuple[float, ...]  # one weight per style, summing to 1
     batched: bool  # the content was a batch: results are [B, H, W, 3], else [H, W, 3]
     content_mask: np.ndarray | None = None  # [H, W] in [0, 1]: where the style applies
@@ -84,12 +85,13 @@ def prepare(
     def mask(m: Mask) -> np.ndarray:
         return load_mask(m, height, width, max_input_pixels)
 
+    style_px = int(pyramid.style_size(config, config.size))
     if init is None and config.init not in INIT_CHOICES:
         init = config.init  # a path: Config checked that the file exists
     return Inputs(
         config=config,
         content=np.stack(contents),
-        styles=tuple(_read(s, config.style_size, max_input_pixels) for s in styles),
+        styles=tuple(_read(s, style_px, max_input_pixels) for s in styles),
         blend=blend,
         batched=batched,
         content_mask=None if content_mask is None else mask(content_mask),

@@ -18,6 +18,12 @@ from nst_tf.config import MULTISCALE_AUTO_ABOVE, Config
 from nst_tf.images import resize, resize_longest
 
 
+def scales(config: Config) -> list[tuple[int, int]]:
+    """(size, steps) of each scale of a run, coarse to fine: see sizes and steps."""
+    sides = sizes(config)
+    return list(zip(sides.numpy().tolist(), steps(config, len(sides)).numpy().tolist()))
+
+
 def sizes(config: Config, size: int | tf.Tensor | None = None) -> tf.Tensor:
     """The longest side of each scale, coarse to fine, int32 [n].
 

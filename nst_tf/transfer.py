@@ -44,7 +44,7 @@ Callback = Callable[[Record], None]
 
 
 class StyleTransfer:
-    """A run over the scales of config.scales, each seeded with the previous scale's result
+    """A run over the scales of pyramid.scales(config), each seeded with the previous scale's result
     upsampled (bicubic), with the targets computed anew at each scale.
 
     `stage` is the scale being optimised (its image variable, targets, objective and
@@ -56,7 +56,7 @@ class StyleTransfer:
         self.inputs = inputs
         self.config = inputs.config
         self.objective = Objective(self.config, extractor)
-        self.scales = self.config.scales
+        self.scales = pyramid.scales(self.config)
         self.total_steps = sum(steps for _, steps in self.scales)
         self.scale = 0
         self.stage = self._stage(0)
@@ -152,7 +152,7 @@ def stylize(
     float32 in [0, 255] ([B, H, W, 3] for a batch of contents).
 
     Paths and arrays alike are resized: the content so its longest side is `config.size`,
-    the styles to `config.style_size`. Above 256 px it runs coarse to fine (config.scales).
+    the styles to `pyramid.style_size`. Above 256 px it runs coarse to fine (pyramid.scales).
     Inputs and masks are as in nst_tf.inputs.prepare. `extractor`, optional, is a feature
     network from nst_tf.features.build_extractor to reuse (built from the config if not
     given).

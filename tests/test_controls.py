@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nst_tf import colors
+from nst_tf import colors, pyramid
 from nst_tf.config import PRESETS, Config, ConfigError
 from nst_tf.pyramid import initial_image
 from tests.conftest import new_transfer
@@ -117,10 +117,10 @@ def test_bad_control_values_are_refused(field, value, message):
 
 
 def test_scales_are_sqrt2_apart_with_more_steps_when_coarse():
-    assert Config(size=256).scales == [(256, 100)]  # auto: one scale up to 256 px
-    assert Config(size=512, multiscale="off").scales == [(512, 100)]
-    assert Config(size=512).scales == [(256, 200), (362, 141), (512, 100)]  # from min_size
-    scales = Config(size=512, steps=100, min_size=128).scales
+    assert pyramid.scales(Config(size=256)) == [(256, 100)]  # auto: one scale up to 256 px
+    assert pyramid.scales(Config(size=512, multiscale="off")) == [(512, 100)]
+    assert pyramid.scales(Config(size=512)) == [(256, 200), (362, 141), (512, 100)]  # from min_size
+    scales = pyramid.scales(Config(size=512, steps=100, min_size=128))
     assert [size for size, _ in scales] == [128, 181, 256, 362, 512]
     assert [steps for _, steps in scales] == [200, 168, 141, 119, 100]
 
