@@ -65,7 +65,7 @@ from naive_baseline import NaiveStyleTransfer  # noqa: E402  (scripts/, beside t
 from PIL import Image  # noqa: E402
 from sheet import contact_sheet  # noqa: E402  (scripts/, beside this file)
 
-from nst_tf import Config, StyleTransfer, features, prepare, quality  # noqa: E402
+from nst_tf import Config, StyleTransfer, features, prepare, pyramid, quality  # noqa: E402
 from nst_tf.config import PRECISIONS  # noqa: E402
 from nst_tf.engine import Stage  # noqa: E402
 from nst_tf.features import build_extractor, resolve_precision  # noqa: E402
@@ -107,6 +107,12 @@ flags.DEFINE_bool(
     "time_to_quality_losses",
     False,
     "time_to_quality: jcjohnson's recipe against the defaults with each style loss instead.",
+)
+flags.DEFINE_multi_enum(
+    "time_to_quality_recipes",
+    list(time_to_quality.RECIPES),
+    time_to_quality.RECIPES,
+    "time_to_quality: the recipes run beside jcjohnson's (the reference, always run).",
 )
 flags.DEFINE_integer("history_size", 2048, "history: longest side in pixels.")
 flags.DEFINE_integer("history_steps", 30, "history: finest-scale steps.")
@@ -632,8 +638,8 @@ def _timed_run(content, style, config, extractor, target=None):
     """Wall time and final-scale loss of a whole coarse-to-fine run, or the time it first
     reaches `target` at its finest scale (the run then stops)."""
     start = time.perf_counter()
-    pyramid = _transfer(content, style, config, extractor)
-    finest = pyramid.total_steps - pyramid.scales[-1][1]
+    run = _transfer(content, style, config, extractor)
+    finest = run.total_steps - run.scales[-1][1]
     last = {}
 
     def watch(record):
@@ -644,7 +650,7 @@ def _timed_run(content, style, config, extractor, target=None):
                 raise _Reached()
 
     try:
-        pyramid.run(callback=watch)
+        run.run(callback=watch)
     except _Reached:
         pass
     return last
@@ -666,7 +672,7 @@ def multiscale_suite(repeats: int) -> str:
         print(f"multiscale: {size} px, {steps} steps ...", file=sys.stderr)
         single = _timed_run(photo, painting, base.replace(size=size, steps=steps), extractor)
         on = base.replace(size=size, steps=steps, multiscale="on")
-        scales = ", ".join(str(s) for s, _ in on.scales)
+        scales = ", ".join(str(s) for s, _ in pyramid.scales(on))
         multi = _timed_run(photo, painting, on, extractor)
         reach = _timed_run(photo, painting, on, extractor, target=single["total"])
         lines += [
@@ -709,7 +715,7 @@ def history_suite(repeats: int) -> str:
         print(f"history: {name} at {size} px ...", file=sys.stderr)
         config = base.replace(lbfgs_history_dtype=dtype, lbfgs_history=pairs)
         transfer = _transfer(photo, painting, config, extractor)
-        finest = transfer.total_steps - config.scales[-1][1]
+        finest = transfer.total_steps - transfer.scales[-1][1]
         kept, start = [], time.perf_counter()
 
         def keep(record, kept=kept, start=start, finest=finest, steps=steps):
@@ -734,10 +740,11 @@ def history_suite(repeats: int) -> str:
             f"{np.percentile(difference, 99):.1f} at the 99th percentile"
         )
     _history_sheet(results, os.path.join(os.path.dirname(__file__), "..", "docs", "history.jpg"))
+    scales = ", ".join(f"{s} px: {n}" for s, n in pyramid.scales(base))
     return (
         f"{os.path.basename(photo)} in the style of {os.path.basename(painting)} at {size} px, "
         f"the defaults (`--precision={resolve_precision(base.precision)}`) with {steps} "
-        f"finest-scale steps ({', '.join(f'{s} px: {n}' for s, n in base.scales)}), HED VGG16; "
+        f"finest-scale steps ({scales}), HED VGG16; "
         "seconds since the run began (the measures are taken outside the run but inside "
         f"these times). Against the result with the history {next(iter(HISTORIES))}: "
         f"{'; '.join(differences)}.\n\n" + "\n".join(lines)
@@ -806,7 +813,10 @@ def time_to_quality_suite(repeats: int) -> str:
     del repeats  # one run of each recipe: minutes apiece
     docs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs")
     return time_to_quality.suite(
-        FLAGS.time_to_quality_size, docs, losses=FLAGS.time_to_quality_losses
+        FLAGS.time_to_quality_size,
+        docs,
+        losses=FLAGS.time_to_quality_losses,
+        chosen=tuple(r for r in time_to_quality.RECIPES if r in FLAGS.time_to_quality_recipes),
     )
 
 

@@ -52,7 +52,7 @@ import numpy as np
 from naive_baseline import NaiveStyleTransfer
 from sheet import contact_sheet
 
-from nst_tf import Config, StyleTransfer, prepare, quality
+from nst_tf import Config, StyleTransfer, prepare, pyramid, quality
 from nst_tf.config import CONTENT_WEIGHT, STYLE_LAYERS, TV_WEIGHT
 from nst_tf.features import build_extractor, resolve_precision
 from nst_tf.images import load_image, resize
@@ -66,6 +66,8 @@ PAIRS = [
 ]
 REFERENCE = "jcjohnson"
 FLOAT32 = "nst_tf defaults, float32"
+# The recipes beside jcjohnson's (which always runs: it is the reference), by short name.
+RECIPES = ("defaults", "tutorial", "naive", "float32")
 MORE = 3.0  # the defaults go on at the finest scale for 3 times their schedule's time
 # With --losses: jcjohnson's recipe against the defaults with each style loss instead.
 LOSSES = {
@@ -184,9 +186,11 @@ def _units(config: Config, photo: str, painting: str, extractors: Extractors):
     return units(stage.targets)
 
 
-def run_pair(photo: str, painting: str, size: int, precision: str, losses: bool) -> list[Trace]:
-    """The traces of every recipe on one pair, measured; with `losses`, of jcjohnson's and
-    the defaults with each style loss (LOSSES)."""
+def run_pair(
+    photo: str, painting: str, size: int, precision: str, losses: bool, chosen=RECIPES
+) -> list[Trace]:
+    """The traces of jcjohnson's recipe and the `chosen` others (RECIPES) on one pair,
+    measured; with `losses`, of jcjohnson's and the defaults with each style loss (LOSSES)."""
     extractors = Extractors(precision)
     base = Config(size=size, weights="hed", precision=precision)
 
@@ -197,7 +201,7 @@ def run_pair(photo: str, painting: str, size: int, precision: str, losses: bool)
     tutorial = Config.from_preset("tutorial", size=size, weights="hed", precision=precision)
     traces = [record(REFERENCE, ours(jcjohnson), jcjohnson.steps, math.inf)]
     budget = traces[0].seconds[-1]
-    defaults = sum(steps for _, steps in base.scales)
+    defaults = sum(steps for _, steps in pyramid.scales(base))
     images = load_image(photo, size), load_image(painting, size)
     height, width = images[0].shape[:2]
     if losses:
@@ -205,13 +209,17 @@ def run_pair(photo: str, painting: str, size: int, precision: str, losses: bool)
             config = base.replace(**fields)
             traces.append(record(recipe, ours(config), defaults, budget, more=MORE))
     else:
-        traces.append(record("nst_tf defaults", ours(base), defaults, budget, more=MORE))
-        traces.append(record("TF tutorial", ours(tutorial), tutorial.steps, math.inf))
-        # As the Keras example does, the painting takes the photo's height and width.
-        stretched = resize(images[1][None], height, width)[0].numpy()
-        naive = lambda: NaiveStyleTransfer(images[0], stretched, "hed", "vgg16", precision)  # noqa: E731
-        traces.append(record("naive", naive, 10**9, budget))
-        if precision != "float32":  # the precision decision: the defaults in float32 beside
+        if "defaults" in chosen:
+            traces.append(record("nst_tf defaults", ours(base), defaults, budget, more=MORE))
+        if "tutorial" in chosen:
+            traces.append(record("TF tutorial", ours(tutorial), tutorial.steps, math.inf))
+        if "naive" in chosen:
+            # As the Keras example does, the painting takes the photo's height and width.
+            stretched = resize(images[1][None], height, width)[0].numpy()
+            naive = lambda: NaiveStyleTransfer(images[0], stretched, "hed", "vgg16", precision)  # noqa: E731
+            traces.append(record("naive", naive, 10**9, budget))
+        if "float32" in chosen and precision != "float32":
+            # the precision decision: the defaults in float32 beside those in `precision`
             float32 = base.replace(precision="float32")
             extractors = Extractors("float32")
             traces.append(record(FLOAT32, ours(float32), defaults, budget))
@@ -378,7 +386,7 @@ def sheets(results: dict[tuple[str, str], list[Trace]], directory: str, name: st
         size = max(by_name[REFERENCE].shape[:2])
         originals = [load_image(os.path.join(SAMPLES, f), size) for f in (photo, painting)]
         rows.append(originals + [by_name[r] for r in shown])
-        if FLOAT32 in by_name:
+        if FLOAT32 in by_name and "nst_tf defaults" in by_name:
             pairs.append([originals[0], by_name["nst_tf defaults"], by_name[FLOAT32]])
     caption = "photo | painting | " + " | ".join(shown) + ": final images"
     contact_sheet(rows, caption, 200).save(os.path.join(directory, f"{name}.jpg"), quality=85)
@@ -389,16 +397,19 @@ def sheets(results: dict[tuple[str, str], list[Trace]], directory: str, name: st
         )
 
 
-def suite(size: int, docs: str, losses: bool = False) -> str:
-    """Every recipe on every pair at `size` (with `losses`, jcjohnson's and the defaults with
-    each style loss): the report, and the plot and sheets in `docs`."""
+def suite(size: int, docs: str, losses: bool = False, chosen=RECIPES) -> str:
+    """jcjohnson's recipe and the `chosen` others on every pair at `size` (with `losses`,
+    jcjohnson's and the defaults with each style loss): the report, and the plot and sheets
+    in `docs` (named after the recipes when not all of them ran)."""
     precision = resolve_precision("auto")
     name = "time_to_quality_losses" if losses else "time_to_quality"
+    if not losses and tuple(chosen) != RECIPES:
+        name += "_" + "_".join(chosen)
     results = {}
     for photo, painting in PAIRS:
         print(f"time_to_quality: {photo} / {painting} ...", flush=True)
         paths = (os.path.join(SAMPLES, photo), os.path.join(SAMPLES, painting))
-        results[photo, painting] = run_pair(*paths, size, precision, losses)
+        results[photo, painting] = run_pair(*paths, size, precision, losses, chosen)
     plot(results, os.path.join(docs, f"{name}.svg"))
     sheets(results, docs, name)
     shown = [r for r in recipes(results) if r != FLOAT32]
