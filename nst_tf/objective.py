@@ -40,7 +40,7 @@ class Targets(NamedTuple):
 class Units(NamedTuple):
     """What each relative loss term divides by, for one content image: the terms of
     recipes written in absolute units (other tools' weights) are these times ours, so their
-    weights translate into ours by multiplying with them (scripts/time_to_quality.py)."""
+    weights translate into ours by multiplying with them (scripts/benchmarks/time_to_quality.py)."""
 
     content: tuple[float, ...]  # per content layer: mean square of the content's activations
     style: tuple[float, ...]  # per style layer: squared norm of the style's Gram matrix

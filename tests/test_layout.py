@@ -7,6 +7,7 @@ import os
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 SOURCES = sorted(glob.glob(os.path.join(ROOT, "nst_tf", "*.py")))
 SOURCES += sorted(glob.glob(os.path.join(ROOT, "scripts", "*.py")))
+SOURCES += sorted(glob.glob(os.path.join(ROOT, "scripts", "benchmarks", "*.py")))
 SOURCES += sorted(glob.glob(os.path.join(ROOT, "tests", "*.py")))
 NAMED_TUPLE_API = {"_asdict", "_replace", "_fields", "_make"}
 

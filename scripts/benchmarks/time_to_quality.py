@@ -1,5 +1,7 @@
-"""Time to a good picture: the quality of a run's image against wall time, for nst_tf's
-defaults and for the recipes users would run instead (`benchmark.py --suite=time_to_quality`).
+"""time_to_quality: the quality of a run's image against wall time, for nst_tf's defaults and
+for the recipes users would run instead, with trained features (plot and sheets written to
+docs/); with --time_to_quality_losses, jcjohnson's recipe against the defaults with each
+style loss.
 
 Recipes, each on the HED VGG16 (trained features that need no download), all in the same
 precision (`--precision=auto`'s choice on the machine) and the same step code, so what
@@ -49,16 +51,18 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from naive_baseline import NaiveStyleTransfer
+from absl import flags
+from naive_baseline import NaiveStyleTransfer  # scripts/, on the path of benchmark.py
 from sheet import contact_sheet
 
+from benchmarks.timing import DOCS, SAMPLES
 from nst_tf import Config, StyleTransfer, prepare, pyramid, quality
 from nst_tf.config import CONTENT_WEIGHT, STYLE_LAYERS, TV_WEIGHT
 from nst_tf.features import build_extractor, resolve_precision
 from nst_tf.images import load_image, resize
 from nst_tf.objective import units
 
-SAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "nst_tf", "samples")
+TITLE = "Time to a good picture"
 PAIRS = [
     ("chelsea.jpg", "shipwreck.jpg"),
     ("astronaut.jpg", "woman-with-hat-matisse.jpg"),
@@ -68,6 +72,19 @@ REFERENCE = "jcjohnson"
 FLOAT32 = "nst_tf defaults, float32"
 # The recipes beside jcjohnson's (which always runs: it is the reference), by short name.
 RECIPES = ("defaults", "tutorial", "naive", "float32")
+flags.DEFINE_integer("time_to_quality_size", 512, "time_to_quality: longest side in pixels.")
+flags.DEFINE_bool(
+    "time_to_quality_losses",
+    False,
+    "time_to_quality: jcjohnson's recipe against the defaults with each style loss instead.",
+)
+flags.DEFINE_multi_enum(
+    "time_to_quality_recipes",
+    list(RECIPES),
+    RECIPES,
+    "time_to_quality: the recipes run beside jcjohnson's (the reference, always run).",
+)
+FLAGS = flags.FLAGS
 MORE = 3.0  # the defaults go on at the finest scale for 3 times their schedule's time
 # With --losses: jcjohnson's recipe against the defaults with each style loss instead.
 LOSSES = {
@@ -187,9 +204,9 @@ def _units(config: Config, photo: str, painting: str, extractors: Extractors):
 
 
 def run_pair(
-    photo: str, painting: str, size: int, precision: str, losses: bool, chosen=RECIPES
+    photo: str, painting: str, size: int, precision: str, losses: bool, others=RECIPES
 ) -> list[Trace]:
-    """The traces of jcjohnson's recipe and the `chosen` others (RECIPES) on one pair,
+    """The traces of jcjohnson's recipe and the `others` (RECIPES) on one pair,
     measured; with `losses`, of jcjohnson's and the defaults with each style loss (LOSSES)."""
     extractors = Extractors(precision)
     base = Config(size=size, weights="hed", precision=precision)
@@ -209,16 +226,16 @@ def run_pair(
             config = base.replace(**fields)
             traces.append(record(recipe, ours(config), defaults, budget, more=MORE))
     else:
-        if "defaults" in chosen:
+        if "defaults" in others:
             traces.append(record("nst_tf defaults", ours(base), defaults, budget, more=MORE))
-        if "tutorial" in chosen:
+        if "tutorial" in others:
             traces.append(record("TF tutorial", ours(tutorial), tutorial.steps, math.inf))
-        if "naive" in chosen:
+        if "naive" in others:
             # As the Keras example does, the painting takes the photo's height and width.
             stretched = resize(images[1][None], height, width)[0].numpy()
             naive = lambda: NaiveStyleTransfer(images[0], stretched, "hed", "vgg16", precision)  # noqa: E731
             traces.append(record("naive", naive, 10**9, budget))
-        if "float32" in chosen and precision != "float32":
+        if "float32" in others and precision != "float32":
             # the precision decision: the defaults in float32 beside those in `precision`
             float32 = base.replace(precision="float32")
             extractors = Extractors("float32")
@@ -283,13 +300,16 @@ def report(size: int, precision: str, results: dict[tuple[str, str], list[Trace]
     but = " but the row marked float32" if FLOAT32 in recipes(results) else ""
     return (
         f"{size} px (longest side), HED VGG16 features, every recipe in {precision}{but}; "
-        "recipes and measures as in scripts/time_to_quality.py. Features: the fraction of the "
-        "way from the photo to the painting in feature statistics; edges: correlation of the "
-        "result's HED edges with the photo's; steps, wall time, features and edges are those "
-        "of each recipe's result (the defaults' at the end of their schedule, after which "
-        f"they went on at the finest scale for {MORE:g} times as long, as a user asking for "
-        "more steps would; a dot on each curve in the plot). Geometric mean of jcjohnson's "
-        "time over each recipe's: " + "; ".join(summary) + ".\n\n" + "\n".join(lines)
+        "recipes and measures as in scripts/benchmarks/time_to_quality.py. Features: the "
+        "fraction of the way from the photo to the painting in feature statistics; edges: "
+        "correlation of the result's HED edges with the photo's; steps, wall time, features "
+        "and edges are those of each recipe's result (the defaults' at the end of their "
+        f"schedule, after which they went on at the finest scale for {MORE:g} times as long, "
+        "as a user asking for more steps would; a dot on each curve in the plot). Geometric "
+        "mean of jcjohnson's time over each recipe's: "
+        + "; ".join(summary)
+        + ".\n\n"
+        + "\n".join(lines)
     )
 
 
@@ -397,21 +417,37 @@ def sheets(results: dict[tuple[str, str], list[Trace]], directory: str, name: st
         )
 
 
-def suite(size: int, docs: str, losses: bool = False, chosen=RECIPES) -> str:
-    """jcjohnson's recipe and the `chosen` others on every pair at `size` (with `losses`,
+def chosen() -> tuple[str, ...]:
+    """The recipes --time_to_quality_recipes asks for, in the order of RECIPES."""
+    return tuple(r for r in RECIPES if r in FLAGS.time_to_quality_recipes)
+
+
+def variant() -> str:
+    """What the flags chose, when it is not the whole suite: part of the heading."""
+    if FLAGS.time_to_quality_losses:
+        return "the style losses"
+    if chosen() != RECIPES:
+        return "jcjohnson's recipe and " + ", ".join(chosen())
+    return ""
+
+
+def run(repeats: int) -> str:
+    """jcjohnson's recipe and the chosen others on every pair (with --time_to_quality_losses,
     jcjohnson's and the defaults with each style loss): the report, and the plot and sheets
-    in `docs` (named after the recipes when not all of them ran)."""
+    in docs/ (named after the variant when not all of the recipes ran)."""
+    del repeats  # one run of each recipe: minutes apiece
+    size, losses = FLAGS.time_to_quality_size, FLAGS.time_to_quality_losses
     precision = resolve_precision("auto")
     name = "time_to_quality_losses" if losses else "time_to_quality"
-    if not losses and tuple(chosen) != RECIPES:
-        name += "_" + "_".join(chosen)
+    if not losses and chosen() != RECIPES:
+        name += "_" + "_".join(chosen())
     results = {}
     for photo, painting in PAIRS:
         print(f"time_to_quality: {photo} / {painting} ...", flush=True)
         paths = (os.path.join(SAMPLES, photo), os.path.join(SAMPLES, painting))
-        results[photo, painting] = run_pair(*paths, size, precision, losses, chosen)
-    plot(results, os.path.join(docs, f"{name}.svg"))
-    sheets(results, docs, name)
+        results[photo, painting] = run_pair(*paths, size, precision, losses, chosen())
+    plot(results, os.path.join(DOCS, f"{name}.svg"))
+    sheets(results, DOCS, name)
     shown = [r for r in recipes(results) if r != FLOAT32]
     return (
         report(size, precision, results)

@@ -1,0 +1,79 @@
+"""The benchmark tooling: BENCHMARKS.md keeps one current section per suite, and a suite runs
+from the command with its own flags."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+SCRIPTS = os.path.join(os.path.dirname(__file__), "..", "scripts")
+sys.path.insert(0, SCRIPTS)
+
+from benchmarks.record import record, section  # noqa: E402
+
+PAGE = """# Benchmarks
+
+Intro.
+
+## Current results
+
+### Step time
+
+Date: 2026-11-20
+Machine: old
+Command: `python scripts/benchmark.py --suite=step`
+| old step table |
+
+### Batch
+
+Date: 2026-11-21
+Machine: old
+Command: `python scripts/benchmark.py --suite=batch`
+| old batch table |
+![sheet](docs/batch.jpg)
+
+## What is measured
+
+Methods.
+"""
+
+
+def test_record_replaces_the_current_section_and_keeps_the_rest(tmp_path):
+    page, history = tmp_path / "BENCHMARKS.md", tmp_path / "history.md"
+    page.write_text(PAGE)
+    history.write_text("# Benchmark history\n")
+    new = section("Batch", "2026-12-01", "new", "python scripts/benchmark.py", "| new |\n")
+    record("Batch", new, str(page), str(history))
+    text = page.read_text()
+    assert "| new |" in text and "| old batch table |" not in text
+    assert "| old step table |" in text  # the other suite's section untouched
+    assert text.index("### Step time") < text.index("### Batch") < text.index("## What is")
+    assert text.endswith("## What is measured\n\nMethods.\n")
+    assert text.count("### Batch") == 1
+    kept = history.read_text()
+    assert "### Batch, 2026-12-01\n\nMachine: new\n" in kept and "Date:" not in kept
+
+
+def test_record_adds_a_new_suite_after_the_others_and_rewrites_links_for_docs(tmp_path):
+    page, history = tmp_path / "BENCHMARKS.md", tmp_path / "history.md"
+    page.write_text(PAGE)
+    history.write_text("")
+    new = section("Serving", "2026-12-01", "m", "c", "![plot](docs/p.svg) see [x](README.md)")
+    record("Serving", new, str(page), str(history))
+    text = page.read_text()
+    assert text.index("### Batch") < text.index("### Serving") < text.index("## What is")
+    assert "| old batch table |" in text
+    assert "![plot](p.svg) see [x](../README.md)" in history.read_text()
+
+
+@pytest.mark.slow
+def test_a_suite_runs_from_the_command(tmp_path):
+    result = subprocess.run(
+        [sys.executable, os.path.join(SCRIPTS, "benchmark.py"), "--suite=batch",
+         "--batch_size_px=32", "--batch_count=2", "--repeats=1"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("### Batch against one image at a time\n\nDate: ")
+    assert "| batch of 2 |" in result.stdout
