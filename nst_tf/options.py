@@ -208,9 +208,12 @@ def run(main: Callable[[list[str]], None], prog: str) -> None:
 
     def parse(argv: list[str]) -> list[str]:
         try:
-            return FLAGS(argv)
+            args = FLAGS(argv)
         except flags.Error as e:
             fail(prog, str(e), 2)
+        if FLAGS["verbosity"].using_default_value:
+            FLAGS.verbosity = 0  # info, as absl sets it on its first run only
+        return args
 
     def plain_main(argv: list[str]) -> None:
         if FLAGS.verbosity < 1:

@@ -18,12 +18,12 @@ class Progress:
     done, times the work left.
     """
 
-    def __init__(self, scales: list[tuple[int, int]], first: int = 0, stream=sys.stderr):
+    def __init__(self, scales: list[tuple[int, int]], first: int = 0, stream=None):
         self.scales = scales
         self.total = sum(steps for _, steps in scales)
         self.first = first  # steps already taken before this run (resumed)
-        self.stream = stream
-        self.live = stream.isatty()
+        self.stream = sys.stderr if stream is None else stream  # stderr as it is now
+        self.live = self.stream.isatty()
         self.every = max(1, self.total // 20)
         self.start = time.monotonic()
         self.accepted = 0  # steps accepted in this run

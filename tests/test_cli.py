@@ -1,11 +1,16 @@
-"""The nst-tf command end to end, in a subprocess, as a user runs it."""
+"""The nst-tf command end to end, as a user runs it: in a subprocess where the process
+matters (start-up output, signals, resume), else through the same entry point in this
+process."""
 
+import contextlib
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -13,7 +18,7 @@ from PIL import Image
 
 from tests.conftest import CONTENT_PATH, STYLE_PATH
 
-pytestmark = pytest.mark.slow  # whole commands and exports, in subprocesses
+pytestmark = pytest.mark.slow  # whole commands
 
 FAST = ["--weights=random", "--size=48", "--steps=4"]
 
@@ -26,9 +31,51 @@ def nst_tf(*args, cwd=None):
     )  # fmt: skip
 
 
+def nst_tf_here(*args) -> subprocess.CompletedProcess:
+    """The command run in this process, as `nst_tf` runs it in another: its exit status and
+    what it wrote to standard error. A new process costs a TensorFlow start-up (seconds),
+    which the tables of inputs below would pay once per row; the start-up and signals are
+    tested in real processes."""
+    from absl import flags
+
+    from nst_tf import cli
+
+    flags.FLAGS.unparse_flags()  # the previous row's flags back to their defaults
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    stderr = io.StringIO()
+    code = 0
+    try:
+        with (
+            mock.patch.object(sys, "argv", ["nst-tf", *args]),
+            mock.patch.object(sys, "stderr", stderr),
+            _absl_log_to(stderr),
+        ):
+            cli.run()
+    except SystemExit as e:
+        code = e.code or 0
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    return subprocess.CompletedProcess(["nst-tf", *args], code, "", stderr.getvalue())
+
+
+@contextlib.contextmanager
+def _absl_log_to(stream):
+    """absl's log handler writes to the stream it was made with; point it at `stream`."""
+    from absl import logging
+
+    handler = logging.get_absl_handler().python_handler
+    previous = handler.stream
+    handler.stream = stream
+    try:
+        yield
+    finally:
+        handler.stream = previous
+
+
 def test_end_to_end_writes_output_and_intermediate_saves(tmp_path):
     out = tmp_path / "out.jpg"
-    result = nst_tf(
+    result = nst_tf_here(
         f"--content={CONTENT_PATH}", f"--style={STYLE_PATH}", f"--output={out}",
         *FAST, "--save_every=2", "--optimizer=adam",
     )  # fmt: skip
@@ -44,7 +91,7 @@ def test_end_to_end_writes_output_and_intermediate_saves(tmp_path):
 def test_hed_weights_from_the_command(tmp_path):
     """--weights=hed alone picks VGG16 (network auto) and paints."""
     out = tmp_path / "out.png"
-    result = nst_tf(
+    result = nst_tf_here(
         f"--content={CONTENT_PATH}", f"--style={STYLE_PATH}", f"--output={out}",
         "--weights=hed", "--size=48", "--steps=3",
     )  # fmt: skip
@@ -70,7 +117,7 @@ def test_flagfile_and_webp_output(tmp_path):
     flagfile.write_text(
         "\n".join([f"--content={CONTENT_PATH}", f"--style={STYLE_PATH}", *FAST, "--steps=1"])
     )
-    result = nst_tf(f"--flagfile={flagfile}", f"--output={out}")
+    result = nst_tf_here(f"--flagfile={flagfile}", f"--output={out}")
     assert result.returncode == 0, result.stderr
     with Image.open(out) as img:
         assert img.format == "WEBP"
@@ -156,13 +203,13 @@ BAD_INPUTS = [
 ]
 
 
-def run_with(tmp_path, flags):
+def run_with(tmp_path, flags, command=nst_tf_here):
     files = make_inputs(tmp_path)
     out = tmp_path / "out.png"
     fill = {"tmp": tmp_path, **{name.replace(".", "_"): p for name, p in files.items()}}
     args = [f"--content={CONTENT_PATH}", f"--style={STYLE_PATH}", f"--output={out}", *FAST]
     args += [flag.format(**fill) for flag in flags]
-    return nst_tf(*args), out  # later flags override earlier ones
+    return command(*args), out  # later flags override earlier ones
 
 
 @pytest.mark.parametrize("name,flags,message,code", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
@@ -214,14 +261,14 @@ def test_unwritable_output_directory(tmp_path):
     if directory is None:
         pytest.skip("no directory here is unwritable to this user")
     out = f"--output={directory}/o.png"
-    result = nst_tf(f"--content={CONTENT_PATH}", f"--style={STYLE_PATH}", out, *FAST)
+    result = nst_tf_here(f"--content={CONTENT_PATH}", f"--style={STYLE_PATH}", out, *FAST)
     assert result.returncode == 2, result.stderr
     assert "is not writable" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_finite_image(tmp_path):
     out = tmp_path / "out.png"
-    result = nst_tf(
+    result = nst_tf_here(
         f"--content={CONTENT_PATH}", f"--style={STYLE_PATH}", f"--output={out}", *FAST,
         "--style_weight=1e39",  # inf in float32: the relative style loss itself stays < 1
     )  # fmt: skip
@@ -263,7 +310,7 @@ def test_interrupt_then_resume_gives_the_same_bytes(tmp_path, signum, code, scal
     common = [f"--content={CONTENT_PATH}", f"--style={STYLE_PATH}", *FAST, "--steps=12", "--seed=3"]
     common += scales
     whole = tmp_path / "whole.png"
-    assert nst_tf(*common, f"--output={whole}").returncode == 0
+    assert nst_tf_here(*common, f"--output={whole}").returncode == 0  # only the interrupted
 
     out = tmp_path / "resumed.png"
     status, log = interrupted_run([*common, f"--output={out}"], signum, after_step=after)
@@ -272,7 +319,7 @@ def test_interrupt_then_resume_gives_the_same_bytes(tmp_path, signum, code, scal
     assert out.exists()  # the current image, complete
     assert os.path.isfile(tmp_path / "resumed.png.checkpoint" / "checkpoint.json")
 
-    result = nst_tf(*common, f"--output={out}", "--resume")
+    result = nst_tf_here(*common, f"--output={out}", "--resume")  # run needs its own process
     assert result.returncode == 0, result.stderr
     assert "from step" in result.stderr
     assert out.read_bytes() == whole.read_bytes()
@@ -293,14 +340,14 @@ def test_periodic_checkpoints_and_a_settings_mismatch(tmp_path):
     assert files == ["checkpoint.json"] + sorted(
         f"{pointer['prefix']}.{suffix}" for suffix in ("data-00000-of-00001", "index")
     )
-    result = nst_tf(*common, f"--output={out}", "--resume", "--style_weight=1")
+    result = nst_tf_here(*common, f"--output={out}", "--resume", "--style_weight=1")
     assert result.returncode == 2
     assert "the checkpoint was made with other settings (--style_weight)" in result.stderr
 
 
 def test_controls_from_the_command_and_preset_overrides(tmp_path):
     out = tmp_path / "out.png"
-    result = nst_tf(
+    result = nst_tf_here(
         f"--content={CONTENT_PATH}", f"--style={STYLE_PATH},{CONTENT_PATH}", f"--output={out}",
         "--preset=fast", "--weights=random", "--size=48", "--steps=2", "--style_blend=0.7,0.3",
         "--style_scale=0.5", "--preserve_colors=luminance", "--init_noise=0.1",
@@ -309,7 +356,7 @@ def test_controls_from_the_command_and_preset_overrides(tmp_path):
     assert "2 lbfgs steps" in result.stderr  # fast's optimizer, our --steps
     with Image.open(out) as img:
         assert img.size == (48, 32)  # our --size, not fast's 256
-    bad = nst_tf(
+    bad = nst_tf_here(
         f"--content={CONTENT_PATH}", f"--style={STYLE_PATH}", f"--output={out}", *FAST,
         "--style_blend=1,2",
     )  # fmt: skip
@@ -320,7 +367,7 @@ def test_tensorboard_log_and_contact_sheet(tmp_path):
     import tensorflow as tf
 
     out, logdir, sheet = tmp_path / "out.png", tmp_path / "logs", tmp_path / "sheet.png"
-    result = nst_tf(
+    result = nst_tf_here(
         f"--content={CONTENT_PATH}", f"--style={STYLE_PATH}", f"--output={out}", *FAST,
         "--save_every=2", f"--logdir={logdir}", f"--contact_sheet={sheet}",
     )  # fmt: skip
@@ -345,7 +392,7 @@ def test_a_directory_of_contents_is_stylized_in_one_batch(tmp_path):
         photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(photos / "b.png")
     (photos / "notes.txt").write_text("not an image, skipped\n")
     out = tmp_path / "out.png"
-    result = nst_tf(
+    result = nst_tf_here(
         f"--content={photos}", f"--style={STYLE_PATH}", f"--output={out}", *FAST,
         "--save_every=2", "--style_loss=gram",  # see conftest.config
     )  # fmt: skip
