@@ -394,7 +394,7 @@ def test_a_directory_of_contents_is_stylized_in_one_batch(tmp_path):
     out = tmp_path / "out.png"
     result = nst_tf_here(
         f"--content={photos}", f"--style={STYLE_PATH}", f"--output={out}", *FAST,
-        "--save_every=2", "--style_loss=gram",  # see conftest.config
+        "--save_every=2",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     written = sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".png")

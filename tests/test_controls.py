@@ -47,7 +47,7 @@ def test_style_scale_sets_the_style_size_fed_to_the_network(
 
 def test_luminance_keeps_the_contents_chrominance(extractor, config, content, style):
     transfer = new_transfer(content, style, config.replace(preserve_colors="luminance"), extractor)
-    transfer.run(3)
+    transfer.run()
     raw = transfer.stage.result().numpy()[0]  # the optimised image, before the colours
     out = transfer.result()
     assert not np.allclose(raw, content, atol=1)  # the optimisation did change the image

@@ -145,6 +145,7 @@ def test_weights_times_units_give_the_loss_of_absolute_units(config, extractor, 
     """Weights written for absolute terms, translated by objective.units, give exactly those
     terms: here jcjohnson/neural-style's, 5 * the mean squared content difference and, per
     style layer, 100 * the mean squared difference of Gram matrices taken over C*H*W."""
+    config = config.replace(style_loss="gram")  # its loss: Gram matrices
     objective = Objective(config, extractor)
     targets = objective.targets(content[None], [style[None]])
     unit = units(targets)
