@@ -6,6 +6,7 @@ Every failure to read or write surfaces as ImageError with one sentence for the 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 import threading
@@ -41,19 +42,31 @@ def load_image(
         raise ImageError(f"{path}: no such file")
     if os.path.isdir(path):
         raise ImageError(f"{path}: is a directory, not an image file")
+    return _decode(path, path, size, max_input_pixels)
+
+
+def decode_image(
+    data: bytes, name: str, size: int | None = None, max_input_pixels: int = MAX_INPUT_PIXELS
+) -> np.ndarray:
+    """load_image of a file's contents, read from anywhere; `name` (its path) names it in
+    errors."""
+    return _decode(io.BytesIO(data), name, size, max_input_pixels)
+
+
+def _decode(source, name: str, size: int | None, max_input_pixels: int) -> np.ndarray:
     try:
-        with _opened(path) as img:
-            _check_size(path, img.size, max_input_pixels)
+        with _opened(source) as img:
+            _check_size(name, img.size, max_input_pixels)
             img.seek(0)  # first frame of an animation
             rgb = _to_rgb8(ImageOps.exif_transpose(img))
     except ImageError:
         raise
     except UNREADABLE as e:
-        raise ImageError(f"{path}: not a readable image ({_reason(e)})") from None
+        raise ImageError(f"{name}: not a readable image ({_reason(e)})") from None
     array = np.asarray(rgb, dtype=np.float32)
     if size is not None:
         array = resize_longest(array, size).numpy()
-        _check_size(path, (array.shape[1], array.shape[0]), max_input_pixels, resized_to=size)
+        _check_size(name, (array.shape[1], array.shape[0]), max_input_pixels, resized_to=size)
     return array
 
 
@@ -61,14 +74,15 @@ _PILLOW_LIMIT = threading.Lock()
 
 
 @contextlib.contextmanager
-def _opened(path: str):
-    """Image.open(path) without Pillow's own size limit: `_check_size` is the limit here,
-    and it names the size and the setting. Pillow reads its limit from a global, so it is
-    lifted only while the header is read, under a lock; decoding comes later, outside it."""
+def _opened(source):
+    """Image.open(source), a path or a file, without Pillow's own size limit: `_check_size`
+    is the limit here, and it names the size and the setting. Pillow reads its limit from a
+    global, so it is lifted only while the header is read, under a lock; decoding comes
+    later, outside it."""
     with _PILLOW_LIMIT:
         limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
         try:
-            img = Image.open(path)
+            img = Image.open(source)
         finally:
             Image.MAX_IMAGE_PIXELS = limit
     with warnings.catch_warnings(), img:
@@ -145,12 +159,12 @@ def save_image(path: str, image: np.ndarray) -> None:
     never leaves a partial file at `path`.
     """
     check_output_path(path)
-    fmt = OUTPUT_FORMATS[os.path.splitext(path)[1].lower()]
+    data = encode_image(image, os.path.splitext(path)[1])
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".nst_tf-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            Image.fromarray(to_uint8(image).numpy()).save(f, format=fmt, **_save_options(fmt))
+            f.write(data)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException as e:
@@ -158,6 +172,15 @@ def save_image(path: str, image: np.ndarray) -> None:
         if isinstance(e, OSError):
             raise ImageError(f"{path}: could not write ({_reason(e)})") from None
         raise
+
+
+def encode_image(image: np.ndarray, extension: str) -> bytes:
+    """An RGB image [H, W, 3] in [0, 255] as the bytes of a file with this extension (.png,
+    .jpg, .jpeg or .webp), as save_image writes them."""
+    fmt = OUTPUT_FORMATS[extension.lower()]
+    buffer = io.BytesIO()
+    Image.fromarray(to_uint8(image).numpy()).save(buffer, format=fmt, **_save_options(fmt))
+    return buffer.getvalue()
 
 
 def _save_options(fmt: str) -> dict:

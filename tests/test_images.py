@@ -1,5 +1,6 @@
 """Image decoding of awkward files, and atomic writes."""
 
+import io
 import os
 import zlib
 
@@ -128,11 +129,12 @@ def test_failed_write_leaves_no_file_and_keeps_the_old_one(tmp_path, monkeypatch
     save_image(path, RGB.astype(np.float32))
     before = open(path, "rb").read()
 
-    def broken_save(self, fp, *args, **kwargs):
-        fp.write(b"\x89PNG partial")
-        raise OSError(28, "No space left on device")
+    class FullDisk(io.FileIO):
+        def write(self, data):
+            super().write(data[:10])
+            raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(Image.Image, "save", broken_save)
+    monkeypatch.setattr(images.os, "fdopen", lambda fd, mode: FullDisk(fd, "w"))
     with pytest.raises(ImageError, match="No space left on device"):
         save_image(path, np.zeros((20, 30, 3), np.float32))
     assert open(path, "rb").read() == before
@@ -143,3 +145,15 @@ def test_unwritable_directory_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(images.os, "access", lambda path, mode: False)
     with pytest.raises(ImageError, match="not writable"):
         check_output_path(str(tmp_path / "out.png"))
+
+
+def test_decoding_bytes_reads_as_the_file_does(tmp_path):
+    from nst_tf.images import decode_image, encode_image
+
+    path = tmp_path / "photo.png"
+    save_image(str(path), RGB.astype(np.float32))
+    data = path.read_bytes()
+    np.testing.assert_array_equal(decode_image(data, "x", 24), load_image(str(path), 24))
+    assert encode_image(RGB.astype(np.float32), ".png") == data  # what save_image writes
+    with pytest.raises(ImageError, match="^gs://b/notes.jpg: not a readable image"):
+        decode_image(b"not an image", "gs://b/notes.jpg")
