@@ -201,5 +201,7 @@ def _to_rgb8(img: Image.Image) -> Image.Image:
 
 
 def _reason(e: BaseException) -> str:
+    if isinstance(e, UnidentifiedImageError):  # its text names the file, or a buffer's id
+        return "no image format Pillow reads"
     text = getattr(e, "strerror", None) or str(e) or type(e).__name__
     return text.rstrip(".")

@@ -58,13 +58,16 @@ PRESET = Flag(
 CONFIG_FLAGS = (*(_field_flag(f) for f in dataclasses.fields(Config)), PRESET)
 LIMIT_FIELDS = {f.name: f for f in dataclasses.fields(Limits)}
 
+STYLE_FLAG = Flag("style", "list", None, "Style image(s): the painting(s) whose style to copy.")
+MAX_INPUT_PIXELS_FLAG = _field_flag(LIMIT_FIELDS["max_input_pixels"], MAX_INPUT_PIXELS)
+
 NST_TF_FLAGS = (
     Flag(
         "content", "list", None,
         "Content image(s): the photo to repaint, several comma-separated or a directory of "
         "them, stylized together in one batch (one shape after resizing) as OUTPUT_<name>.",
     ),
-    Flag("style", "list", None, "Style image(s): the painting(s) whose style to copy."),
+    STYLE_FLAG,
     Flag("output", "string", "out.png", "Output image; .png, .jpg, .jpeg or .webp."),
     *CONFIG_FLAGS,
     Flag(
@@ -93,7 +96,7 @@ NST_TF_FLAGS = (
         "contact_sheet", "string", None,
         "At the end, write a PNG grid of the --save_every images and the result.",
     ),
-    _field_flag(LIMIT_FIELDS["max_input_pixels"], MAX_INPUT_PIXELS),
+    MAX_INPUT_PIXELS_FLAG,
 )  # fmt: skip
 
 EXPORT_FLAGS = (
@@ -103,6 +106,23 @@ EXPORT_FLAGS = (
     *(_field_flag(f) for f in LIMIT_FIELDS.values()),
     *CONFIG_FLAGS,
 )
+
+
+BEAM_FLAGS = (
+    Flag("input", "string", None, "Photos: a file pattern on any Beam filesystem."),
+    STYLE_FLAG,
+    Flag("output_dir", "string", None, "Where the paintings and failures.jsonl go."),
+    Flag(
+        "format", "enum", "png", "File format of the paintings.", ("png", "jpg", "webp")
+    ),
+    Flag(
+        "model_dir", "string", None,
+        "Paint with this exported SavedModel's stylize signature (nst-tf-export) instead of "
+        "building the network from the flags.",
+    ),
+    *CONFIG_FLAGS,
+    MAX_INPUT_PIXELS_FLAG,
+)  # fmt: skip
 
 
 def define(command_flags: Sequence[Flag]) -> None:
@@ -168,6 +188,37 @@ def start_tensorflow(argv: Sequence[str]) -> None:
     del tf
 
 
+class _Quiet(pylogging.Filter):
+    """Drops records below errors logged by code of these packages, whichever logger they
+    use (some log on the root logger)."""
+
+    def __init__(self, packages: Sequence[str]):
+        super().__init__()
+        self.parts = tuple(f"{os.sep}{p}{os.sep}" for p in packages)
+        self.names = tuple(packages)
+
+    def filter(self, record: pylogging.LogRecord) -> bool:
+        if record.levelno >= pylogging.ERROR:
+            return True
+        mine = record.name.startswith(self.names) or any(p in record.pathname for p in self.parts)
+        return not mine
+
+
+@contextlib.contextmanager
+def quiet_python_logging():
+    """Python logging of warnings and below dropped meanwhile: for a library that logs at
+    import, before the command's log handler is in place."""
+    root = pylogging.getLogger()
+    handler, level = pylogging.NullHandler(), root.level
+    root.addHandler(handler)  # so logging.warning() does not set up a stderr handler itself
+    root.setLevel(pylogging.ERROR)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
 def _verbosity(argv: Sequence[str]) -> int:
     """The value of --verbosity, --v or -v in `argv` (0 when absent or unreadable)."""
     for i, arg in enumerate(argv):
@@ -201,14 +252,22 @@ def fail(prog: str, message: str, code: int, command_flags: Sequence[Flag] = ())
     sys.exit(code)
 
 
-def run(main: Callable[[list[str]], None], prog: str) -> None:
+def run(
+    main: Callable[[list[str]], None],
+    prog: str,
+    known_only: bool = False,
+    quiet_packages: Sequence[str] = (),
+) -> None:
     """app.run(main), with a bad flag reported as one line and exit status 2, and log lines
     as plain "prog: message" lines (absl's prefix of level, time, thread and source line
-    only with --verbosity of 1 or more)."""
+    only with --verbosity of 1 or more). With `known_only`, flags the command does not
+    define are passed on to main in argv (a pipeline's options). Log lines below errors from
+    the Python packages in `quiet_packages` (a library's notes to its developers) are
+    dropped, unless --verbosity is 1 or more."""
 
     def parse(argv: list[str]) -> list[str]:
         try:
-            args = FLAGS(argv)
+            args = FLAGS(argv, known_only=known_only)
         except flags.Error as e:
             fail(prog, str(e), 2)
         if FLAGS["verbosity"].using_default_value:
@@ -220,6 +279,8 @@ def run(main: Callable[[list[str]], None], prog: str) -> None:
             absl_logging.get_absl_handler().setFormatter(
                 pylogging.Formatter(f"{prog}: %(message)s")
             )
+            if quiet_packages:
+                absl_logging.get_absl_handler().addFilter(_Quiet(quiet_packages))
         main(argv)
 
     app.run(plain_main, flags_parser=parse)

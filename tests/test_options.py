@@ -7,7 +7,11 @@ import pytest
 from nst_tf import options
 from nst_tf.config import Config, Limits
 
-COMMANDS = {"nst-tf": options.NST_TF_FLAGS, "nst-tf-export": options.EXPORT_FLAGS}
+COMMANDS = {
+    "nst-tf": options.NST_TF_FLAGS,
+    "nst-tf-export": options.EXPORT_FLAGS,
+    "nst-tf-beam": options.BEAM_FLAGS,
+}
 
 
 def _by_name(command_flags):
@@ -37,12 +41,13 @@ def test_the_export_has_a_flag_for_every_limit():
         assert flags[field.name].help == field.metadata["help"]
 
 
-def test_a_name_means_one_thing_in_every_command():
-    nst_tf, export = _by_name(options.NST_TF_FLAGS), _by_name(options.EXPORT_FLAGS)
-    shared = nst_tf.keys() & export.keys()
+@pytest.mark.parametrize("other", ["nst-tf-export", "nst-tf-beam"])
+def test_a_name_means_one_thing_in_every_command(other):
+    nst_tf, theirs = _by_name(options.NST_TF_FLAGS), _by_name(COMMANDS[other])
+    shared = nst_tf.keys() & theirs.keys()
     assert "max_input_pixels" in shared and "max_pixels" not in nst_tf
     for name in shared:
-        assert (nst_tf[name].kind, nst_tf[name].help) == (export[name].kind, export[name].help)
+        assert (nst_tf[name].kind, nst_tf[name].help) == (theirs[name].kind, theirs[name].help)
 
 
 @pytest.mark.parametrize(
