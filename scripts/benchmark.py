@@ -25,6 +25,7 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 from benchmarks import (  # noqa: E402  (scripts/benchmarks/, beside this file)
     batch,
+    beam,
     conv,
     history,
     large,
@@ -50,6 +51,7 @@ SUITES: dict[str, ModuleType] = {
     "multiscale": multiscale,
     "time_to_quality": time_to_quality,
     "history": history,
+    "beam": beam,
 }
 
 flags.DEFINE_list("suite", ["step"], f"Suites to run, in order: {', '.join(SUITES)}.")

@@ -39,4 +39,6 @@ Suites, in the order of SUITES:
   history  quality and time of a large coarse-to-fine run of trained features with the
            L-BFGS history in float32, in bfloat16 and in bfloat16 with 5 pairs
            (--history_size, --history_steps; sheet written to docs/history.jpg).
+  beam     photos per minute of nst-tf-beam on the local runner with 1 and 2 worker
+           processes (--beam_photos, --beam_size, --beam_workers).
 """
