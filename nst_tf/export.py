@@ -23,6 +23,10 @@ exported settings: coarse to fine (num_steps at the finest scale, as --steps), f
 exported init, with its preserve_colors; a step whose loss or gradient is not finite is not
 taken (step returns its inputs unchanged). The export refuses the settings a request cannot
 carry (see `served_config`), and assets.extra/nst_tf_config.json records what is served.
+With tensorflow-serving-api installed, assets.extra/tf_serving_warmup_requests holds a
+small request through stylize and one through serving_default (one step at WARMUP_SIZE
+px), which TF Serving runs when it loads the model, so the first client's request does not
+pay for tracing and allocating the graph.
 
 Every signature is a pure function: the image and optimizer state travel as tensors (in the
 loop, as tf.while_loop variables), and no variable is written, so TF Serving can run
@@ -41,7 +45,9 @@ import tempfile
 from collections.abc import Callable
 
 import keras
+import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from nst_tf import pyramid
 from nst_tf.config import INIT_CHOICES, Config, ConfigError, Limits
@@ -371,6 +377,52 @@ def _png_height_width(data: tf.Tensor) -> tf.Tensor:
     return tf.stack([height, width])
 
 
+WARMUP_FILE = "tf_serving_warmup_requests"
+WARMUP_SIZE = 32  # px, the warmup requests' images: small, and above MIN_SIDE
+
+
+def warmup_requests() -> list[tuple[str, dict[str, object]]]:
+    """(signature, inputs) of the warmup requests: one step of stylize and of
+    serving_default on small flat images, every input given (TF Serving's warmup fills in
+    no defaults)."""
+    grey = np.full([1, WARMUP_SIZE, WARMUP_SIZE, 3], 128.0, np.float32)
+    png = tf.io.encode_png(grey[0].astype(np.uint8)).numpy()
+    steps = np.int32(1)
+    return [
+        ("stylize", {"content": grey, "style": grey, "num_steps": steps}),
+        (
+            "serving_default",
+            {"content_bytes": np.array([png]), "style_bytes": np.array([png]),
+             "num_steps": steps, "max_size": np.int32(WARMUP_SIZE)},
+        ),
+    ]  # fmt: skip
+
+
+def write_warmup_requests(path: str) -> bool:
+    """Write the warmup requests as TF Serving reads them: a TFRecord file of PredictionLog
+    protos. Needs tensorflow-serving-api (the serving extra); without it, writes nothing
+    and returns False."""
+    try:
+        from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+    except ImportError:
+        logging.warning(
+            "No TF Serving warmup requests in the export: tensorflow-serving-api is not "
+            "installed (pip install 'nst_tf[serving]')."
+        )
+        return False
+    with tf.io.TFRecordWriter(path) as writer:
+        for signature, inputs in warmup_requests():
+            request = predict_pb2.PredictRequest()
+            request.model_spec.signature_name = signature
+            for name, value in inputs.items():
+                request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)
+            )
+            writer.write(log.SerializeToString())
+    return True
+
+
 def export_saved_model(
     config: Config,
     export_dir: str,
@@ -406,6 +458,7 @@ def export_saved_model(
                 f,
                 indent=2,
             )
+        write_warmup_requests(os.path.join(extra, WARMUP_FILE))
         os.rename(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

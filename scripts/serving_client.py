@@ -5,8 +5,8 @@
     python scripts/serving_client.py --protocol=grpc --server=localhost:8500 ...
 
 REST needs nothing beyond the standard library. gRPC needs the TF Serving API protos:
-`pip install --no-deps tensorflow-serving-api` (--no-deps keeps it from replacing the
-installed TensorFlow; grpcio comes with TensorFlow).
+`pip install 'nst_tf[serving]'` (tensorflow-serving-api of the installed TensorFlow's
+version; grpcio comes with TensorFlow).
 """
 
 from __future__ import annotations
@@ -75,6 +75,10 @@ def predict_grpc(
 ) -> dict:
     """The same request over gRPC (tensorflow-serving-api)."""
     import grpc
+
+    from nst_tf.options import start_tensorflow
+
+    start_tensorflow([])  # TensorFlow for its tensor protos, without its start-up notices
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
@@ -88,7 +92,10 @@ def predict_grpc(
     options = [("grpc.max_receive_message_length", 256 << 20)]
     with grpc.insecure_channel(server, options=options) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        result = stub.Predict(request, timeout=timeout)
+        try:
+            result = stub.Predict(request, timeout=timeout)
+        except grpc.RpcError as e:  # its text is a multi-line report; details() the message
+            raise RuntimeError(f"{e.code().name}: {e.details()}") from None
     return {
         "stylized_bytes": tf.make_ndarray(result.outputs["stylized_bytes"])[0],
         "loss": float(tf.make_ndarray(result.outputs["loss"])[0]),

@@ -48,6 +48,25 @@ def test_layout_is_what_tf_serving_watches(export_path):
     assert not [p for p in os.listdir(os.path.dirname(export_path)) if p.startswith(".")]
 
 
+def test_warmup_requests_parse_and_run_through_the_served_signatures(export_path, served):
+    """assets.extra/tf_serving_warmup_requests as TF Serving reads it: PredictionLog records
+    whose requests run through the session-loaded model."""
+    pytest.importorskip("tensorflow_serving", reason="the serving extra is not installed")
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = os.path.join(export_path, "assets.extra", "tf_serving_warmup_requests")
+    signatures = []
+    for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+        log = prediction_log_pb2.PredictionLog.FromString(record)
+        request = log.predict_log.request
+        inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+        outputs = served.run(request.model_spec.signature_name, **inputs)
+        assert np.all(np.isfinite(outputs["total" if "total" in outputs else "loss"]))
+        signatures.append(request.model_spec.signature_name)
+    assert signatures == ["stylize", "serving_default"]
+
+
 def test_signatures_have_the_documented_names(served):
     for name, (inputs, outputs) in SIGNATURES.items():
         sig = served.signatures[name]
@@ -296,7 +315,7 @@ def test_the_served_model_gives_what_the_command_gives(tmp_path, served_settings
     Coarse to fine over three scales, with noise in the start and the content's colours put
     back: everything the exported graph computes in place of the command's Python loop,
     with the default style loss and iterate averaging; and again with each other loss."""
-    from tests.test_cli import nst_tf as nst_tf_command
+    from tests.test_cli import nst_tf_here as nst_tf_command
 
     content_path, style_path, settings = served_settings_paths
     settings = settings + extra
