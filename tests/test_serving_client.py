@@ -21,6 +21,8 @@ from PIL import Image
 
 from tests.conftest import CONTENT_PATH, STYLE_PATH
 
+pytestmark = pytest.mark.slow  # an export, and the client in a subprocess
+
 CLIENT = os.path.join(os.path.dirname(__file__), "..", "scripts", "serving_client.py")
 
 
