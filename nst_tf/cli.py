@@ -67,12 +67,13 @@ def main(argv: list[str]) -> None:
     except (ConfigError, ImageError) as e:
         _fail(str(e), 2)
 
+    from nst_tf import devices
     from nst_tf.features import WeightsError
     from nst_tf.transfer import NumericError, StyleTransfer
     from nst_tf.watch import ContactSheet, TensorBoardLog
 
     try:
-        transfer = StyleTransfer(inputs)
+        transfer = StyleTransfer(inputs, strategy=devices.strategy(FLAGS.devices))
         if FLAGS.resume:
             transfer.restore(checkpoint_dir)
     except ConfigError as e:  # masks with tiles, a checkpoint of other settings
@@ -87,6 +88,12 @@ def main(argv: list[str]) -> None:
         f"from step {first}, " if first else "", total, config.optimizer,
         ", ".join(str(size) for size, _ in transfer.scales),
     )  # fmt: skip
+    if transfer.strategy is not None:
+        logging.info(
+            "Tiles spread over %d devices: %s.",
+            transfer.strategy.num_replicas_in_sync,
+            ", ".join(d.split("device:")[-1] for d in transfer.strategy.extended.worker_devices),
+        )
     progress = Progress(transfer.scales, first)
 
     log = TensorBoardLog(FLAGS.logdir) if FLAGS.logdir else None
@@ -198,7 +205,7 @@ def _fail(message: str, code: int):
 
 def run() -> None:
     """Console-script entry point."""
-    options.run(main, PROG)
+    options.run(main, PROG, quiet_packages=("tensorflow",))  # tf.distribute's notices
 
 
 if __name__ == "__main__":

@@ -91,6 +91,11 @@ NST_TF_FLAGS = (
         "Where checkpoints go; default OUTPUT.checkpoint next to the output.",
     ),
     Flag("resume", "bool", False, "Continue from the checkpoint in --checkpoint_dir."),
+    Flag(
+        "devices", "string", "auto",
+        "Devices to spread a large image's tiles over (see --tile_size): auto (every GPU, "
+        "else the CPU), a number of GPUs, or cpu:N (the CPU as N devices).",
+    ),
     Flag("logdir", "string", None, "Write TensorBoard summaries (loss terms, images) here."),
     Flag(
         "contact_sheet", "string", None,
@@ -171,21 +176,24 @@ def in_flag_terms(message: str, command_flags: Sequence[Flag]) -> str:
 def start_tensorflow(argv: Sequence[str]) -> None:
     """Import TensorFlow and start its runtime without the native libraries' start-up
     notices (oneDNN, CUDA drivers, CPU features), unless `argv` asks for debug output with
-    --verbosity (or -v) of 1 or more.
+    --verbosity (or -v) of 1 or more; with --devices=cpu:N in `argv`, the CPU split into N
+    logical devices first (possible only before the runtime starts).
 
     The notices come from the C++ libraries before their logging is set up, where
     TF_CPP_MIN_LOG_LEVEL no longer holds them back, so standard error is pointed at
     /dev/null at the level of the file descriptor while they load.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if _verbosity(argv) >= 1:
+    with contextlib.nullcontext() if _verbosity(argv) >= 1 else _native_stderr_silenced():
         import tensorflow as tf
-    else:
-        with _native_stderr_silenced():
-            import tensorflow as tf
 
-            tf.config.list_logical_devices()  # starts the runtime: the CUDA probe speaks here
-    del tf
+        from nst_tf import devices
+
+        try:
+            devices.split_cpu(_flag_value(argv, "--devices") or "auto")
+        except ConfigError:
+            pass  # the flag's check reports it, after parsing
+        tf.config.list_logical_devices()  # starts the runtime: the CUDA probe speaks here
 
 
 class _Quiet(pylogging.Filter):
@@ -221,15 +229,21 @@ def quiet_python_logging():
 
 def _verbosity(argv: Sequence[str]) -> int:
     """The value of --verbosity, --v or -v in `argv` (0 when absent or unreadable)."""
+    try:
+        return int(_flag_value(argv, "--verbosity", "--v", "-v") or 0)
+    except ValueError:
+        return 0
+
+
+def _flag_value(argv: Sequence[str], *names: str) -> str | None:
+    """The last value given in `argv` to a flag of these names (--name=value or --name
+    value), before absl parses them: for what must be set before TensorFlow starts."""
+    value = None
     for i, arg in enumerate(argv):
-        name, equals, value = arg.partition("=")
-        if name in ("--verbosity", "--v", "-v"):
-            value = value if equals else (argv[i + 1] if i + 1 < len(argv) else "")
-            try:
-                return int(value)
-            except ValueError:
-                return 0
-    return 0
+        name, equals, given = arg.partition("=")
+        if name in names:
+            value = given if equals else (argv[i + 1] if i + 1 < len(argv) else "")
+    return value
 
 
 @contextlib.contextmanager
@@ -281,6 +295,8 @@ def run(
             )
             if quiet_packages:
                 absl_logging.get_absl_handler().addFilter(_Quiet(quiet_packages))
+            for name in quiet_packages:  # and their own loggers, whatever their handlers
+                pylogging.getLogger(name).setLevel(pylogging.ERROR)
         main(argv)
 
     app.run(plain_main, flags_parser=parse)

@@ -79,21 +79,26 @@ def layer_geometry(extractor: keras.Model) -> tuple[dict[str, int], int]:
     return {name: strides[name] for name in names}, ALIGN * math.ceil(field / 2 / ALIGN)
 
 
-def for_image(objective: Objective, height: int, width: int, masked: bool = False):
+def for_image(objective: Objective, height: int, width: int, masked: bool = False, strategy=None):
     """The objective for an image of this size: `objective` itself, or a TiledObjective on it
-    when the longest side exceeds config.tile_size (0: never)."""
+    (its tiles spread over `strategy`'s replicas) when the longest side exceeds
+    config.tile_size (0: never)."""
     tile_size = objective.config.tile_size
     if tile_size and max(height, width) > tile_size:
-        return TiledObjective(objective, tile_size, masked)
+        return TiledObjective(objective, tile_size, masked, strategy)
     return objective
 
 
 class TiledObjective:
     """Objective's interface (targets, terms, terms_and_gradient) for images too large for
     one pass, with the same results (tests/test_tiles.py compares them). Its methods run
-    tile by tile from Python: call them eagerly, not inside a tf.function."""
+    tile by tile from Python: call them eagerly, not inside a tf.function.
 
-    def __init__(self, objective: Objective, tile_size: int, masked: bool = False):
+    With a tf.distribute `strategy`, each pass over the tiles runs on every replica, each
+    taking every n-th tile, and an all-reduce adds the replicas' sums: the same sums, added
+    in another order (tests/test_devices.py)."""
+
+    def __init__(self, objective: Objective, tile_size: int, masked: bool = False, strategy=None):
         if tile_size % ALIGN:
             raise ConfigError(f"tile_size must be a multiple of {ALIGN}, got {tile_size}")
         if masked:
@@ -107,6 +112,7 @@ class TiledObjective:
         self.config = objective.config
         self.weights = objective.weights
         self.tile_size = tile_size
+        self.strategy = strategy
         self.strides, self.halo = layer_geometry(objective.extractor)
         self._features = tf.function(objective.extractor)
         self._tile_gradient = tf.function(self._tile_surrogate_gradient)
@@ -160,23 +166,51 @@ class TiledObjective:
         if with_mean is None:
             with_mean = c.style_loss != "gram"
         size = tuple(image.shape[1:3])
-        statistics = [(0.0 if with_mean else None, 0.0)] * len(c.style_layers)
-        content, tv = 0.0, 0.0
         content_targets = targets.content if targets is not None else ()
         scales = [losses.content_scale(target) for target in content_targets]
-        for tile, features in self._tiles(image):
-            for i, name in enumerate(c.style_layers):
-                mean, gram = self._moments_share(features[name], tile, name, size, with_mean)
-                total_mean, total_gram = statistics[i]
-                statistics[i] = (None if mean is None else total_mean + mean, total_gram + gram)
-            for name, target, scale in zip(c.content_layers, content_targets, scales):
-                core = self._core(features[name], tile, name)
-                content += self._content_sum(
-                    core, self._target_core(target, tile, name), scale, name, size
-                )
-            if targets is not None:
-                tv += _tv_share(_crop(image, tile.extent), tile, size, targets.content_tv)
+
+        def sums(tiles: list[Tile]):
+            """The tiles' shares: (mean or 0, Gram) per style layer, content, tv."""
+            statistics = [(0.0, 0.0)] * len(c.style_layers)
+            content, tv = 0.0, 0.0
+            for tile in tiles:
+                features = _call_traced(self._features, _crop(image, tile.extent))
+                for i, name in enumerate(c.style_layers):
+                    mean, gram = self._moments_share(features[name], tile, name, size, with_mean)
+                    total_mean, total_gram = statistics[i]
+                    mean = 0.0 if mean is None else mean
+                    statistics[i] = (total_mean + mean, total_gram + gram)
+                for name, target, scale in zip(c.content_layers, content_targets, scales):
+                    core = self._core(features[name], tile, name)
+                    content += self._content_sum(
+                        core, self._target_core(target, tile, name), scale, name, size
+                    )
+                if targets is not None:
+                    tv += _tv_share(_crop(image, tile.extent), tile, size, targets.content_tv)
+            return tf.nest.map_structure(
+                lambda v: tf.convert_to_tensor(v, tf.float32), (statistics, content, tv)
+            )
+
+        statistics, content, tv = self._spread(sums, plan(*size, self.tile_size, self.halo))
+        statistics = [(mean if with_mean else None, gram) for mean, gram in statistics]
         return statistics, content / len(c.content_layers), tv
+
+    def _spread(self, work, tiles: list[Tile]):
+        """work(tiles): sums over tiles (a structure of tensors). With a strategy, each
+        replica does work(its tiles: every n-th one) on its device and an all-reduce adds
+        the results; a replica left without tiles does the first one, times 0."""
+        if self.strategy is None:
+            return work(tiles)
+        replicas = self.strategy.num_replicas_in_sync
+
+        def replica():
+            i = int(tf.distribute.get_replica_context().replica_id_in_sync_group)
+            if i >= len(tiles):
+                return tf.nest.map_structure(lambda v: 0.0 * v, work(tiles[:1]))
+            return work(tiles[i::replicas])
+
+        per_replica = self.strategy.run(replica)
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
     def _style(self, statistics, targets: Targets) -> tuple[tf.Tensor, list]:
         """The style loss of each image [B] from the whole images' statistics, and the
@@ -223,26 +257,33 @@ class TiledObjective:
         upstream = [tuple(None if g is None else w.style * g for g in u) for u in upstream]
         scale = self.objective.gradient_scale(image)
         # Pass 2: each tile's share of the gradient, added where the tile lies.
-        gradient = np.zeros(image.shape, np.float32)
-        for tile in plan(height, width, self.tile_size, self.halo):
-            y0, y1, x0, x1 = tile.extent
-            gradient[:, y0:y1, x0:x1] += _call_traced(
-                self._tile_gradient,
-                _crop(image, tile.extent),
-                tuple(
-                    self._target_core(t, tile, n)
-                    for n, t in zip(self.config.content_layers, targets.content)
-                ),
-                tuple(losses.content_scale(target) for target in targets.content),
-                tuple(upstream),
-                targets.content_tv,
-                tf.constant(w.content, tf.float32),
-                tf.constant(w.tv, tf.float32),
-                tf.constant(scale, tf.float32),
-                tile,
-                size,
-            ).numpy()
-        return evaluation(weighted(content, style, tv, w), tf.constant(gradient))
+        content_targets = tuple(targets.content)
+        content_scales = tuple(losses.content_scale(target) for target in content_targets)
+
+        def gradient_of(tiles: list[Tile]) -> tf.Tensor:
+            gradient = np.zeros(image.shape, np.float32)
+            for tile in tiles:
+                y0, y1, x0, x1 = tile.extent
+                gradient[:, y0:y1, x0:x1] += _call_traced(
+                    self._tile_gradient,
+                    _crop(image, tile.extent),
+                    tuple(
+                        self._target_core(t, tile, n)
+                        for n, t in zip(self.config.content_layers, content_targets)
+                    ),
+                    content_scales,
+                    tuple(upstream),
+                    targets.content_tv,
+                    tf.constant(w.content, tf.float32),
+                    tf.constant(w.tv, tf.float32),
+                    tf.constant(scale, tf.float32),
+                    tile,
+                    size,
+                ).numpy()
+            return tf.constant(gradient)
+
+        gradient = self._spread(gradient_of, plan(height, width, self.tile_size, self.halo))
+        return evaluation(weighted(content, style, tv, w), gradient)
 
     def _tile_surrogate_gradient(
         self, crop, content_targets, scales, upstream, content_tv, content_weight, tv_weight,

@@ -49,12 +49,19 @@ class StyleTransfer:
 
     `stage` is the scale being optimised (its image variable, targets, objective and
     `loss_terms()`); `step()` advances it by one step and moves on to the next scale when
-    one is done. `steps_taken` counts the steps of every scale.
+    one is done. `steps_taken` counts the steps of every scale. With a tf.distribute
+    `strategy` (nst_tf.devices), the tiles of a tiled scale are spread over its replicas.
     """
 
-    def __init__(self, inputs: Inputs, extractor: keras.Model | None = None):
+    def __init__(
+        self,
+        inputs: Inputs,
+        extractor: keras.Model | None = None,
+        strategy: tf.distribute.Strategy | None = None,
+    ):
         self.inputs = inputs
         self.config = inputs.config
+        self.strategy = strategy
         self.objective = Objective(self.config, extractor)
         self.scales = pyramid.scales(self.config)
         self.total_steps = sum(steps for _, steps in self.scales)
@@ -72,7 +79,7 @@ class StyleTransfer:
             start = pyramid.upsample(previous, content)
         else:
             start = pyramid.initial_image(c, content, x.init)
-        objective = for_image(self.objective, height, width, x.masked)
+        objective = for_image(self.objective, height, width, x.masked, self.strategy)
         targets = objective.targets(
             content,
             [s[None] for s in styles],

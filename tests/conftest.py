@@ -7,8 +7,11 @@ import sys
 import numpy as np
 import pytest
 
+from nst_tf import devices
 from nst_tf.config import Config
 from nst_tf.images import load_image
+
+devices.split_cpu("cpu:2")  # two logical CPUs for test_devices.py, before TensorFlow starts
 
 SAMPLES = os.path.join(os.path.dirname(__file__), "..", "nst_tf", "samples")
 CONTENT_PATH = os.path.join(SAMPLES, "chelsea.jpg")

@@ -200,6 +200,8 @@ BAD_INPUTS = [
     ("style masks count", ["--style_masks={square_png},{square_png}"], "2 style masks given", 2),
     ("blend with masks", ["--style_blend=1", "--style_masks={palette_png}"], "exclude each", 2),
     ("weights not VGG19", ["--weights={notes_jpg}"], "not a Keras VGG19", 1),
+    ("devices not a device", ["--devices=two"], "devices must be auto, a number of GPUs", 2),
+    ("more GPUs than there are", ["--devices=4"], "this machine has 0 GPU(s)", 2),
 ]
 
 
@@ -403,6 +405,22 @@ def test_a_directory_of_contents_is_stylized_in_one_batch(tmp_path):
     assert a.shape == b.shape == (32, 48, 3)
     # Mirrored inputs, nearly mirrored results: each output belongs to its own input.
     assert np.abs(a - b[:, ::-1]).mean() < 0.5 * np.abs(a - b).mean()
+
+
+def test_two_cpu_devices_paint_what_one_paints(tmp_path):
+    """--devices=cpu:2 splits the CPU in the command's own process and spreads the tiles of
+    a tiled run over the two; the picture is one device's, within rounding
+    (tests/test_devices.py has the numbers)."""
+    args = [f"--content={CONTENT_PATH}", f"--style={STYLE_PATH}", "--weights=random",
+            "--size=96", "--steps=3", "--tile_size=32", "--precision=float32"]  # fmt: skip
+    images = []
+    for spec in ("cpu:1", "cpu:2"):
+        out = tmp_path / f"{spec.replace(':', '')}.png"
+        result = nst_tf(*args, f"--output={out}", f"--devices={spec}")
+        assert result.returncode == 0, result.stderr
+        assert ("Tiles spread over 2 devices" in result.stderr) == (spec == "cpu:2")
+        images.append(np.asarray(Image.open(out), np.float32))
+    assert np.abs(images[0] - images[1]).max() <= 1
 
 
 def test_eta_weights_each_step_by_its_pixels():
