@@ -6,9 +6,10 @@
 
 Only tiled runs (an image above --tile_size) have work to spread: a MirroredStrategy over
 the devices, each replica computing its share of the tiles' sums, added by an all-reduce
-(nst_tf.tiles). One device means no strategy: the plain path. MultiWorkerMirroredStrategy
-and TPUStrategy offer the same `run` and `reduce`, so a program of one's own may pass one of
-those to StyleTransfer instead.
+(nst_tf.tiles). One device means no strategy: the plain path. The tiled objective calls
+`strategy.run` and `strategy.reduce` eagerly, from its Python loop over the tiles: a program
+of its own may pass StyleTransfer a MultiWorkerMirroredStrategy, which runs that way on
+each worker; TPUStrategy runs only compiled functions, so it is not supported.
 """
 
 from __future__ import annotations
