@@ -27,6 +27,7 @@ from benchmarks import (  # noqa: E402  (scripts/benchmarks/, beside this file)
     batch,
     beam,
     conv,
+    devices,
     history,
     large,
     multiscale,
@@ -52,6 +53,7 @@ SUITES: dict[str, ModuleType] = {
     "time_to_quality": time_to_quality,
     "history": history,
     "beam": beam,
+    "devices": devices,
 }
 
 flags.DEFINE_list("suite", ["step"], f"Suites to run, in order: {', '.join(SUITES)}.")

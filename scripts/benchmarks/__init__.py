@@ -41,4 +41,7 @@ Suites, in the order of SUITES:
            (--history_size, --history_steps; sheet written to docs/history.jpg).
   beam     photos per minute of nst-tf-beam on the local runner with 1 and 2 worker
            processes (--beam_photos, --beam_size, --beam_workers).
+  devices  a tiled run on one device and on two logical CPU devices: the same picture
+           (--devices_size, --devices_tile_size, --devices_steps), and the scaling to
+           expect on GPUs, as arithmetic.
 """
