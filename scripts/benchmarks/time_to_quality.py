@@ -8,6 +8,8 @@ precision (`--precision=auto`'s choice on the machine) and the same step code, s
 differs is the method and not the arithmetic, except for the naive baseline, whose code
 is the point:
 - "nst_tf defaults": `Config(size=..., weights="hed")`, coarse to fine.
+- "nst_tf defaults, adam": the same with `optimizer="adam"`: whether L-BFGS, which now pays
+  for its line search in evaluations, is still the faster way to a good picture.
 - "jcjohnson": jcjohnson/neural-style's defaults. One scale, 1000 L-BFGS steps of learning
   rate 1 with 100 curvature pairs (its `-lbfgs_num_correction 0` is torch's default, 100),
   content relu4_2, style relu1_1 ... relu5_1 equally weighted, max pooling, from noise.
@@ -70,8 +72,9 @@ PAIRS = [
 ]
 REFERENCE = "jcjohnson"
 FLOAT32 = "nst_tf defaults, float32"
+ADAM = "nst_tf defaults, adam"
 # The recipes beside jcjohnson's (which always runs: it is the reference), by short name.
-RECIPES = ("defaults", "tutorial", "naive", "float32")
+RECIPES = ("defaults", "adam", "tutorial", "naive", "float32")
 flags.DEFINE_integer("time_to_quality_size", 512, "time_to_quality: longest side in pixels.")
 flags.DEFINE_bool(
     "time_to_quality_losses",
@@ -228,6 +231,9 @@ def run_pair(
     else:
         if "defaults" in others:
             traces.append(record("nst_tf defaults", ours(base), defaults, budget, more=MORE))
+        if "adam" in others:
+            adam = base.replace(optimizer="adam")
+            traces.append(record(ADAM, ours(adam), defaults, budget, more=MORE))
         if "tutorial" in others:
             traces.append(record("TF tutorial", ours(tutorial), tutorial.steps, math.inf))
         if "naive" in others:
@@ -316,6 +322,7 @@ def report(size: int, precision: str, results: dict[tuple[str, str], list[Trace]
 COLOURS = {
     "nst_tf defaults": "#d62728",
     FLOAT32: "#ff9896",
+    ADAM: "#8c564b",
     REFERENCE: "#1f77b4",
     "TF tutorial": "#2ca02c",
     "naive": "#7f7f7f",
