@@ -29,14 +29,19 @@ from nst_tf.options import quiet_python_logging
 with quiet_python_logging():  # Beam's import warns of cloud clients it lacks
     import apache_beam as beam
 import numpy as np
+import tensorflow as tf
 from absl import logging
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics, MetricsFilter
 from apache_beam.ml.inference.base import ModelHandler, RunInference
 
+from nst_tf import pyramid
 from nst_tf.config import MAX_INPUT_PIXELS, Config, ConfigError
 from nst_tf.images import ImageError, decode_image, encode_image
+from nst_tf.inputs import prepare
+from nst_tf.objective import Objective
+from nst_tf.transfer import StyleTransfer
 
 NAMESPACE = "nst_tf"
 FAILURES = "failures.jsonl"
@@ -63,8 +68,6 @@ class Painter:
     """One worker's model: paints a decoded photo [H, W, 3] as the command would."""
 
     def __init__(self, painting: Painting):
-        from nst_tf import pyramid
-
         self.painting = painting
         config = painting.config
         if painting.model_dir:
@@ -76,18 +79,12 @@ class Painter:
             for path in painting.styles
         ]
         if painting.model_dir:
-            import tensorflow as tf
-
             self.model = tf.saved_model.load(painting.model_dir)
         else:
-            from nst_tf.objective import Objective
-
             self.extractor = Objective(config).extractor
 
     def __call__(self, photo: np.ndarray) -> np.ndarray:
         if self.painting.model_dir:
-            import tensorflow as tf
-
             c = self.config  # the signature's defaults, which a TF2 load does not apply
             outputs = self.model.signatures["stylize"](
                 content=tf.constant(photo[None]),
@@ -98,9 +95,6 @@ class Painter:
                 tv_weight=tf.constant(c.tv_weight),
             )
             return outputs["image"][0].numpy()
-        from nst_tf.inputs import prepare
-        from nst_tf.transfer import StyleTransfer
-
         inputs = prepare(self.config, photo, self.styles)
         return StyleTransfer(inputs, self.extractor).run()
 
@@ -117,12 +111,12 @@ class PaintHandler(ModelHandler):
         return Painter(self.painting)
 
     def run_inference(self, batch: Sequence, model: Painter, inference_args=None) -> Iterable:
-        seconds = Metrics.distribution(NAMESPACE, "milliseconds_per_image")
+        milliseconds = Metrics.distribution(NAMESPACE, "milliseconds_per_image")
         for path, photo in batch:
             start = time.perf_counter()
             painted = encode_image(model(photo), self.painting.extension)
             took = time.perf_counter() - start
-            seconds.update(round(1000 * took))
+            milliseconds.update(round(1000 * took))
             logging.info("%s painted in %.1f s", path, took)
             yield path, painted
 
@@ -217,9 +211,14 @@ def _write_atomically(path: str, data: bytes) -> None:
     directory, name = os.path.split(path)
     tmp = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
     os.makedirs(directory or ".", exist_ok=True)
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def exported_config(model_dir: str) -> Config:
