@@ -63,16 +63,17 @@ class Painting:
         name = os.path.splitext(os.path.basename(photo))[0]
         return FileSystems.join(self.output_dir, name + self.extension)
 
+    def settings(self) -> Config:
+        """The settings the photos are painted with: the export's, with a model_dir."""
+        return exported_config(self.model_dir) if self.model_dir else self.config
+
 
 class Painter:
     """One worker's model: paints a decoded photo [H, W, 3] as the command would."""
 
     def __init__(self, painting: Painting):
         self.painting = painting
-        config = painting.config
-        if painting.model_dir:
-            config = exported_config(painting.model_dir)
-        self.config = config
+        self.config = config = painting.settings()
         style_px = int(pyramid.style_size(config, config.size))
         self.styles = [
             decode_image(_read(path), path, style_px, painting.max_input_pixels)
@@ -129,7 +130,7 @@ def pipeline(root: beam.Pipeline, pattern: str, painting: Painting) -> beam.PCol
     {"input": path, "error": sentence} each, which are also written to failures.jsonl."""
     done = Metrics.counter(NAMESPACE, "images_done")
     failed = Metrics.counter(NAMESPACE, "images_failed")
-    config = exported_config(painting.model_dir) if painting.model_dir else painting.config
+    config = painting.settings()
 
     def not_painted_yet(match) -> bool:
         return not FileSystems.exists(painting.output(match.path))
