@@ -184,8 +184,14 @@ def test_concurrent_requests_each_get_their_own_answer(served, content, style):
         t.start()
     for t in threads:
         t.join()
+    # Requests running side by side split TensorFlow's thread pools differently, so sums are
+    # taken in another order: after 3 steps of the Gaussian loss (an eigendecomposition per
+    # step) a pixel may end 0.002 grey levels from the lone run's. A request that got another
+    # request's answer, or a mix of two, would be tens of grey levels off.
     for got, want in zip(results, expected):
-        np.testing.assert_allclose(got, want, atol=1e-3)
+        np.testing.assert_allclose(got, want, atol=0.05)
+    for i, j in [(0, 2), (0, 3), (2, 3)]:
+        assert np.abs(expected[i] - expected[j]).mean() > 5, "the requests must differ"
 
 
 def _encoded(image: Image.Image, fmt: str) -> bytes:
