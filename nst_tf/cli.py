@@ -2,6 +2,7 @@
 
     nst-tf --content=photo.jpg --style=painting.jpg --output=out.png
     nst-tf --content=photos/ --style=painting.jpg --output=out.png   # out_<photo name>.png
+    nst-tf --video=clip.mp4 --style=painting.jpg --output=painted.mp4  # nst_tf.video_cli
 
 Exit status: 0 done; 2 a flag, input file or output path is wrong (nothing is computed);
 1 the run failed (weights unavailable, loss not finite, write failed); 130 or 143
@@ -24,14 +25,14 @@ options.start_tensorflow(sys.argv)  # before anything imports TensorFlow, to kee
 from absl import flags, logging  # noqa: E402
 
 from nst_tf.config import ConfigError  # noqa: E402
-from nst_tf.images import ImageError, check_output_path, save_image  # noqa: E402
+from nst_tf.images import IMAGE_EXTENSIONS, ImageError, check_output_path, save_image  # noqa: E402
 from nst_tf.inputs import prepare  # noqa: E402
 from nst_tf.progress import Progress  # noqa: E402
 
 PROG = "nst-tf"
 
 options.define(options.NST_TF_FLAGS)
-flags.mark_flags_as_required(["content", "style"])
+flags.mark_flags_as_required(["style"])
 FLAGS = flags.FLAGS
 
 
@@ -43,6 +44,16 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         _fail(f"unexpected arguments: {' '.join(argv[1:])}", 2)
     signals = _catch_signals()
+    if (FLAGS.content is None) == (FLAGS.video is None):
+        _fail("give --content (photos) or --video (a clip), one of the two", 2)
+    if FLAGS.video:
+        from nst_tf import video_cli
+
+        try:
+            config = options.config_from_flags()
+        except ConfigError as e:
+            _fail(str(e), 2)
+        return video_cli.main(config, signals)
     checkpoint_dir = FLAGS.checkpoint_dir or FLAGS.output + ".checkpoint"
     try:
         config = options.config_from_flags()
@@ -153,9 +164,6 @@ def main(argv: list[str]) -> None:
     if os.path.isdir(checkpoint_dir) and (FLAGS.resume or FLAGS.checkpoint_every):
         shutil.rmtree(checkpoint_dir)  # finished: nothing left to resume
     logging.info("Wrote %s.", ", ".join(outputs))
-
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
 def content_files(entries: list[str]) -> list[str]:

@@ -34,6 +34,9 @@ NETWORK_LAYERS = {"vgg19": VGG19_LAYERS, "vgg16": VGG16_LAYERS}
 CONTENT_WEIGHT = 1.0
 STYLE_WEIGHT = 30.0
 TV_WEIGHT = 0.03
+TEMPORAL_WEIGHT = 1.0
+# Video: steps of each frame after the first, which starts close to its answer (BENCHMARKS.md).
+FRAME_STEPS = 40
 # A style layer's default weight by its block: relative weights, normalised to sum 1.
 STYLE_BLOCK_WEIGHTS = {1: 1.0, 2: 1.0, 3: 0.1, 4: 0.01, 5: 0.001}
 # Per-optimizer step sizes: Adam as in the TensorFlow tutorial (0.02 on [0, 1] pixels, 5.1
@@ -108,6 +111,11 @@ class Config:
     content_weight: float = setting(CONTENT_WEIGHT, "Weight of the content loss.")
     style_weight: float = setting(STYLE_WEIGHT, "Weight of the style loss.")
     tv_weight: float = setting(TV_WEIGHT, "Weight of the total-variation loss.")
+    temporal_weight: float = setting(
+        TEMPORAL_WEIGHT,
+        "Video: weight of the temporal loss, the pull of each frame towards the previous "
+        "painted frame carried along the optical flow (no effect on still images).",
+    )
     content_layers: tuple[str, ...] = setting(("block4_conv2",), "VGG content layers.")
     style_layers: tuple[str, ...] = setting(STYLE_LAYERS, "VGG style layers.")
     style_layer_weights: tuple[float, ...] | None = setting(
@@ -201,7 +209,7 @@ class Config:
         )
         if self.learning_rate is not None:
             _require_positive("learning_rate", self.learning_rate)
-        for name in ("content_weight", "style_weight", "tv_weight"):
+        for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight"):
             _require_non_negative(name, getattr(self, name))
         _require(bool(self.content_layers), "at least one content layer is needed")
         _require(bool(self.style_layers), "at least one style layer is needed")

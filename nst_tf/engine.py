@@ -26,6 +26,7 @@ REMEDIES = {
     "content": "lower content_weight",
     "style": "lower style_weight",
     "tv": "lower tv_weight",
+    "temporal": "lower temporal_weight",
     "total": "lower the loss weights",
     "gradient": "lower learning_rate or use optimizer=adam",
 }
@@ -86,6 +87,22 @@ class Stage:
             self._guarded_update, jit_compile=use_xla_update(config, pixels, tiled)
         )
 
+    def restart(
+        self, start: tf.Tensor, targets: Targets, content: tf.Tensor, styles: list[tf.Tensor]
+    ) -> None:
+        """Begin again from `start` towards `targets`, for `content` and `styles`, all of
+        the shapes this stage was made with: the next frame of a clip, without tracing or
+        compiling the step again."""
+        self.targets, self.content, self.styles = targets, content, styles
+        self.image.assign(start)
+        fresh = self.optimizer.init(self.image)
+        for variable, value in zip(tf.nest.flatten(self.state), tf.nest.flatten(fresh)):
+            variable.assign(value)
+        if self.average is not None:
+            for variable, value in zip(self.average, Average.start(start, self.config.average)):
+                variable.assign(value)
+        self.steps_taken.assign(0)
+
     def step(self) -> dict[str, tf.Tensor]:
         """One loss evaluation and, if finite, one update; returns the terms at the image
         evaluated."""
@@ -137,9 +154,7 @@ class Stage:
 
 def numeric_message(terms: dict[str, float], step: int) -> str:
     """What went wrong at `step`, naming the first non-finite term, and what to change."""
-    bad = next(
-        (k for k in ("content", "style", "tv", "total") if not math.isfinite(terms[k])), None
-    )
+    bad = next((k for k in REMEDIES if k in terms and not math.isfinite(terms[k])), None)
     what = f"the {bad} loss became {terms[bad]}" if bad else "the gradient became NaN or infinite"
     return (
         f"{what} at step {step}; the image is the last finite one. "

@@ -20,6 +20,7 @@ from nst_tf.config import MAX_INPUT_PIXELS
 
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 MIN_SIDE = 16
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")  # read
 # What Pillow raises for files it cannot decode (its plugins use SyntaxError for corrupt data).
 UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, ValueError)
 

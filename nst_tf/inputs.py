@@ -32,6 +32,8 @@ class Inputs:
     content_mask: np.ndarray | None = None  # [H, W] in [0, 1]: where the style applies
     style_masks: tuple[np.ndarray, ...] = ()  # [H, W] in [0, 1] each: where each style goes
     init: np.ndarray | None = None  # the start image (or batch), any size; None: config.init
+    temporal: np.ndarray | None = None  # video: the previous painted frame warped, [H, W, 3]
+    temporal_mask: np.ndarray | None = None  # [H, W] in [0, 1]: where that warp is trusted
 
     @property
     def masked(self) -> bool:
@@ -46,6 +48,8 @@ def prepare(
     style_masks: Sequence[Mask] = (),
     init: Image | None = None,
     max_input_pixels: int = MAX_INPUT_PIXELS,
+    temporal: np.ndarray | None = None,
+    temporal_mask: np.ndarray | None = None,
 ) -> Inputs:
     """Read, resize and check a run's inputs; raises ConfigError or ImageError, one sentence.
 
@@ -54,6 +58,9 @@ def prepare(
     config.style_blend, or placed by `style_masks` (one per style). `content_mask` is white
     where the style applies. `init`, an image or batch of any size, replaces config.init as
     the start. Files of more than `max_input_pixels` pixels are refused before decoding.
+    For a video frame, `temporal` [H, W, 3] and `temporal_mask` [H, W] (the content's size
+    after resizing) are the previous painted frame carried onto this one by the optical flow
+    and where that is trusted: the temporal loss pulls the image towards it there.
     """
     if max_input_pixels < 1:
         raise ConfigError(f"max_input_pixels must be at least 1, got {max_input_pixels}")
@@ -85,6 +92,15 @@ def prepare(
     def mask(m: Mask) -> np.ndarray:
         return load_mask(m, height, width, max_input_pixels)
 
+    if (temporal is None) != (temporal_mask is None):
+        raise ConfigError("a temporal target needs its mask, and a mask its target")
+    if temporal is not None and (
+        batched or temporal.shape != (height, width, 3) or temporal_mask.shape != (height, width)
+    ):
+        raise ConfigError(
+            f"the temporal target must be one {width}x{height} image with a mask of that "
+            f"size, the content's after resizing, got {temporal.shape} and {temporal_mask.shape}"
+        )
     style_px = int(pyramid.style_size(config, config.size))
     if init is None and config.init not in INIT_CHOICES:
         init = config.init  # a path: Config checked that the file exists
@@ -97,6 +113,8 @@ def prepare(
         content_mask=None if content_mask is None else mask(content_mask),
         style_masks=tuple(mask(m) for m in style_masks),
         init=None if init is None else _read(init, None, max_input_pixels),
+        temporal=None if temporal is None else np.asarray(temporal, np.float32),
+        temporal_mask=None if temporal_mask is None else np.asarray(temporal_mask, np.float32),
     )
 
 

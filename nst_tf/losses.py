@@ -280,6 +280,16 @@ def per_image_mean(values: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(values, axis=list(range(1, values.shape.rank)))
 
 
+def temporal_error(image: tf.Tensor, target: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """Ruder et al.'s short-term temporal loss of each image of [B, H, W, 3]: [B], the mean
+    over pixels and channels of mask * (image - target)^2 (1/D sum c (x - w)^2 in their
+    paper). `target` is the previous painted frame warped onto this one by the optical flow,
+    `mask` [B, H, W, 1] in [0, 1] is 1 where that warp is trusted and 0 at disocclusions and
+    motion boundaries (nst_tf.flow). The objective divides it by the content's roughness,
+    as it does the total variation, so that it is a relative error like the other terms."""
+    return per_image_mean(mask * tf.square(image - target))
+
+
 # Floor of the normalisers: a flat image or all-zero activations divide by this, not by zero.
 TINY = 1e-12
 

@@ -24,13 +24,16 @@ class Targets(NamedTuple):
     """What the image is pulled towards: content activations and style Gram matrices, the
     content's roughness (the total variation's unit), and with masks, where each style
     applies. With style_loss gaussian_w2 also the style's means and the square roots of its
-    covariances; with sliced_w2 the style's activations, as weighted samples."""
+    covariances; with sliced_w2 the style's activations, as weighted samples. For a video
+    frame, the previous painted frame carried onto it (the temporal term)."""
 
     content: tuple[tf.Tensor, ...]  # one per content layer, [B, h, w, c]
     style: tuple[tf.Tensor, ...]  # one per style layer, [1, c, c], or [R, c, c] with regions
     content_tv: tf.Tensor  # [B]: each content image's roughness, at least ROUGHNESS_FLOOR
     regions: tuple[tf.Tensor, ...] = ()  # one per style layer, [R, h, w, 1] in [0, 1]
     styled: tf.Tensor | None = None  # [1, H, W, 1]: where any style applies (weights the TV)
+    temporal: tf.Tensor | None = None  # video: the previous painted frame warped, [B, H, W, 3]
+    temporal_mask: tf.Tensor | None = None  # [B, H, W, 1] in [0, 1]: where that warp holds
     style_mean: tuple[tf.Tensor, ...] = ()  # gaussian_w2: per style layer, [1 or R, c]
     style_root: tuple[tf.Tensor, ...] = ()  # gaussian_w2: covariance roots, [1 or R, c, c]
     style_samples: tuple[tf.Tensor, ...] = ()  # sliced_w2: every style's activations, [M, c]
@@ -59,21 +62,38 @@ def units(targets: Targets) -> Units:
 
 
 class LossWeights(NamedTuple):
-    """Multipliers of the three loss terms (floats or scalar tensors)."""
+    """Multipliers of the loss terms (floats or scalar tensors)."""
 
     content: float | tf.Tensor
     style: float | tf.Tensor
     tv: float | tf.Tensor
+    temporal: float | tf.Tensor = 0.0
 
 
 def weighted(
-    content: tf.Tensor, style: tf.Tensor, tv: tf.Tensor, weights: LossWeights
+    content: tf.Tensor,
+    style: tf.Tensor,
+    tv: tf.Tensor,
+    weights: LossWeights,
+    temporal: tf.Tensor | None = None,
 ) -> dict[str, tf.Tensor]:
-    """The loss terms times their weights, and their sum: {content, style, tv, total}."""
+    """The loss terms times their weights, and their sum: {content, style, tv, total}, and
+    temporal with a temporal term (a video frame's)."""
     terms = {"content": weights.content * content, "style": weights.style * style,
              "tv": weights.tv * tv}  # fmt: skip
-    terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+    if temporal is not None:
+        terms["temporal"] = weights.temporal * temporal
+    terms["total"] = tf.add_n(list(terms.values()))
     return terms
+
+
+def temporal_term(image: tf.Tensor, targets: Targets) -> tf.Tensor | None:
+    """The temporal loss of each image [B] (losses.temporal_error in units of the content's
+    roughness), or None without a temporal target."""
+    if targets.temporal is None:
+        return None
+    error = losses.temporal_error(image, targets.temporal, targets.temporal_mask)
+    return error / targets.content_tv
 
 
 class Evaluation(NamedTuple):
@@ -112,7 +132,8 @@ def use_xla(config: Config) -> bool:
 
 
 class Objective:
-    """content_weight * content + style_weight * style + tv_weight * total variation.
+    """content_weight * content + style_weight * style + tv_weight * total variation, plus
+    temporal_weight * temporal for a video frame (targets with a temporal target).
 
     `terms` and `evaluate` are tf.functions, XLA-compiled when `use_xla` says so; inside
     another tf.function (the exported graphs) they are inlined as calls.
@@ -128,7 +149,9 @@ class Objective:
             precision=config.precision,
             network=config.network_name,
         )
-        self.weights = LossWeights(config.content_weight, config.style_weight, config.tv_weight)
+        self.weights = LossWeights(
+            config.content_weight, config.style_weight, config.tv_weight, config.temporal_weight
+        )
         self.layer_weights = config.normalized_style_layer_weights
         self.products = gram_products(config)
         jit = use_xla(config)
@@ -219,7 +242,7 @@ class Objective:
             ]
         )
         tv = losses.roughness(image, targets.styled) / targets.content_tv
-        return weighted(content, style, tv, weights or self.weights)
+        return weighted(content, style, tv, weights or self.weights, temporal_term(image, targets))
 
     def _style_loss(self, features: tf.Tensor, targets: Targets, layer: int, step) -> tf.Tensor:
         regions = targets.regions[layer] if targets.regions else None

@@ -21,7 +21,7 @@ from typing import NamedTuple
 from absl import app, flags
 from absl import logging as absl_logging
 
-from nst_tf.config import MAX_INPUT_PIXELS, PRESETS, Config, ConfigError, Limits
+from nst_tf.config import FRAME_STEPS, MAX_INPUT_PIXELS, PRESETS, Config, ConfigError, Limits
 
 FLAGS = flags.FLAGS
 
@@ -102,6 +102,17 @@ NST_TF_FLAGS = (
         "At the end, write a PNG grid of the --save_every images and the result.",
     ),
     MAX_INPUT_PIXELS_FLAG,
+    Flag(
+        "video", "string", None,
+        "Paint a clip instead of --content: a video file (mp4, webm, mov, animated gif, ...) "
+        "or a folder of frames; --output is then a video file or a folder for the frames.",
+    ),
+    Flag(
+        "frame_steps", "integer", FRAME_STEPS,
+        "Video: steps of each frame after the first (which takes --steps, coarse to fine); "
+        "each starts from the frame before.",
+    ),
+    Flag("fps", "float", None, "Video: frames a second of the output; default the input's."),
 )  # fmt: skip
 
 EXPORT_FLAGS = (

@@ -1,9 +1,11 @@
-"""The command's progress line: step, loss terms, speed and ETA."""
+"""The command's progress lines: step, loss terms, speed and ETA; frames of a clip."""
 
 from __future__ import annotations
 
 import sys
 import time
+
+TERMS = ("total", "content", "style", "tv", "temporal")  # in the order shown
 
 
 class Progress:
@@ -52,7 +54,7 @@ class Progress:
         elapsed = time.monotonic() - self.start
         per_step = elapsed / (step - self.first)
         shown = self.terms or terms
-        losses = " ".join(f"{k} {shown[k]:.4g}" for k in ("total", "content", "style", "tv"))
+        losses = " ".join(f"{k} {shown[k]:.4g}" for k in TERMS if k in shown)
         line = (
             f"eval {step}/{self.total} ({self.accepted} accepted)  {losses}  "
             f"{per_step:.2f} s/eval  ETA {_clock(self.eta(step, elapsed))}"
@@ -69,3 +71,35 @@ def _clock(seconds: float) -> str:
     minutes, secs = divmod(int(round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+class FrameProgress:
+    """A clip's progress: frames done, seconds per frame and the time left; one live line on
+    a terminal, else a line per frame. The first frame, painted coarse to fine, costs more
+    than the others, so the pace is that of the frames after it once there are some."""
+
+    def __init__(self, total: int, first: int = 0, stream=None):
+        self.total = total
+        self.done = first  # frames already on disk before this run (resumed)
+        self.stream = sys.stderr if stream is None else stream
+        self.live = self.stream.isatty()
+        self.times: list[float] = []  # seconds of each frame after the clip's first
+        self.last = time.monotonic()
+
+    def update(self, frame: int) -> None:
+        """After frame `frame` (1 ... total) is on disk."""
+        now, self.done = time.monotonic(), frame
+        seconds, self.last = now - self.last, now
+        if frame > 1:
+            self.times.append(seconds)
+        pace = sum(self.times) / len(self.times) if self.times else seconds
+        line = (
+            f"frame {frame}/{self.total}  {seconds:.1f} s  {pace:.1f} s/frame  "
+            f"ETA {_clock(pace * (self.total - frame))}"
+        )
+        self.stream.write(f"\r{line}\033[K" if self.live else line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.live:
+            self.stream.write("\n")

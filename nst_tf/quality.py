@@ -20,6 +20,8 @@ merely lowers the loss, or games it, does not pass for a better picture. Images 
   pixels on the long side: whether the result keeps the photo's light and shade where they
   were (near 1), loses them (near 0) or inverts them (below 0), which the edge measure,
   blind to which side of an outline is light, cannot tell.
+- `temporal_error`: a painted clip's flicker, the mean difference between each frame and
+  the frame before carried onto it along the photo's motion, where that motion is trusted.
 """
 
 from __future__ import annotations
@@ -206,3 +208,16 @@ def coarse(image: np.ndarray, like: np.ndarray | None = None) -> np.ndarray:
         for c in range(3)
     ]
     return np.stack([np.asarray(c, np.float64) for c in channels], axis=-1)
+
+
+def temporal_error(frames: Sequence[np.ndarray], motions: Sequence) -> float:
+    """Flicker of painted frames [H, W, 3]: the mean absolute difference, in grey levels,
+    between each frame after the first and the frame before it warped along the photo's
+    motion (`motions[i - 1]`, nst_tf.flow.Motion, takes frame i - 1 to frame i), over the
+    pixels its mask trusts; averaged over those frames. Ruder et al.'s measure of temporal
+    consistency, with the mean absolute difference for their mean square."""
+    errors = []
+    for before, frame, move in zip(frames, frames[1:], motions):
+        difference = np.abs(np.asarray(frame, np.float64) - move.warp(before)).mean(axis=-1)
+        errors.append(np.sum(move.mask * difference) / max(np.sum(move.mask), 1.0))
+    return float(np.mean(errors))

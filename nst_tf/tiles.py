@@ -39,6 +39,7 @@ from nst_tf.objective import (
     moment_targets,
     style_distance,
     summed,
+    temporal_term,
     weighted,
 )
 
@@ -235,7 +236,8 @@ class TiledObjective:
         image = tf.convert_to_tensor(image)
         statistics, content, tv = self._accumulate(image, targets)
         style, _ = self._style(statistics, targets)
-        return summed(weighted(content, style, tv, weights or self.weights))
+        w = weights or self.weights
+        return summed(weighted(content, style, tv, w, temporal_term(image, targets)))
 
     def terms_and_gradient(self, image, targets, weights=None, step=0):
         """The loss terms and the gradient of `evaluate`."""
@@ -283,7 +285,14 @@ class TiledObjective:
             return tf.constant(gradient)
 
         gradient = self._spread(gradient_of, plan(height, width, self.tile_size, self.halo))
-        return evaluation(weighted(content, style, tv, w), gradient)
+        # The temporal term compares pixels, not features: it is taken on the whole image.
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            temporal = temporal_term(image, targets)
+            summed_temporal = None if temporal is None else tf.reduce_sum(temporal)
+        if temporal is not None:
+            gradient += w.temporal * tape.gradient(summed_temporal, image)
+        return evaluation(weighted(content, style, tv, w, temporal), gradient)
 
     def _tile_surrogate_gradient(
         self, crop, content_targets, scales, upstream, content_tv, content_weight, tv_weight,

@@ -19,6 +19,7 @@ import tensorflow as tf
 from nst_tf import checkpoint, pyramid
 from nst_tf.config import Config
 from nst_tf.engine import NumericError, Stage, numeric_message
+from nst_tf.images import resize
 from nst_tf.inputs import Image, Inputs, prepare
 from nst_tf.masks import Mask, fit
 from nst_tf.objective import Objective
@@ -68,9 +69,21 @@ class StyleTransfer:
         self.scale = 0
         self.stage = self._stage(0)
 
-    def _stage(self, scale: int, previous: tf.Tensor | None = None) -> Stage:
+    def restart(self, inputs: Inputs) -> None:
+        """Start over on new inputs with the same settings (the next frame of a clip). A run
+        of one scale on inputs of the same shapes keeps its stage, and so does not trace or
+        compile its step again."""
+        if inputs.config != self.config:
+            raise ValueError("restart takes inputs with the settings the run was made with")
+        self.inputs, self.scale = inputs, 0
+        self.stage = self._stage(0, reuse=self.stage if len(self.scales) == 1 else None)
+
+    def _stage(
+        self, scale: int, previous: tf.Tensor | None = None, reuse: Stage | None = None
+    ) -> Stage:
         """The Stage of `scale`, starting from `previous` (a coarser result) upsampled, or
-        from the start image at the coarsest scale."""
+        from the start image at the coarsest scale; `reuse` restarted (Stage.restart) if
+        its image has the shape of this one's and it has the same objective."""
         c, x = self.config, self.inputs
         size, steps = self.scales[scale]
         content, styles = pyramid.scale_inputs(c, x.content, x.styles, size)
@@ -87,6 +100,14 @@ class StyleTransfer:
             None if x.content_mask is None else fit(x.content_mask, height, width),
             [fit(m, height, width) for m in x.style_masks],
         )
+        if x.temporal is not None:
+            targets = targets._replace(
+                temporal=resize(x.temporal[None], height, width),
+                temporal_mask=fit(x.temporal_mask, height, width)[None, ..., None],
+            )
+        if reuse is not None and reuse.objective is objective and reuse.image.shape == start.shape:
+            reuse.restart(start, targets, content, styles)
+            return reuse
         return Stage(c.replace(size=size, steps=steps), objective, targets, start, content, styles)
 
     @property

@@ -37,6 +37,7 @@ from benchmarks import (  # noqa: E402  (scripts/benchmarks/, beside this file)
     serving,
     step,
     time_to_quality,
+    video,
 )
 from benchmarks.record import record, section  # noqa: E402
 
@@ -54,6 +55,7 @@ SUITES: dict[str, ModuleType] = {
     "history": history,
     "beam": beam,
     "devices": devices,
+    "video": video,
 }
 
 flags.DEFINE_list("suite", ["step"], f"Suites to run, in order: {', '.join(SUITES)}.")

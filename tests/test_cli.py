@@ -246,7 +246,7 @@ def test_awkward_images_work_and_are_upright(tmp_path, name, file, size):
         assert img.size == size
 
 
-def _unwritable_directory(tmp_path) -> str | None:
+def unwritable_directory(tmp_path) -> str | None:
     """A directory this process cannot write to: a locked one, or for root a read-only one."""
     if os.geteuid() != 0:
         locked = tmp_path / "locked"
@@ -259,7 +259,7 @@ def _unwritable_directory(tmp_path) -> str | None:
 
 
 def test_unwritable_output_directory(tmp_path):
-    directory = _unwritable_directory(tmp_path)
+    directory = unwritable_directory(tmp_path)
     if directory is None:
         pytest.skip("no directory here is unwritable to this user")
     out = f"--output={directory}/o.png"

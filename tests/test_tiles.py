@@ -26,15 +26,32 @@ def _setup(size, **layers):
     return objective, targets, image
 
 
+def _with_temporal(targets, image):
+    """`targets` of a video frame: the temporal target a shifted copy of `image`, trusted
+    on a random two thirds of the pixels."""
+    rng = np.random.default_rng(1)
+    mask = (rng.uniform(size=(1, *image.shape[1:3], 1)) < 2 / 3).astype(np.float32)
+    return targets._replace(temporal=tf.roll(image, 3, axis=2), temporal_mask=tf.constant(mask))
+
+
 @pytest.mark.parametrize(
-    "size,tile,layers", [(96, 32, SHALLOW), pytest.param(200, 64, {}, marks=pytest.mark.slow)]
+    "size,tile,layers,temporal",
+    [
+        (96, 32, SHALLOW, False),
+        (96, 32, SHALLOW, True),
+        pytest.param(200, 64, {}, False, marks=pytest.mark.slow),
+    ],
+    ids=["96 px", "96 px, a video frame", "200 px"],
 )
-def test_tiled_loss_and_gradient_equal_the_whole_images(size, tile, layers):
+def test_tiled_loss_and_gradient_equal_the_whole_images(size, tile, layers, temporal):
     objective, targets, image = _setup(size, **layers)
+    if temporal:
+        targets = _with_temporal(targets, image)
     terms, grad = objective.terms_and_gradient(image, targets)
     tiled = TiledObjective(objective, tile)
     assert len(plan(*image.shape[1:3], tile, tiled.halo)) > 4
     tiled_terms, tiled_grad = tiled.terms_and_gradient(image, targets)
+    assert ("temporal" in terms) == temporal
     for name in terms:
         assert float(tiled_terms[name]) == pytest.approx(float(terms[name]), rel=1e-5)
     for name, value in tiled.terms(image, targets).items():  # tile by tile, no gradient

@@ -9,8 +9,9 @@ import tensorflow as tf
 
 import nst_tf
 from nst_tf.config import ConfigError
+from nst_tf.inputs import prepare
 from nst_tf.objective import Objective
-from nst_tf.transfer import NumericError
+from nst_tf.transfer import NumericError, StyleTransfer
 from tests.conftest import new_transfer
 
 
@@ -147,3 +148,22 @@ def test_non_finite_loss_raises_and_keeps_the_image(extractor, config, content, 
         transfer.run(3)
     np.testing.assert_array_equal(transfer.result(), content)
     assert int(transfer.steps_taken) == 0
+
+
+def test_restart_reuses_the_stage_and_paints_what_a_new_run_paints(
+    extractor, config, content, style
+):
+    """A clip's next frame: the same compiled stage, restarted, and the same image as a new
+    StyleTransfer of those inputs gives."""
+    first = new_transfer(content, style, config, extractor)
+    first.run(steps=5)
+    stage = first.stage
+    moved = np.ascontiguousarray(np.roll(content, 5, axis=1))
+    inputs = prepare(config, moved, style, init=content)
+    first.restart(inputs)
+    assert first.stage is stage and first.steps_taken == 0
+    again = first.run(steps=5)
+    fresh = StyleTransfer(inputs, extractor).run(steps=5)
+    np.testing.assert_array_equal(again, fresh)
+    with pytest.raises(ValueError, match="the settings the run was made with"):
+        first.restart(prepare(config.replace(steps=3), moved, style))

@@ -44,4 +44,8 @@ Suites, in the order of SUITES:
   devices  a tiled run on one device and on two logical CPU devices: the same picture
            (--devices_size, --devices_tile_size, --devices_steps), and the scaling to
            expect on GPUs, as arithmetic.
+  video    a clip painted with --video against its frames painted one by one: flicker
+           and the per-frame measures with trained features (--video_size, --video_frames,
+           --video_temporal_weight, --video_frame_steps; the side-by-side clip written to
+           docs/video.webp), and seconds per frame at --video_speed_sizes.
 """

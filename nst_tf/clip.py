@@ -1,0 +1,99 @@
+"""Painting a clip frame by frame, without flicker (Ruder et al., "Artistic style transfer
+for videos", GCPR 2016: short-term consistency).
+
+Painted on its own, each frame lands in a different optimum, and the strokes flicker. Here
+the first frame is painted as a photo is, coarse to fine. Each later frame starts from the
+painted frame before it, carried along the photo's optical flow where the flow is trusted
+(nst_tf.flow), and from its photo elsewhere; it then takes `frame_steps` steps at the
+finest size, with the temporal loss (Config.temporal_weight) pulling it towards that
+carried frame where the flow is trusted.
+
+A frame continues from the previous frame as it was saved (rounded to 8 bits), so a run
+resumed from the frames on disk paints the same frames as one that never stopped.
+
+    painter = ClipPainter("painting.jpg", Config(size=512))
+    for frame in frames:  # RGB arrays [H, W, 3]
+        painted = painter.paint(frame)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+
+from nst_tf import flow, pyramid
+from nst_tf.config import FRAME_STEPS, MAX_INPUT_PIXELS, Config
+from nst_tf.images import resize_longest, to_uint8
+from nst_tf.inputs import Image, Inputs, prepare
+from nst_tf.transfer import Callback, StyleTransfer
+
+
+class ClipPainter:
+    """Paints the frames of one clip in order: `paint(frame)` for each.
+
+    `style` is one painting or several (mixed as config.style_blend says); frames are RGB
+    arrays of one size, resized so the longest side is config.size. `extractor`, optional,
+    is a feature network to reuse (nst_tf.features.build_extractor).
+    """
+
+    def __init__(
+        self,
+        style: Image | Sequence[Image],
+        config: Config | None = None,
+        frame_steps: int = FRAME_STEPS,
+        extractor: keras.Model | None = None,
+        max_input_pixels: int = MAX_INPUT_PIXELS,
+    ):
+        self.config = config or Config()
+        self.frame_config = self.config.replace(steps=frame_steps, multiscale="off")
+        self.style = style
+        self.extractor = extractor
+        self.max_input_pixels = max_input_pixels
+        self.previous: tuple[np.ndarray, np.ndarray] | None = None  # (photo, painted)
+        self._follower: StyleTransfer | None = None
+
+    def scales(self) -> list[tuple[int, int]]:
+        """(size, steps) of each scale the next frame will take."""
+        return pyramid.scales(self.config if self.previous is None else self.frame_config)
+
+    def continue_after(self, frame: np.ndarray, painted: np.ndarray) -> None:
+        """Go on from a frame already painted (resuming a clip): `frame` is its photo and
+        `painted` its painted frame as saved."""
+        self.previous = (self._photo(frame), np.asarray(painted, np.float32))
+
+    def paint(self, frame: np.ndarray, callback: Callback | None = None) -> np.ndarray:
+        """The painted `frame`, uint8 [H, W, 3] at config.size; `callback` hears each step
+        (nst_tf.transfer.Record)."""
+        photo = self._photo(frame)
+        if self.previous is None:
+            transfer = StyleTransfer(self._inputs(self.config, photo), self.extractor)
+            self.extractor = transfer.objective.extractor
+        else:
+            before, painted_before = self.previous
+            move = flow.motion(before, photo)
+            carried = np.clip(move.warp(painted_before), 0.0, 255.0)
+            trusted = move.mask[..., None]
+            start = trusted * carried + (1.0 - trusted) * photo
+            inputs = self._inputs(self.frame_config, photo, start, carried, move.mask)
+            if self._follower is None:
+                self._follower = StyleTransfer(inputs, self.extractor)
+            else:
+                self._follower.restart(inputs)
+            transfer = self._follower
+        painted = to_uint8(transfer.run(callback=callback)).numpy()
+        self.previous = (photo, painted.astype(np.float32))
+        return painted
+
+    def _photo(self, frame: np.ndarray) -> np.ndarray:
+        """A frame as the run sees it: float32, longest side config.size."""
+        return resize_longest(np.asarray(frame, np.float32), self.config.size).numpy()
+
+    def _inputs(self, config, photo, start=None, temporal=None, mask=None) -> Inputs:
+        inputs = prepare(
+            config, photo, self.style, init=start, temporal=temporal, temporal_mask=mask,
+            max_input_pixels=self.max_input_pixels,
+        )  # fmt: skip
+        self.style = list(inputs.styles)  # read and resized once, for every frame
+        return inputs
