@@ -7,6 +7,10 @@ Signatures (names and dtypes are a public contract; the README documents them):
                      tv_weight (float32) -> stylized_bytes: string [1] (PNG), loss: float32 [1]
     stylize          content [1, H, W, 3], style [1, h, w, 3]: float32 in [0, 255]; optional
                      num_steps and weights -> image [1, H, W, 3], total, content, style, tv
+    stylize_frame    a clip's next frame (nst_tf.clip): content, style, previous (the painted
+                     frame before, warped onto this one) [1, H, W, 3], mask [1, H, W, 1];
+                     optional num_steps (default FRAME_STEPS), weights and temporal_weight
+                     -> image, total, content, style, tv, temporal
     loss             image, content, style (+ optional weights) -> total, content, style, tv
     targets          content, style -> content_<layer> features, style_<layer> Gram matrices,
                      content_tv (the content's roughness, the total variation's unit); with
@@ -24,7 +28,7 @@ exported init, with its preserve_colors; a step whose loss or gradient is not fi
 taken (step returns its inputs unchanged). The export refuses the settings a request cannot
 carry (see `served_config`), and assets.extra/nst_tf_config.json records what is served.
 With tensorflow-serving-api installed, assets.extra/tf_serving_warmup_requests holds a
-small request through stylize and one through serving_default (one step at WARMUP_SIZE
+small request through stylize, stylize_frame and serving_default (one step at WARMUP_SIZE
 px), which TF Serving runs when it loads the model, so the first client's request does not
 pay for tracing and allocating the graph.
 
@@ -50,7 +54,7 @@ import tensorflow as tf
 from absl import logging
 
 from nst_tf import pyramid
-from nst_tf.config import INIT_CHOICES, Config, ConfigError, Limits
+from nst_tf.config import FRAME_STEPS, INIT_CHOICES, Config, ConfigError, Limits
 from nst_tf.features import resolve_precision, weights_of
 from nst_tf.images import MIN_SIDE, resize_longest, to_uint8
 from nst_tf.objective import LossWeights, Objective, Targets
@@ -149,6 +153,43 @@ class ServingModel:
         terms = self.objective.terms(image, targets, weights)
         return pyramid.finish(c, image, content), terms
 
+    def stylize_frame(
+        self,
+        content: tf.Tensor,
+        style: tf.Tensor,
+        previous: tf.Tensor,
+        mask: tf.Tensor,
+        num_steps: tf.Tensor,
+        weights: LossWeights,
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """A clip's next frame, as nst_tf.clip paints it: content [1, H, W, 3] optimised at
+        its own size for `num_steps` steps from `previous` [1, H, W, 3] (the painted frame
+        before, carried onto this one along the optical flow) where `mask` [1, H, W, 1] is
+        1 and from the content where it is 0, with the temporal loss pulling it towards
+        `previous` where the mask trusts it. The image and its loss terms."""
+        checks = [
+            tf.debugging.assert_equal(
+                tf.shape(previous), tf.shape(content),
+                message="previous must have the content's shape [1, H, W, 3]",
+            ),
+            tf.debugging.assert_equal(
+                tf.shape(mask), tf.concat([tf.shape(content)[:3], [1]], axis=0),
+                message="mask must be [1, H, W, 1], the content's height and width",
+            ),
+        ]  # fmt: skip
+        with tf.control_dependencies(checks):
+            mask = tf.clip_by_value(mask, 0.0, 1.0)
+        size = tf.reduce_max(tf.shape(content)[1:3])
+        style = resize_longest(style[0], pyramid.style_size(self.config, size))
+        targets = self.targets(content, style[None])._replace(temporal=previous, temporal_mask=mask)
+        start = mask * previous + (1.0 - mask) * content
+        image = minimize(
+            lambda x, i: self.objective.evaluate(x, targets, weights, i),
+            self.optimizer, start, num_steps, self.config.average,
+        )  # fmt: skip
+        terms = self.objective.terms(image, targets, weights)
+        return pyramid.finish(self.config, image, content), terms
+
     # -- request checks -----------------------------------------------------------------
 
     def _check_steps(self, num_steps: tf.Tensor) -> tf.Tensor:
@@ -178,6 +219,8 @@ class ServingModel:
         cw, sw, tw = (
             tf.constant(w, tf.float32) for w in (c.content_weight, c.style_weight, c.tv_weight)
         )
+        frame_steps = tf.constant(FRAME_STEPS, tf.int32)
+        mw = tf.constant(c.temporal_weight, tf.float32)
         scalar = {n: tf.TensorSpec([], tf.float32, name=n) for n in WEIGHT_NAMES}
         weight_specs = [scalar[n] for n in WEIGHT_NAMES]
         steps_spec = tf.TensorSpec([], tf.int32, name="num_steps")
@@ -207,6 +250,18 @@ class ServingModel:
             style = self._check_image(style, "style", "max_input_pixels")
             weights = LossWeights(content_weight, style_weight, tv_weight)
             image, terms = self.stylize(content, style, self._check_steps(num_steps), weights)
+            return {"image": image, **terms}
+
+        def stylize_frame(
+            content, style, previous, mask, num_steps=frame_steps, content_weight=cw,
+            style_weight=sw, tv_weight=tw, temporal_weight=mw,
+        ):  # fmt: skip
+            content = self._check_image(content, "content", "max_pixels")
+            style = self._check_image(style, "style", "max_input_pixels")
+            weights = LossWeights(content_weight, style_weight, tv_weight, temporal_weight)
+            image, terms = self.stylize_frame(
+                content, style, previous, mask, self._check_steps(num_steps), weights
+            )
             return {"image": image, **terms}
 
         def loss(image, content, style, content_weight=cw, style_weight=sw, tv_weight=tw):
@@ -250,6 +305,18 @@ class ServingModel:
                 ],
             ),
             "stylize": (stylize, [named("content"), named("style"), steps_spec, *weight_specs]),
+            "stylize_frame": (
+                stylize_frame,
+                [
+                    named("content"),
+                    named("style"),
+                    named("previous"),
+                    tf.TensorSpec([1, None, None, 1], tf.float32, name="mask"),
+                    steps_spec,
+                    *weight_specs,
+                    tf.TensorSpec([], tf.float32, name="temporal_weight"),
+                ],
+            ),
             "loss": (loss, [named("image"), named("content"), named("style"), *weight_specs]),
             "targets": (targets, [named("content"), named("style")]),
             "init_state": (init_state, [named("image")]),
@@ -382,14 +449,16 @@ WARMUP_SIZE = 32  # px, the warmup requests' images: small, and above MIN_SIDE
 
 
 def warmup_requests() -> list[tuple[str, dict[str, object]]]:
-    """(signature, inputs) of the warmup requests: one step of stylize and of
-    serving_default on small flat images, every input given (TF Serving's warmup fills in
-    no defaults)."""
+    """(signature, inputs) of the warmup requests: one step of stylize, stylize_frame and
+    serving_default on small flat images."""
     grey = np.full([1, WARMUP_SIZE, WARMUP_SIZE, 3], 128.0, np.float32)
     png = tf.io.encode_png(grey[0].astype(np.uint8)).numpy()
     steps = np.int32(1)
+    trusted = np.ones([1, WARMUP_SIZE, WARMUP_SIZE, 1], np.float32)
     return [
         ("stylize", {"content": grey, "style": grey, "num_steps": steps}),
+        ("stylize_frame", {"content": grey, "style": grey, "previous": grey, "mask": trusted,
+                           "num_steps": steps}),
         (
             "serving_default",
             {"content_bytes": np.array([png]), "style_bytes": np.array([png]),

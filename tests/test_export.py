@@ -25,6 +25,11 @@ SIGNATURES = {
         {"content", "style", "num_steps", "content_weight", "style_weight", "tv_weight"},
         {"image", "total", "content", "style", "tv"},
     ),
+    "stylize_frame": (
+        {"content", "style", "previous", "mask", "num_steps", "temporal_weight"}
+        | {"content_weight", "style_weight", "tv_weight"},
+        {"image", "total", "content", "style", "tv", "temporal"},
+    ),
     "loss": (
         {"image", "content", "style", "content_weight", "style_weight", "tv_weight"},
         {"total", "content", "style", "tv"},
@@ -64,7 +69,7 @@ def test_warmup_requests_parse_and_run_through_the_served_signatures(export_path
         outputs = served.run(request.model_spec.signature_name, **inputs)
         assert np.all(np.isfinite(outputs["total" if "total" in outputs else "loss"]))
         signatures.append(request.model_spec.signature_name)
-    assert signatures == ["stylize", "serving_default"]
+    assert signatures == ["stylize", "stylize_frame", "serving_default"]
 
 
 def test_signatures_have_the_documented_names(served):
@@ -139,6 +144,40 @@ def test_stylize_equals_the_python_api(served, config, content, style):
     terms = local.stage.loss_terms()
     for name in ("total", "content", "style", "tv"):
         assert out[name] == pytest.approx(float(terms[name]), rel=1e-4)
+
+
+def test_stylize_frame_paints_a_clips_next_frame_as_the_python_api(
+    served, config, extractor, content, style
+):
+    """A client painting a clip: the frame before warped onto this one and the flow's mask
+    in, the frame as nst_tf.clip paints it out (two steps, as above)."""
+    from nst_tf import flow
+    from nst_tf.inputs import prepare
+    from nst_tf.transfer import StyleTransfer
+
+    before = np.ascontiguousarray(np.roll(content, 2, axis=1))
+    painted_before = np.clip(before + 25.0 * np.sin(before / 9.0), 0, 255)  # a "painting"
+    move = flow.motion(before, content)
+    previous = np.clip(move.warp(painted_before), 0, 255).astype(np.float32)
+    mask = move.mask.astype(np.float32)
+    out = served.run(
+        "stylize_frame", content=content[None], style=style[None], previous=previous[None],
+        mask=mask[None, ..., None], num_steps=2,
+    )  # fmt: skip
+    frame_config = config.replace(multiscale="off", steps=2)
+    start = mask[..., None] * previous + (1 - mask[..., None]) * content
+    inputs = prepare(
+        frame_config, content, style, init=start, temporal=previous, temporal_mask=mask
+    )
+    local = StyleTransfer(inputs, extractor)
+    np.testing.assert_allclose(out["image"][0], local.run(), atol=0.05)
+    terms = local.stage.loss_terms()
+    assert float(terms["temporal"]) > 0
+    for name in ("total", "content", "style", "tv", "temporal"):
+        assert out[name] == pytest.approx(float(terms[name]), rel=1e-4), name
+    with pytest.raises(tf.errors.InvalidArgumentError, match="previous must have the content"):
+        served.run("stylize_frame", content=content[None], style=style[None],
+                   previous=previous[None, :-2], mask=mask[None, ..., None])  # fmt: skip
 
 
 def test_client_side_loop_with_step_equals_stylize(served, content, style):
