@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from nst_tf import losses
-from nst_tf.objective import Objective, units
+from nst_tf.objective import LossWeights, Objective, units
 
 rng = np.random.default_rng(0)
 
@@ -352,3 +352,53 @@ def test_random_directions_are_unit_and_seeded():
     np.testing.assert_allclose(tf.norm(a, axis=0), 1.0, rtol=1e-6)
     np.testing.assert_array_equal(a, losses.random_directions(8, 5, tf.constant([0, 1])))
     assert not np.allclose(a, losses.random_directions(8, 5, tf.constant([0, 2])))
+
+
+def test_temporal_error_is_numpys_mean_and_its_gradient_is_the_masked_difference():
+    image, target = rng.uniform(0, 255, (2, 2, 9, 7, 3))
+    mask = (rng.uniform(size=(2, 9, 7, 1)) < 0.6).astype(np.float64)
+    x = tf.constant(image, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        error = losses.temporal_error(
+            x, tf.constant(target, tf.float32), tf.constant(mask, tf.float32)
+        )
+        summed = tf.reduce_sum(error)
+    want = np.mean(mask * (image - target) ** 2, axis=(1, 2, 3))
+    np.testing.assert_allclose(error, want, rtol=1e-5)
+    gradient = tape.gradient(summed, x)
+    np.testing.assert_allclose(
+        gradient, 2 * mask * (image - target) / (9 * 7 * 3), rtol=1e-4, atol=1e-7
+    )
+
+
+def test_the_temporal_loss_reaches_the_gradient_where_the_mask_trusts_the_flow(
+    config, extractor, content, style
+):
+    """Unlike neural-style-tf's, whose temporal loss is a constant to the optimiser: the
+    gradient with temporal_weight w is the one without plus w times the term's own."""
+    objective = Objective(config, extractor)
+    targets = objective.targets(content[None], [style[None]])
+    rng = np.random.default_rng(0)
+    warped = np.clip(content + rng.normal(0, 20, content.shape), 0, 255)[None]
+    mask = np.zeros((1, *content.shape[:2], 1), np.float32)
+    mask[:, :, : content.shape[1] // 2] = 1.0  # trusted on the left half only
+    targets = targets._replace(
+        temporal=tf.constant(warped, tf.float32), temporal_mask=tf.constant(mask)
+    )
+    image = tf.constant(content[None])
+
+    def gradient(weight):
+        w = LossWeights(config.content_weight, config.style_weight, config.tv_weight, weight)
+        return objective.evaluate(image, targets, w).gradient.numpy()
+
+    pull = gradient(2.0) - gradient(0.0)
+    pixels = np.prod(content.shape)
+    want = 2.0 * 2 * mask * (content[None] - warped) / pixels / float(targets.content_tv[0])
+    np.testing.assert_allclose(pull, want, atol=1e-4 * np.abs(want).max())
+    assert np.abs(pull[:, :, content.shape[1] // 2 + 1 :]).max() < 1e-4 * np.abs(want).max()
+    terms = objective.evaluate(image, targets).terms
+    assert float(terms["temporal"]) > 0
+    assert float(terms["total"]) == pytest.approx(
+        sum(float(terms[k]) for k in ("content", "style", "tv", "temporal")), rel=1e-6
+    )

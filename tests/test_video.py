@@ -1,19 +1,22 @@
-"""Video: the temporal loss, the optical flow and its mask, the flicker measure, clips in and
-out, and painting a clip frame by frame (the command's runs are in test_video_cli.py)."""
+"""Video: the temporal loss on real frames, the optical flow and its mask, the flicker
+measure, clips in and out, and painting a clip frame by frame (the temporal loss against
+NumPy is in test_losses.py, the command's runs in test_video_cli.py)."""
 
 import os
 import subprocess
 
-import imageio_ffmpeg
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
-from nst_tf import flow, losses, quality, video
-from nst_tf.images import ImageError, load_image
-from nst_tf.objective import Objective, content_roughness, temporal_term
-from tests.conftest import CONTENT_PATH, STYLE_PATH
+pytest.importorskip("cv2", reason="the video extra is not installed")
+imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg", reason="the video extra is not installed")
+
+from nst_tf import flow, quality, video  # noqa: E402
+from nst_tf.images import ImageError, load_image  # noqa: E402
+from nst_tf.objective import content_roughness, temporal_term  # noqa: E402
+from tests.conftest import CONTENT_PATH, STYLE_PATH  # noqa: E402
 
 
 def shifted_clip(frames: int = 4, size: int = 64, step: int = 3) -> list[np.ndarray]:
@@ -25,25 +28,6 @@ def shifted_clip(frames: int = 4, size: int = 64, step: int = 3) -> list[np.ndar
 
 
 # --- the temporal loss ---------------------------------------------------------------
-
-
-def test_temporal_error_is_numpys_mean_and_its_gradient_is_the_masked_difference():
-    rng = np.random.default_rng(0)
-    image, target = rng.uniform(0, 255, (2, 2, 9, 7, 3))
-    mask = (rng.uniform(size=(2, 9, 7, 1)) < 0.6).astype(np.float64)
-    x = tf.constant(image, tf.float32)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        error = losses.temporal_error(
-            x, tf.constant(target, tf.float32), tf.constant(mask, tf.float32)
-        )
-        summed = tf.reduce_sum(error)
-    want = np.mean(mask * (image - target) ** 2, axis=(1, 2, 3))
-    np.testing.assert_allclose(error, want, rtol=1e-5)
-    gradient = tape.gradient(summed, x)
-    np.testing.assert_allclose(
-        gradient, 2 * mask * (image - target) / (9 * 7 * 3), rtol=1e-4, atol=1e-7
-    )
 
 
 def test_temporal_term_is_zero_at_its_target_never_negative_and_free_of_scale():
@@ -74,39 +58,6 @@ def _targets(target, mask, content):
         content=(), style=(), content_tv=content_roughness(content),
         temporal=tf.constant(target, tf.float32), temporal_mask=tf.constant(mask, tf.float32),
     )  # fmt: skip
-
-
-def test_the_temporal_loss_reaches_the_gradient_where_the_mask_trusts_the_flow(
-    config, extractor, content, style
-):
-    """Unlike neural-style-tf's, whose temporal loss is a constant to the optimiser: the
-    gradient with temporal_weight w is the one without plus w times the term's own."""
-    objective = Objective(config, extractor)
-    targets = objective.targets(content[None], [style[None]])
-    rng = np.random.default_rng(0)
-    warped = np.clip(content + rng.normal(0, 20, content.shape), 0, 255)[None]
-    mask = np.zeros((1, *content.shape[:2], 1), np.float32)
-    mask[:, :, : content.shape[1] // 2] = 1.0  # trusted on the left half only
-    targets = targets._replace(
-        temporal=tf.constant(warped, tf.float32), temporal_mask=tf.constant(mask)
-    )
-    image = tf.constant(content[None])
-    from nst_tf.objective import LossWeights
-
-    def gradient(weight):
-        w = LossWeights(config.content_weight, config.style_weight, config.tv_weight, weight)
-        return objective.evaluate(image, targets, w).gradient.numpy()
-
-    pull = gradient(2.0) - gradient(0.0)
-    pixels = np.prod(content.shape)
-    want = 2.0 * 2 * mask * (content[None] - warped) / pixels / float(targets.content_tv[0])
-    np.testing.assert_allclose(pull, want, atol=1e-4 * np.abs(want).max())
-    assert np.abs(pull[:, :, content.shape[1] // 2 + 1 :]).max() < 1e-4 * np.abs(want).max()
-    terms = objective.evaluate(image, targets).terms
-    assert float(terms["temporal"]) > 0
-    assert float(terms["total"]) == pytest.approx(
-        sum(float(terms[k]) for k in ("content", "style", "tv", "temporal")), rel=1e-6
-    )
 
 
 # --- optical flow and its mask -------------------------------------------------------

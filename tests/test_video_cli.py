@@ -10,10 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_tf import video
-from tests.conftest import STYLE_PATH
-from tests.test_cli import nst_tf_here, unwritable_directory
-from tests.test_video import ffmpeg, frame_files, shifted_clip
+pytest.importorskip("cv2", reason="the video extra is not installed")
+pytest.importorskip("imageio_ffmpeg", reason="the video extra is not installed")
+
+from nst_tf import video  # noqa: E402
+from tests.conftest import STYLE_PATH  # noqa: E402
+from tests.test_cli import nst_tf_here, unwritable_directory  # noqa: E402
+from tests.test_video import ffmpeg, frame_files, shifted_clip  # noqa: E402
 
 pytestmark = pytest.mark.slow  # whole commands
 
