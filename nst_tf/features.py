@@ -1,8 +1,9 @@
-"""VGG feature extractor: RGB [0, 255] in, the requested layers' activations out, in one call.
+"""Feature extractor: RGB [0, 255] in, the requested layers' activations out, in one call.
 
-The network is Keras's VGG19 or VGG16 (include_top=False) cut after the deepest requested
-layer, with the caffe preprocessing (RGB -> BGR, ImageNet mean subtracted) as its first layer
-and its convolutions as nst_tf's Conv2D, which computes the same values faster on CPU.
+The network is Keras's VGG19 or VGG16 (include_top=False), or SqueezeNet 1.1
+(nst_tf.squeezenet), cut after the deepest requested layer, with its weights' preprocessing
+as its first layer (for VGG the caffe one: RGB -> BGR, ImageNet mean subtracted) and its
+convolutions as nst_tf's Conv2D, which computes the same values faster on CPU.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from nst_tf.config import NETWORK_LAYERS
+from nst_tf import squeezenet
+from nst_tf.config import NETWORK_LAYERS, WEIGHT_CHOICES
 
 # Keras's VGG19 "caffe" preprocessing: BGR channel order, these per-channel means removed.
 BGR_MEAN = (103.939, 116.779, 123.68)
+# ImageNet's RGB statistics on [0, 1], for networks trained on normalised input.
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 # From this many input channels up, a float32 convolution on CPU runs as a transposed one
 # (see Conv2D): there TensorFlow's forward convolution runs at about half the speed of its
 # input gradient (BENCHMARKS.md, conv suite).
@@ -38,6 +42,17 @@ class CaffePreprocess(keras.layers.Layer):
     def call(self, rgb):
         bgr = keras.ops.flip(rgb, axis=-1)
         return bgr - keras.ops.convert_to_tensor(BGR_MEAN, dtype=bgr.dtype)
+
+
+@keras.saving.register_keras_serializable(package="nst_tf")
+class ImageNetPreprocess(keras.layers.Layer):
+    """RGB [0, 255] -> RGB / 255 normalised with ImageNet's per-channel mean and standard
+    deviation: the input of the CS231n SqueezeNet (and of torchvision's networks)."""
+
+    def call(self, rgb):
+        mean = keras.ops.convert_to_tensor(IMAGENET_MEAN, dtype=rgb.dtype)
+        std = keras.ops.convert_to_tensor(IMAGENET_STD, dtype=rgb.dtype)
+        return (rgb / 255.0 - mean) / std
 
 
 @keras.saving.register_keras_serializable(package="nst_tf")
@@ -153,6 +168,12 @@ def build_extractor(
     """
     precision = resolve_precision(precision)
     wanted = list(dict.fromkeys(layers))
+    if network == "squeezenet":
+        arrays, trained_on = squeezenet_weights(weights, seed)
+        preprocess = (CaffePreprocess(name="caffe_preprocess") if trained_on == squeezenet.CAFFE
+                      else ImageNetPreprocess(name="imagenet_preprocess"))  # fmt: skip
+        model = squeezenet.extractor(arrays, wanted, preprocess, Conv2D, pooling, precision)
+        return _carrying(model, weights)
     vgg = load_network(network, weights, seed, wanted)
     names = [layer.name for layer in vgg.layers]
     deepest = max(names.index(name) for name in wanted)
@@ -171,6 +192,36 @@ def build_extractor(
                 "linear", dtype="float32", name=f"{layer.name}_float32"
             )(x)
     return _carrying(keras.Model(image, outputs, name=f"{vgg.name}_features"), weights_of(vgg))
+
+
+SQUEEZENET_FILES = (
+    "keras-squeezenet's https://github.com/rcmalli/keras-squeezenet/releases/download/v1.0/"
+    "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5 or the CS231n "
+    "http://cs231n.stanford.edu/squeezenet_tf2.zip (unzipped: squeezenet.ckpt)"
+)
+
+
+def squeezenet_weights(weights: str, seed: int = 0) -> tuple[squeezenet.Weights, str]:
+    """SqueezeNet's weights and the input they were trained on (squeezenet.CAFFE or
+    IMAGENET): "random" (seeded), or a file in either layout nst_tf.squeezenet reads. No
+    trained SqueezeNet comes with nst_tf or Keras: other choices are a WeightsError saying
+    where to get one."""
+    if weights == "random":
+        return squeezenet.random_weights(seed), squeezenet.CAFFE
+    if weights in WEIGHT_CHOICES:
+        raise WeightsError(
+            f"no trained SqueezeNet comes with nst_tf or Keras (weights={weights}): download "
+            f"{SQUEEZENET_FILES}, and give its path as the weights setting (--weights=PATH)"
+        )
+    checkpoint = os.path.isfile(weights + ".index")
+    try:
+        if checkpoint:
+            return squeezenet.read_cs231n_checkpoint(weights), squeezenet.IMAGENET
+        return squeezenet.read_keras_h5(weights), squeezenet.CAFFE
+    except ValueError as e:
+        raise WeightsError(
+            f"{weights}: not a SqueezeNet 1.1 weights file like {SQUEEZENET_FILES}: {e}"
+        ) from None
 
 
 def _as_our_conv(layer: keras.layers.Conv2D) -> Conv2D:

@@ -43,7 +43,7 @@ from nst_tf.objective import (
     weighted,
 )
 
-ALIGN = 16  # product of the pooling strides before block5: core corners on this grid
+ALIGN = 16  # the deepest layers' stride (VGG's block5, SqueezeNet's fire6 on): cores on this grid
 
 
 class Tile(NamedTuple):
@@ -69,12 +69,15 @@ def layer_geometry(extractor: keras.Model) -> tuple[dict[str, int], int]:
     """Each output layer's stride (pixels per activation) and the receptive radius, in
     pixels, of the deepest one, rounded up to ALIGN."""
     strides, stride, field = {}, 1, 1
-    for layer in extractor.layers:
+    for layer in extractor.layers:  # in order; a fire module's branches both count
+        window = None
         if isinstance(layer, keras.layers.Conv2D):
-            field += (layer.kernel_size[0] - 1) * stride
+            window = layer.kernel_size[0]
         elif isinstance(layer, keras.layers.MaxPooling2D | keras.layers.AveragePooling2D):
-            field += stride
-            stride *= 2
+            window = layer.pool_size[0]
+        if window is not None:
+            field += (window - 1) * stride
+            stride *= layer.strides[0]
         strides[layer.name] = stride
     names = extractor.output.keys() if isinstance(extractor.output, dict) else []
     return {name: strides[name] for name in names}, ALIGN * math.ceil(field / 2 / ALIGN)

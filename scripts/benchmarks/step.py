@@ -47,9 +47,10 @@ def run(repeats: int) -> str:
         "at least 3) after 3 warm-up rounds; float32, L-BFGS, random weights. A ratio is the "
         "median of the rounds' ratios, with their quartiles in brackets. The naive baseline "
         "is VGG19's in every row. GFLOP/s counts the convolutions' forward and input-gradient "
-        "arithmetic of the truncated network (to block5_conv1) per step; the matmul peak is a "
-        f"4096x4096 float32 product in the same run: {peak:.0f} GFLOP/s. Peak RSS: a whole "
-        "`nst_tf` command (5 steps, one scale) in a child process.\n\n" + "\n".join(lines)
+        "arithmetic of the truncated network (to its deepest default layer) per step; the "
+        f"matmul peak is a 4096x4096 float32 product in the same run: {peak:.0f} GFLOP/s. "
+        "Peak RSS: a whole `nst_tf` command (5 steps, one scale) in a child process.\n\n"
+        + "\n".join(lines)
     )
 
 

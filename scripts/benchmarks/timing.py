@@ -93,12 +93,14 @@ def bare_network(extractor, image: tf.Tensor):
 
 def conv_layers(extractor, height: int, width: int):
     """(layer, height, width) of each of the extractor's convolutions, with the size of its
-    input for an image of height x width."""
+    output for an image of height x width (every window layer's output is floor(input /
+    stride), as in nst_tf's networks)."""
     for layer in extractor.layers:
         if isinstance(layer, keras.layers.Conv2D):
+            height, width = height // layer.strides[0], width // layer.strides[1]
             yield layer, height, width
         elif isinstance(layer, keras.layers.MaxPooling2D | keras.layers.AveragePooling2D):
-            height, width = height // 2, width // 2
+            height, width = height // layer.strides[0], width // layer.strides[1]
 
 
 def conv_flops(extractor, height: int, width: int) -> int:
