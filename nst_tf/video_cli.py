@@ -26,7 +26,7 @@ FLAGS = flags.FLAGS
 SETTINGS_FILE = "nst_tf_video.json"  # in the frames folder: what --resume must match
 # Flags of still images that a clip does not take.
 STILL_ONLY = ("content", "content_mask", "style_masks", "save_every", "checkpoint_every",
-              "checkpoint_dir", "contact_sheet", "logdir")  # fmt: skip
+              "checkpoint_dir", "contact_sheet", "logdir", "devices")  # fmt: skip
 
 
 class Stopped(Exception):

@@ -25,10 +25,21 @@ from nst_tf.features import build_extractor
 
 TITLE = "Step time against the bare network and the naive baseline"
 flags.DEFINE_list("sizes", ["256", "512", "1024"], "step: square image sizes in pixels.")
+NETWORKS = ["vgg19", "vgg16"]  # the suite's own section; other networks get one of their own
 flags.DEFINE_list(
-    "networks", ["vgg19", "vgg16"], "step: feature networks (the naive baseline is VGG19's)."
-)
+    "networks", NETWORKS,
+    "step: feature networks, vgg19, vgg16 or squeezenet (the naive baseline is VGG19's).",
+)  # fmt: skip
 FLAGS = flags.FLAGS
+
+
+def variant() -> str:
+    """The networks, when they are not the suite's usual two: the feature networks' step
+    costs side by side (the README's network table) are a section of their own."""
+    if FLAGS.networks == NETWORKS:
+        return ""
+    sizes = ", ".join(f"{s} px" for s in FLAGS.sizes)
+    return f"{', '.join(n.upper() for n in FLAGS.networks)} at {sizes}"
 
 
 def run(repeats: int) -> str:
