@@ -164,9 +164,9 @@ class ServingModel:
     ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         """A clip's next frame, as nst_tf.clip paints it: content [1, H, W, 3] optimised at
         its own size for `num_steps` steps from `previous` [1, H, W, 3] (the painted frame
-        before, carried onto this one along the optical flow) where `mask` [1, H, W, 1] is
-        1 and from the content where it is 0, with the temporal loss pulling it towards
-        `previous` where the mask trusts it. The image and its loss terms."""
+        before, carried onto this one along the optical flow), with the temporal loss
+        pulling it towards `previous` where `mask` [1, H, W, 1] is 1. The image and its
+        loss terms."""
         checks = [
             tf.debugging.assert_equal(
                 tf.shape(previous), tf.shape(content),
@@ -182,10 +182,9 @@ class ServingModel:
         size = tf.reduce_max(tf.shape(content)[1:3])
         style = resize_longest(style[0], pyramid.style_size(self.config, size))
         targets = self.targets(content, style[None])._replace(temporal=previous, temporal_mask=mask)
-        start = mask * previous + (1.0 - mask) * content
         image = minimize(
             lambda x, i: self.objective.evaluate(x, targets, weights, i),
-            self.optimizer, start, num_steps, self.config.average,
+            self.optimizer, previous, num_steps, self.config.average,
         )  # fmt: skip
         terms = self.objective.terms(image, targets, weights)
         return pyramid.finish(self.config, image, content), terms

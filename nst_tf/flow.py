@@ -62,7 +62,7 @@ def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
         np.asarray(image, np.float32),
         x + flow[..., 0],
         y + flow[..., 1],
-        interpolation=cv2.INTER_LINEAR,
+        interpolation=cv2.INTER_CUBIC,
         borderMode=cv2.BORDER_REPLICATE,
     ).reshape(image.shape)
 

@@ -165,9 +165,8 @@ def test_stylize_frame_paints_a_clips_next_frame_as_the_python_api(
         mask=mask[None, ..., None], num_steps=2,
     )  # fmt: skip
     frame_config = config.replace(multiscale="off", steps=2)
-    start = mask[..., None] * previous + (1 - mask[..., None]) * content
     inputs = prepare(
-        frame_config, content, style, init=start, temporal=previous, temporal_mask=mask
+        frame_config, content, style, init=previous, temporal=previous, temporal_mask=mask
     )
     local = StyleTransfer(inputs, extractor)
     np.testing.assert_allclose(out["image"][0], local.run(), atol=0.05)
