@@ -152,7 +152,7 @@ def speed() -> str:
         following = float(np.median(times[2:]))  # the second frame traces the step
         rows.append(
             f"| {size} | {times[0]:.1f} | {following:.2f} | {flow_seconds:.3f} | "
-            f"{100 * flow_seconds / following:.0f}% |"
+            f"{100 * flow_seconds / following:.1f}% |"
         )
         print(f"video: {size} px timed", file=sys.stderr)
     return (
