@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import CONTENT_PATH, SAMPLES, STYLE_PATH, run_module
+from tests.conftest import CONTENT_PATH, EXPORT_SIZE, EXPORT_STEPS, SAMPLES, STYLE_PATH, run_module
 
 pytestmark = pytest.mark.slow  # pipelines and whole runs
 
@@ -66,24 +66,22 @@ def test_a_folder_is_painted_a_bad_file_recorded_and_a_rerun_does_nothing(tmp_pa
     assert written == {p: os.stat(out / p).st_mtime_ns for p in written}
 
 
-def test_the_command_paints_with_an_exported_model(tmp_path, photos):
+def test_the_command_paints_with_an_exported_model(tmp_path, photos, export_path):
     """nst-tf-beam --model_dir: the SavedModel's stylize signature paints what nst-tf-beam
-    paints from the same flags, within a grey level (served and Python loops round alike
-    but not identically)."""
-    models = tmp_path / "models"
-    exported = run_module(
-        "nst_tf.export_cli", f"--export_dir={models}", "--name=nst", "--version=1", *FLAGS
-    )
-    assert exported.returncode == 0, exported.stderr
+    paints from the export's flags, within a grey level (served and Python loops round
+    alike but not identically). The export is the session's (conftest.export_path)."""
     (photos / "notes.jpg").unlink()
     common = [f"--input={photos}/c*.jpg", f"--style={STYLE_PATH}"]
     served = run_module(
         "nst_tf.beam_cli", *common, f"--output_dir={tmp_path / 'served'}",
-        f"--model_dir={models / 'nst' / '1'}", "--direct_num_workers=1",
+        f"--model_dir={export_path}", "--direct_num_workers=1",
     )  # fmt: skip
     assert served.returncode == 0, served.stderr
     assert "Painted 2 photos" in served.stderr and "0 failed" in served.stderr
-    ran = run_module("nst_tf.beam_cli", *common, f"--output_dir={tmp_path / 'ran'}", *FLAGS)
+    exported = [f"--size={EXPORT_SIZE}", f"--steps={EXPORT_STEPS}"]
+    ran = run_module(
+        "nst_tf.beam_cli", *common, f"--output_dir={tmp_path / 'ran'}", *FLAGS, *exported
+    )
     assert ran.returncode == 0, ran.stderr
     for name in ("chelsea.png", "coffee.png"):
         a, b = (np.asarray(Image.open(tmp_path / d / name), np.float32) for d in ("served", "ran"))
