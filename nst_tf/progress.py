@@ -8,7 +8,24 @@ import time
 TERMS = ("total", "content", "style", "tv", "temporal")  # in the order shown
 
 
-class Progress:
+class _Line:
+    """A progress line on `stream` (default: sys.stderr as it is at construction): rewritten
+    in place on a terminal, else a new line each time."""
+
+    def __init__(self, stream=None):
+        self.stream = sys.stderr if stream is None else stream
+        self.live = self.stream.isatty()
+
+    def show(self, line: str) -> None:
+        self.stream.write(f"\r{line}\033[K" if self.live else line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.live:
+            self.stream.write("\n")
+
+
+class Progress(_Line):
     """Evaluations, accepted steps, loss terms, speed and ETA: one live line on a terminal,
     else every 5%.
 
@@ -23,9 +40,8 @@ class Progress:
     def __init__(self, scales: list[tuple[int, int]], first: int = 0, stream=None):
         self.scales = scales
         self.total = sum(steps for _, steps in scales)
+        super().__init__(stream)
         self.first = first  # steps already taken before this run (resumed)
-        self.stream = sys.stderr if stream is None else stream  # stderr as it is now
-        self.live = self.stream.isatty()
         self.every = max(1, self.total // 20)
         self.start = time.monotonic()
         self.accepted = 0  # steps accepted in this run
@@ -59,12 +75,7 @@ class Progress:
             f"eval {step}/{self.total} ({self.accepted} accepted)  {losses}  "
             f"{per_step:.2f} s/eval  ETA {_clock(self.eta(step, elapsed))}"
         )
-        self.stream.write(f"\r{line}\033[K" if self.live else line + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.live:
-            self.stream.write("\n")
+        self.show(line)
 
 
 def _clock(seconds: float) -> str:
@@ -73,16 +84,15 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
-class FrameProgress:
+class FrameProgress(_Line):
     """A clip's progress: frames done, seconds per frame and the time left; one live line on
     a terminal, else a line per frame. The first frame, painted coarse to fine, costs more
     than the others, so the pace is that of the frames after it once there are some."""
 
     def __init__(self, total: int, first: int = 0, stream=None):
+        super().__init__(stream)
         self.total = total
         self.done = first  # frames already on disk before this run (resumed)
-        self.stream = sys.stderr if stream is None else stream
-        self.live = self.stream.isatty()
         self.times: list[float] = []  # seconds of each frame after the clip's first
         self.last = time.monotonic()
 
@@ -97,9 +107,4 @@ class FrameProgress:
             f"frame {frame}/{self.total}  {seconds:.1f} s  {pace:.1f} s/frame  "
             f"ETA {_clock(pace * (self.total - frame))}"
         )
-        self.stream.write(f"\r{line}\033[K" if self.live else line + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.live:
-            self.stream.write("\n")
+        self.show(line)

@@ -282,8 +282,10 @@ def test_non_finite_loss_stops_and_keeps_the_last_finite_image(tmp_path):
         assert np.abs(np.asarray(img, float) - expected).mean() < 3
 
 
-def interrupted_run(args, signum, after_step):
-    """Start the command, send `signum` once it reports `after_step`, return the result."""
+def interrupted_run(args, signum, after_step=None, after_line=None):
+    """Start the command, send `signum` once it reports step `after_step` (or prints a line
+    starting with `after_line`), return its exit status and standard error."""
+    after_line = after_line or f"eval {after_step}/"
     env = dict(os.environ, PYTHONPATH=os.path.join(os.path.dirname(__file__), ".."))
     process = subprocess.Popen(
         [sys.executable, "-m", "nst_tf", *args], stderr=subprocess.PIPE, text=True, env=env
@@ -291,7 +293,7 @@ def interrupted_run(args, signum, after_step):
     lines = []
     for line in process.stderr:
         lines.append(line)
-        if line.startswith(f"eval {after_step}/"):
+        if line.startswith(after_line):
             process.send_signal(signum)
             break
     lines += process.stderr.read().splitlines()

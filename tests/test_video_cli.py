@@ -3,8 +3,6 @@ interrupt and resume; inputs it refuses."""
 
 import os
 import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,7 +13,7 @@ pytest.importorskip("imageio_ffmpeg", reason="the video extra is not installed")
 
 from nst_tf import video  # noqa: E402
 from tests.conftest import STYLE_PATH  # noqa: E402
-from tests.test_cli import nst_tf_here, unwritable_directory  # noqa: E402
+from tests.test_cli import interrupted_run, nst_tf_here, unwritable_directory  # noqa: E402
 from tests.test_video import ffmpeg, frame_files, shifted_clip  # noqa: E402
 
 pytestmark = pytest.mark.slow  # whole commands
@@ -50,22 +48,6 @@ def test_a_clip_comes_out_with_its_frame_count_rate_and_audio(tmp_path, clip_wit
     assert not (tmp_path / "painted.mp4.frames").exists()  # the frames, once in the video
 
 
-def interrupted_video(args, after_frame):
-    """Start `nst-tf --video`, send SIGINT once it reports `after_frame`; the result."""
-    env = dict(os.environ, PYTHONPATH=os.path.join(os.path.dirname(__file__), ".."))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "nst_tf", *args], stderr=subprocess.PIPE, text=True, env=env
-    )
-    lines = []
-    for line in process.stderr:
-        lines.append(line)
-        if line.startswith(f"frame {after_frame}/"):
-            process.send_signal(signal.SIGINT)
-            break
-    lines += process.stderr.read().splitlines()
-    return process.wait(timeout=300), "\n".join(lines)
-
-
 def test_interrupt_then_resume_gives_the_same_frames(tmp_path):
     frames = tmp_path / "in"
     frame_files(tmp_path, shifted_clip(8, size=64, step=2))
@@ -75,7 +57,9 @@ def test_interrupt_then_resume_gives_the_same_frames(tmp_path):
     assert nst_tf_here(*common, f"--output={whole}").returncode == 0
 
     out = tmp_path / "resumed"
-    status, log = interrupted_video([*common, f"--output={out}"], after_frame=4)
+    status, log = interrupted_run(
+        [*common, f"--output={out}"], signal.SIGINT, after_line="frame 4/"
+    )
     assert status == 130, log
     assert "add --resume to continue" in log and "Traceback" not in log
     done = sorted(n for n in os.listdir(out) if n.startswith("frame_"))
