@@ -122,7 +122,8 @@ def check_output(path: str) -> None:
     """ImageError, one sentence, unless `path` can be written: a video file (VIDEO_CODECS)
     or a folder of frames, new or existing, in a writable place."""
     target = os.path.dirname(os.path.abspath(path)) if is_video_file(path) else path
-    if os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS and not os.path.isdir(path):
+    ext = os.path.splitext(path)[1].lower()
+    if ext in IMAGE_EXTENSIONS and not is_video_file(path) and not os.path.isdir(path):
         raise ImageError(
             f"{path}: a clip is written as a video ({', '.join(VIDEO_CODECS)}) or into a "
             "folder of frames, not as one image"

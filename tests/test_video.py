@@ -176,6 +176,14 @@ def test_a_folder_of_frames_is_read_in_name_order(tmp_path):
     np.testing.assert_array_equal(next(clip.read()), frames[2])
 
 
+def test_outputs_are_a_video_file_or_a_folder_never_one_image(tmp_path):
+    for name in ("painted.mp4", "painted.webm", "painted.gif", "frames", "frames.d"):
+        video.check_output(str(tmp_path / name))  # an animated GIF is a video here
+    for name in ("painted.png", "painted.jpg"):
+        with pytest.raises(ImageError, match="not as one image"):
+            video.check_output(str(tmp_path / name))
+
+
 def test_clips_that_cannot_be_painted_are_refused_in_one_sentence(tmp_path):
     text = tmp_path / "notes.mp4"
     text.write_text("not a video")
