@@ -170,7 +170,9 @@ def write_video(path: str, files: Sequence[str], fps: float, audio: Clip | None 
 
 
 def _write_ffmpeg(path: str, files: Sequence[str], fps: float, ext: str, audio: Clip | None):
-    height, width = load_image(files[0]).shape[:2]
+    frames = (load_image(file).astype(np.uint8) for file in files)
+    first = next(frames)
+    height, width = first.shape[:2]
     codec = VIDEO_CODECS[ext]
     quality = ["-crf", "18"] if codec == "libx264" else ["-crf", "30", "-b:v", "0"]
     audio_codec = None
@@ -184,8 +186,9 @@ def _write_ffmpeg(path: str, files: Sequence[str], fps: float, ext: str, audio: 
     )  # fmt: skip
     writer.send(None)
     try:
-        for file in files:
-            writer.send(load_image(file).astype(np.uint8).tobytes())
+        writer.send(first.tobytes())
+        for frame in frames:
+            writer.send(frame.tobytes())
     finally:
         writer.close()
 

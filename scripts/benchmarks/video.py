@@ -75,13 +75,13 @@ def flicker() -> str:
     video_seconds = time.perf_counter() - start
     extractor = painter.extractor
     start = time.perf_counter()
-    alone = []
+    alone, stills = [], []
     for i, frame in enumerate(frames):
-        inputs = prepare(config, frame, style)
-        alone.append(to_uint8(StyleTransfer(inputs, extractor).run()).numpy())
+        stills.append(prepare(config, frame, style))
+        alone.append(to_uint8(StyleTransfer(stills[-1], extractor).run()).numpy())
         print(f"video: frame {i + 1} alone", file=sys.stderr)
     alone_seconds = time.perf_counter() - start
-    photos = [prepare(config, frame, style).content[0] for frame in frames]
+    photos = [inputs.content[0] for inputs in stills]
     motions = [flow.motion(a, b) for a, b in zip(photos, photos[1:])]
     errors = {
         "video": quality.temporal_error(video, motions),
@@ -89,7 +89,7 @@ def flicker() -> str:
         "photo": quality.temporal_error(photos, motions),
     }
     judge = build_extractor(quality.MEASURE_LAYERS, weights="hed", network="vgg16")
-    painting = prepare(config, frames[0], style).styles[0]
+    painting = stills[0].styles[0]
     means = {}
     for name, painted in (("video", video), ("alone", alone)):
         per_frame = []
