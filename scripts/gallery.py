@@ -12,8 +12,10 @@ network for all pairs. Under the sheet, one line gives the settings and the time
 took. A .jpg output is written small (quality 85) for the README.
 
 The measures are nst_tf.quality's, taken with the HED VGG16 whatever network made the
-result: how far the result came from the photo towards the painting in feature statistics
-and in colours (1 - distance after / distance before), the correlation of its edges with the
+result: its distance to the painting in feature statistics at each depth, block1 (colour,
+fine texture) to block5 (large forms), over the photo's own (1: the photo unmoved there,
+0: the painting's statistics), how far it came from the photo towards the painting in
+colours (1 - distance after / distance before), the correlation of its edges with the
 photo's, its fine-detail energy over the photo's (below 1: softer than the photo), and its
 light layout (the correlation of its coarse luma with the photo's: below 0, the light is
 inverted). With several variants, "as first" is the correlation of each result's coarse
@@ -39,12 +41,11 @@ from sheet import contact_sheet  # noqa: E402  (scripts/, beside this file)
 
 from nst_tf import quality  # noqa: E402
 from nst_tf.config import Config  # noqa: E402
-from nst_tf.features import build_extractor  # noqa: E402
-from nst_tf.images import load_image  # noqa: E402
+from nst_tf.images import load_image, save_image  # noqa: E402
 from nst_tf.objective import Objective  # noqa: E402
 from nst_tf.transfer import stylize  # noqa: E402
 
-MEASURES = ("features", "colours", "edges", "sharpness", "light")
+MEASURES = (*quality.DEPTHS, "colours", "edges", "sharpness", "light")
 SAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "nst_tf", "samples")
 # The README's gallery: photos and paintings the project may ship (see nst_tf/samples/NOTICE).
 DEFAULT_PAIRS = [
@@ -60,6 +61,9 @@ flags.DEFINE_list("pairs", DEFAULT_PAIRS, "PHOTO:PAINTING pairs, comma-separated
 flags.DEFINE_string("output", "gallery.jpg", "The contact sheet: .jpg, .png or .webp.")
 flags.DEFINE_integer("row_height", 256, "Height of each row of the sheet, in pixels.")
 flags.DEFINE_string("title", None, "Caption; default: the settings that differ from nst-tf's.")
+flags.DEFINE_string(
+    "results_dir", None, "Also write each result there as PHOTO_PAINTING_N.png (N: the variant)."
+)
 flags.DEFINE_multi_string(
     "variant",
     [],
@@ -103,30 +107,34 @@ def main(argv: list[str]) -> None:
     del argv
     configs = variants(options.config_from_flags())
     extractor = Objective(configs[0]).extractor
-    judge = build_extractor(quality.MEASURE_LAYERS, weights="hed", network="vgg16")
+    judge = quality.default_judge()
     rows, seconds = [], []
+    columns = (*MEASURES, "as first")
     table = [
-        "| photo | painting | settings | seconds | features | colours | edges | sharpness "
-        "| light | as first |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| photo | painting | settings | seconds | " + " | ".join(columns) + " |",
+        "|---|---|---|---:|" + "---:|" * len(columns),
     ]
     for pair in FLAGS.pairs:
         photo, painting = pair.split(":")
         size = configs[0].size
         rows.append([load_image(photo, size), load_image(painting, size)])
-        for config in configs:
+        for n, config in enumerate(configs):
             start = time.monotonic()
             result = stylize(photo, painting, config, extractor=extractor)
             seconds.append(time.monotonic() - start)
             logging.info("%s in the style of %s: %.0f s", photo, painting, seconds[-1])
             rows[-1].append(result)
+            if FLAGS.results_dir:
+                names = (os.path.splitext(os.path.basename(p))[0] for p in (photo, painting))
+                name = f"{'_'.join(names)}_{n}.png"
+                save_image(os.path.join(FLAGS.results_dir, name), result)
             inputs = (load_image(path, config.size) for path in (photo, painting))
             m = quality.measure(*inputs, result, judge)
             m["as first"] = quality.same_picture(result, rows[-1][2])
             table.append(
                 f"| {os.path.basename(photo)} | {os.path.basename(painting)} | "
                 f"{settings_caption(config)} | {seconds[-1]:.0f} | "
-                + " | ".join(f"{m[k]:.2f}" for k in (*MEASURES, "as first"))
+                + " | ".join(f"{m[k]:.2f}" for k in columns)
                 + " |"
             )
     print("\n".join(table))

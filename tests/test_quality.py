@@ -22,7 +22,6 @@ import tensorflow as tf
 
 from nst_tf import quality
 from nst_tf.config import Config
-from nst_tf.features import build_extractor
 from nst_tf.images import load_image
 from nst_tf.objective import Objective, units
 from nst_tf.transfer import stylize
@@ -56,7 +55,7 @@ def measured():
     """{"defaults" | "old defaults" | "style x100": [measures of each pair]}."""
     config = Config(size=SIZE, steps=STEPS, weights="hed")
     extractor = Objective(config).extractor
-    judge = build_extractor(quality.MEASURE_LAYERS, weights="hed", network="vgg16")
+    judge = quality.default_judge()
     results = {"defaults": [], "old defaults": [], "style x100": []}
     for photo, painting in PAIRS:
         content = load_image(os.path.join(SAMPLES, photo), SIZE)
@@ -138,20 +137,33 @@ def test_a_measurer_gives_what_each_measure_gives():
     photo = load_image(os.path.join(SAMPLES, "astronaut.jpg"), 96)
     painting = load_image(os.path.join(SAMPLES, "woman-with-hat-matisse.jpg"), 96)
     result = tf.nn.avg_pool2d(photo[None], 3, 1, "SAME")[0].numpy()
-    judge = build_extractor(quality.MEASURE_LAYERS, weights="hed", network="vgg16")
+    judge = quality.default_judge()
     got = quality.measurer(photo, painting, judge)(result)
     distance = lambda image: quality.style_distance(image, painting, judge)  # noqa: E731
     colour = lambda image: quality.colour_distance(image, painting)  # noqa: E731
-    assert got == pytest.approx(
-        {
-            "features": quality.style_progress(distance(photo), distance(result)),
-            "colours": quality.style_progress(colour(photo), colour(result)),
-            "edges": quality.edge_correlation(result, photo),
-            "sharpness": quality.sharpness_ratio(result, photo),
-            "light": quality.light_layout(result, photo),
-        },
-        rel=1e-6,
-    )
+    expected = {
+        "features": quality.style_progress(distance(photo), distance(result)),
+        "colours": quality.style_progress(colour(photo), colour(result)),
+        "edges": quality.edge_correlation(result, photo),
+        "sharpness": quality.sharpness_ratio(result, photo),
+        "light": quality.light_layout(result, photo),
+    }
+    assert set(got) == {*expected, *quality.DEPTHS}
+    assert {name: got[name] for name in expected} == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.slow
+def test_each_depth_is_one_for_the_photo_and_zero_for_the_painting():
+    """The depths are each block's distance over the photo's own: exactly 1 for the photo
+    unmoved and exactly 0 for the painting itself, at every block, shallow to deep."""
+    photo = load_image(os.path.join(SAMPLES, "astronaut.jpg"), 128)
+    painting = load_image(os.path.join(SAMPLES, "the_scream.jpg"), 128)
+    height, width = (min(a, b) for a, b in zip(photo.shape[:2], painting.shape[:2]))
+    photo, painting = photo[:height, :width], painting[:height, :width]
+    measure = quality.measurer(photo, painting)
+    assert [measure(photo)[d] for d in quality.DEPTHS] == [1.0] * 5
+    assert [measure(painting)[d] for d in quality.DEPTHS] == [0.0] * 5
+    assert len(quality.DEPTHS) == len(quality.MEASURE_LAYERS) == 5
 
 
 def test_light_layout_tells_kept_light_from_inverted_light():

@@ -38,7 +38,7 @@ def run(repeats: int) -> str:
     extractor = build_extractor(
         base.content_layers + base.style_layers, "hed", network="vgg16", precision=base.precision
     )
-    judge = build_extractor(quality.MEASURE_LAYERS, "hed", network="vgg16")
+    judge = quality.default_judge()
     measure = quality.measurer(load_image(photo, size), load_image(painting, size), judge)
     lines = [
         "| history | finest-scale step | seconds | features | colours | edges | sharpness |",

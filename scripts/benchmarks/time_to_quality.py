@@ -246,9 +246,7 @@ def run_pair(
             float32 = base.replace(precision="float32")
             extractors = Extractors("float32")
             traces.append(record(FLOAT32, ours(float32), defaults, budget))
-    measure = quality.measurer(
-        *images, build_extractor(quality.MEASURE_LAYERS, "hed", network="vgg16")
-    )
+    measure = quality.measurer(*images, quality.default_judge())
     for trace in traces:  # a coarse scale's snapshot is measured as it would be seen: enlarged
         trace.measures = [measure(resize(image, height, width).numpy()) for image in trace.images]
     return traces

@@ -17,7 +17,6 @@ from benchmarks.timing import DOCS, SAMPLES
 from nst_tf import flow, quality
 from nst_tf.clip import ClipPainter
 from nst_tf.config import FRAME_STEPS, Config
-from nst_tf.features import build_extractor
 from nst_tf.images import to_uint8
 from nst_tf.inputs import prepare
 from nst_tf.transfer import StyleTransfer
@@ -88,7 +87,7 @@ def flicker() -> str:
         "alone": quality.temporal_error(alone, motions),
         "photo": quality.temporal_error(photos, motions),
     }
-    judge = build_extractor(quality.MEASURE_LAYERS, weights="hed", network="vgg16")
+    judge = quality.default_judge()
     painting = stills[0].styles[0]
     means = {}
     for name, painted in (("video", video), ("alone", alone)):
