@@ -5,9 +5,11 @@ records what was tried and seen). The losses are relative errors (nst_tf.losses)
 weights mean the same on every network and at every size:
 - content 1 and style 30: the painting's colours and strokes over a photo that stays
   recognisable; style 100 broke the photo's layout up, 1 to 10 left the photo's colours.
-- style layers weighted by block (STYLE_BLOCK_WEIGHTS): blocks 1 and 2 carry the painting's
-  colours and brush strokes; deeper blocks rearrange the photo's layout, so each deeper block
-  weighs a tenth of the one before. Equal weights warped bridges and faces.
+- style layers weighted by block (block_weight, style_depth 0): blocks 1 and 2 carry the
+  painting's colours and brush strokes; deeper blocks rearrange the photo's layout, so each
+  deeper block weighs a tenth of the one before. Equal weights (style_depth 1) warped
+  bridges and faces when chosen, before the line search and the unbiased Gaussian loss;
+  QUALITY.md measures both ends at every depth.
 - total variation 0.03 of the content's own roughness: it removes a fine speckle of
   coloured dots without blurring; 0.1 and more softened the strokes.
 - L-BFGS, coarse to fine from 256 px with 100 steps at 512 px: as good as 300 steps at one
@@ -53,8 +55,8 @@ TV_WEIGHT = 0.03
 TEMPORAL_WEIGHT = 0.5
 # Video: steps of each frame after the first, which starts close to its answer (BENCHMARKS.md).
 FRAME_STEPS = 20
-# A style layer's default weight by its block: relative weights, normalised to sum 1.
-STYLE_BLOCK_WEIGHTS = {1: 1.0, 2: 1.0, 3: 0.1, 4: 0.01, 5: 0.001}
+# How deep the style reaches by default (Config.style_depth, block_weight).
+STYLE_DEPTH = 0.0
 # Per-optimizer step sizes: Adam as in the TensorFlow tutorial (0.02 on [0, 1] pixels, 5.1
 # grey levels); L-BFGS takes the full quasi-Newton step as in Gatys et al. and
 # jcjohnson/neural-style (learningRate 1).
@@ -148,7 +150,15 @@ class Config:
         "Network layers for style; default the network's (VGG: block1_conv1 ... block5_conv1).",
     )
     style_layer_weights: tuple[float, ...] | None = setting(
-        None, "Per-style-layer weights (normalised to sum 1); default by block."
+        None, "Per-style-layer weights (normalised to sum 1); default by block, see style_depth."
+    )
+    style_depth: float = setting(
+        STYLE_DEPTH,
+        "How deep the style reaches, 0 to 1, when style_layer_weights are not given: 0 weighs "
+        "blocks 1 and 2 alike and each deeper block a tenth of the one before (the painting's "
+        "colours and brush strokes), 1 weighs every block alike (its larger forms too: swirls, "
+        "bands), which moves the photo's outlines more; between, each deeper block weighs "
+        "10^-(1 - style_depth) of the one before.",
     )
     style_loss: str = setting(
         "gaussian_w2",
@@ -269,6 +279,10 @@ class Config:
             for w in self.style_layer_weights:
                 _require_non_negative("every style layer weight", w)
             _require(sum(self.style_layer_weights) > 0, "style layer weights sum to zero")
+        _require(
+            math.isfinite(self.style_depth) and 0.0 <= self.style_depth <= 1.0,
+            f"style_depth must be between 0 and 1, got {self.style_depth}",
+        )
         if self.style_blend is not None:
             for w in self.style_blend:
                 _require_non_negative("every style blend weight", w)
@@ -347,10 +361,11 @@ class Config:
 
     @property
     def normalized_style_layer_weights(self) -> tuple[float, ...]:
-        """Per-layer style weights summing to 1 (by block when none were given)."""
+        """Per-layer style weights summing to 1 (by block and style_depth when none were
+        given)."""
         return _normalized(
             self.style_layer_weights
-            or tuple(STYLE_BLOCK_WEIGHTS[block(name)] for name in self.style_layers)
+            or tuple(block_weight(block(name), self.style_depth) for name in self.style_layers)
         )
 
     def normalized_style_blend(self, styles: int) -> tuple[float, ...]:
@@ -411,6 +426,12 @@ def block(layer: str) -> int:
     if layer.startswith("fire"):
         return int(layer[4]) // 2 + 1
     return {"conv1": 1, "pool1": 1, "pool3": 2, "pool5": 3}[layer]
+
+
+def block_weight(block: int, depth: float) -> float:
+    """A style layer's default weight, before normalising, by its block (1 to 5) and the
+    style depth (0 to 1): 1 for blocks 1 and 2, then 10^-(1 - depth) of the block before."""
+    return 10.0 ** (-(1.0 - depth) * max(0, block - 2))
 
 
 def _normalized(weights: tuple[float, ...]) -> tuple[float, ...]:

@@ -109,11 +109,30 @@ def test_presets_set_what_they_claim_and_overrides_win(name):
         ("init_noise", 1.5, "init_noise must be between 0 and 1"),
         ("preserve_colors", "sepia", "preserve_colors must be"),
         ("style_blend", (1.0, -1.0), "every style blend weight must be"),
+        ("style_depth", 1.5, "style_depth must be between 0 and 1, got 1.5"),
+        ("style_depth", float("nan"), "style_depth must be between 0 and 1"),
     ],
 )
 def test_bad_control_values_are_refused(field, value, message):
     with pytest.raises(ConfigError, match=message):
         Config(**{field: value})
+
+
+def test_style_depth_runs_from_brushwork_to_forms():
+    """0: blocks 1 and 2 alike, each deeper block a tenth of the one before; 1: every block
+    alike; between, the deep blocks gain weight steadily. Explicit layer weights win."""
+
+    def weights(depth):
+        return Config(weights="random", style_depth=depth).normalized_style_layer_weights
+
+    brushwork = np.array([1, 1, 0.1, 0.01, 0.001])
+    assert weights(0.0) == pytest.approx(brushwork / brushwork.sum())
+    assert weights(1.0) == pytest.approx([0.2] * 5)
+    assert weights(0.5) == pytest.approx(np.array([1, 1, 0.1**0.5, 0.1, 0.1**1.5]) / 2.4479, 1e-4)
+    deep = [weights(d)[-1] for d in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    assert deep == sorted(deep)
+    explicit = Config(weights="random", style_depth=1.0, style_layer_weights=(1, 0, 0, 0, 1))
+    assert explicit.normalized_style_layer_weights == (0.5, 0.0, 0.0, 0.0, 0.5)
 
 
 def test_scales_are_sqrt2_apart_with_more_steps_when_coarse():
