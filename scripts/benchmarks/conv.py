@@ -10,8 +10,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 from absl import flags
-from benchmarks.timing import bare_network, conv_layers, random_images, seconds_per_call
 
+from benchmarks.timing import bare_network, conv_layers, random_images, seconds_per_call
 from nst_tf import features
 from nst_tf.features import build_extractor
 

@@ -6,8 +6,8 @@ import re
 import sys
 
 from absl import flags
-from benchmarks.timing import square_run
 
+from benchmarks.timing import square_run
 from nst_tf import Config
 
 TITLE = "Large images: peak memory and time"

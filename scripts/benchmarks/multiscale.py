@@ -9,9 +9,9 @@ import time
 
 import numpy as np
 from absl import flags
-from benchmarks.timing import SAMPLES, new_transfer
 from PIL import Image
 
+from benchmarks.timing import SAMPLES, new_transfer
 from nst_tf import Config, pyramid
 from nst_tf.features import build_extractor
 
