@@ -1,6 +1,6 @@
 """SavedModel export: the style-transfer loop and its pieces as TensorFlow Serving signatures.
 
-Signatures (names and dtypes are a public contract; the README documents them):
+Signatures (names and dtypes are a public contract; docs/serving.md documents them):
 
     serving_default  content_bytes, style_bytes: string [] or [1], encoded JPEG/PNG/...;
                      optional num_steps, max_size (int32), content_weight, style_weight,
@@ -71,7 +71,7 @@ def served_config(config: Config) -> Config:
 
     The same, except: never in tiles (tile_size 0: the served graph optimises the whole image,
     whose size Limits.max_pixels bounds, and tiles give the whole image's gradient anyway);
-    no jit_compile in the graph (jit "off": XLA is the server's choice, see the README); the
+    no jit_compile in the graph (jit "off": XLA is the server's choice, see docs/serving.md); the
     precision resolved on the exporting machine. Settings that a request cannot carry are
     refused with ConfigError: an init image file, several styles (the signatures take one
     style image and no masks), and jit "on".

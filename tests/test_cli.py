@@ -124,7 +124,7 @@ def test_flagfile_and_webp_output(tmp_path):
 
 
 def make_inputs(tmp: Path) -> dict[str, Path]:
-    """One file per awkward input of the README's table, written into `tmp`."""
+    """One file per awkward input of the table in docs/cli.md, written into `tmp`."""
     photo = Image.open(CONTENT_PATH)  # 451 x 300, RGB JPEG
     files = {}
 
@@ -160,7 +160,7 @@ def make_inputs(tmp: Path) -> dict[str, Path]:
     return files
 
 
-# One row per line of the README's table: flags, expected message, exit status.
+# One row per line of the table in docs/cli.md: flags, expected message, exit status.
 # {name_ext} is a file from make_inputs (dot as underscore); {tmp} the temp directory.
 BAD_INPUTS = [
     ("missing file", ["--content=/no/such/photo.jpg"], "no such file", 2),

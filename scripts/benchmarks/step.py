@@ -35,7 +35,7 @@ FLAGS = flags.FLAGS
 
 def variant() -> str:
     """The networks, when they are not the suite's usual two: the feature networks' step
-    costs side by side (the README's network table) are a section of their own."""
+    costs side by side (docs/weights.md's network table) are a section of their own."""
     if FLAGS.networks == NETWORKS:
         return ""
     sizes = ", ".join(f"{s} px" for s in FLAGS.sizes)
