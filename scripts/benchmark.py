@@ -26,6 +26,7 @@ from absl import app, flags  # noqa: E402
 from benchmarks import (  # noqa: E402  (scripts/benchmarks/, beside this file)
     batch,
     beam,
+    breakdown,
     conv,
     devices,
     history,
@@ -41,10 +42,13 @@ from benchmarks import (  # noqa: E402  (scripts/benchmarks/, beside this file)
 )
 from benchmarks.record import record, section  # noqa: E402
 
+from nst_tf.features import cpu_flags  # noqa: E402
+
 SUITES: dict[str, ModuleType] = {
     "quickstart": quickstart,
     "step": step,
     "overhead": overhead,
+    "breakdown": breakdown,
     "conv": conv,
     "precision": precision,
     "batch": batch,
@@ -83,9 +87,24 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     return (
-        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"TensorFlow {tf.__version__}"
+        f"{cpu} ({vector_extensions()}), {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, TensorFlow {tf.__version__}"
     )
+
+
+def vector_extensions() -> str:
+    """The CPU's widest vector arithmetic: machines named alike ("AMD EPYC") differ in it,
+    and with it in speed and in the precision `auto` picks."""
+    cpu = cpu_flags()
+    for flag, name in (
+        ("amx_bf16", "AMX"),
+        ("avx512_bf16", "AVX-512 BF16"),
+        ("avx512f", "AVX-512"),
+        ("avx2", "AVX2"),
+    ):
+        if flag in cpu:
+            return name
+    return "no AVX2"
 
 
 def main(argv):

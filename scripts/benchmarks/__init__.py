@@ -15,6 +15,9 @@ Suites, in the order of SUITES:
   overhead  our step (L-BFGS and Adam) and the command's step (with its per-step work)
            against the bare network, in each precision (--overhead_precisions) and size
            (--overhead_sizes).
+  breakdown  where a default step's time goes: the network's forward and backward passes,
+           the style statistics and the style loss's matrix functions, in each precision
+           (--breakdown_precisions) and size (--breakdown_sizes).
   conv     milliseconds of each distinct VGG19 convolution's forward pass as TensorFlow's
            Conv2D and as the transposed convolution nst_tf runs instead, and of the whole
            truncated network's forward and input-gradient with Keras's layers and ours
