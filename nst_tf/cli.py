@@ -25,6 +25,7 @@ options.start_tensorflow(sys.argv)  # before anything imports TensorFlow, to kee
 from absl import flags, logging  # noqa: E402
 
 from nst_tf.config import ConfigError  # noqa: E402
+from nst_tf.features import WeightsError  # noqa: E402
 from nst_tf.images import IMAGE_EXTENSIONS, ImageError, check_output_path, save_image  # noqa: E402
 from nst_tf.inputs import prepare  # noqa: E402
 from nst_tf.progress import Progress  # noqa: E402
@@ -46,6 +47,8 @@ def main(argv: list[str]) -> None:
     signals = _catch_signals()
     if (FLAGS.content is None) == (FLAGS.video is None):
         _fail("give --content (photos) or --video (a clip), one of the two", 2)
+    if FLAGS.video and FLAGS.fast:
+        _fail("--fast paints photos; a clip is painted by the optimisation (--video alone)", 2)
     if FLAGS.video:
         from nst_tf import video_cli
 
@@ -75,11 +78,16 @@ def main(argv: list[str]) -> None:
             FLAGS.style_masks,
             max_input_pixels=FLAGS.max_input_pixels,
         )
+        if FLAGS.fast and inputs.masked:
+            raise ConfigError("--fast paints the whole photo: it takes no masks")
     except (ConfigError, ImageError) as e:
         _fail(str(e), 2)
+    except WeightsError as e:  # init=fast without the fast extra
+        _fail(str(e), 1)
+    if FLAGS.fast:
+        return paint_fast(inputs, outputs)
 
     from nst_tf import devices
-    from nst_tf.features import WeightsError
     from nst_tf.transfer import NumericError, StyleTransfer
     from nst_tf.watch import ContactSheet, TensorBoardLog
 
@@ -163,6 +171,19 @@ def main(argv: list[str]) -> None:
         log.close()
     if os.path.isdir(checkpoint_dir) and (FLAGS.resume or FLAGS.checkpoint_every):
         shutil.rmtree(checkpoint_dir)  # finished: nothing left to resume
+    logging.info("Wrote %s.", ", ".join(outputs))
+
+
+def paint_fast(inputs, outputs: list[str]) -> None:
+    """--fast: each content painted by the feed-forward network alone (with its colours put
+    back for preserve_colors=luminance), written."""
+    from nst_tf import fast
+
+    try:
+        for path, image in zip(outputs, fast.stylize(inputs)):
+            save_image(path, image)
+    except (WeightsError, ImageError, OSError) as e:
+        _fail(str(e), 1)
     logging.info("Wrote %s.", ", ".join(outputs))
 
 

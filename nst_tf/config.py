@@ -65,7 +65,8 @@ OPTIMIZERS = tuple(LEARNING_RATES)
 WEIGHT_CHOICES = ("auto", "imagenet", "hed", "random")
 NETWORK_CHOICES = ("auto", *NETWORK_LAYERS)  # auto: VGG16 for the HED weights, else VGG19
 POOLING_CHOICES = ("max", "avg")
-INIT_CHOICES = ("content", "noise", "gray")
+INIT_CHOICES = ("content", "noise", "gray")  # the starts a served graph computes itself
+FAST_INIT = "fast"  # the feed-forward network's picture (nst_tf.fast; the fast extra)
 PRESERVE_COLORS_CHOICES = ("none", "luminance", "histogram")
 MULTISCALE_CHOICES = ("auto", "on", "off")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
@@ -179,7 +180,11 @@ class Config:
         "Keep the content's colours: luminance (recombine after), histogram (recolour the style).",
         PRESERVE_COLORS_CHOICES,
     )
-    init: str = setting("content", f"Starting image: {', '.join(INIT_CHOICES)} or an image file.")
+    init: str = setting(
+        "content",
+        f"Starting image: {', '.join(INIT_CHOICES)}, {FAST_INIT} (the picture of Ghiasi et "
+        "al.'s feed-forward network, from the fast extra) or an image file.",
+    )
     init_noise: float = setting(0.0, "Fraction (0 to 1) of seeded noise mixed into the init.")
     network: str = setting(
         "auto",
@@ -308,8 +313,9 @@ class Config:
             f"init_noise must be between 0 and 1, got {self.init_noise}",
         )
         _require(
-            self.init in INIT_CHOICES or os.path.isfile(self.init),
-            f"init must be content, noise, gray or an image file; {self.init!r} is none of these",
+            self.init in (*INIT_CHOICES, FAST_INIT) or os.path.isfile(self.init),
+            "init must be content, noise, gray, fast or an image file; "
+            f"{self.init!r} is none of these",
         )
         _require(
             self.weights in WEIGHT_CHOICES

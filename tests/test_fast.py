@@ -150,3 +150,47 @@ def test_missing_or_wrong_weights_are_one_sentence(tmp_path, models):
         fast.load_onnx(fast.transformer(), str(tmp_path / "none.onnx"))
     with pytest.raises(fast.WeightsError, match="does not hold the style_transformer's weights"):
         fast.load_onnx(fast.transformer(), paths["predictor"])
+
+
+def test_paint_takes_photos_of_any_size_and_blends_codes_linearly(models):
+    styles = [
+        load_image(os.path.join(SAMPLES, name), 96) for name in ("the_scream.jpg", "shipwreck.jpg")
+    ]
+    photo = load_image(os.path.join(SAMPLES, "chelsea.jpg"), 50)[None, :, :, :]  # 50 x 33
+    painted = fast.paint(photo, styles[:1])
+    assert painted.shape == photo.shape and np.all((painted >= 0) & (painted <= 255))
+    first = fast.style_code(styles, [1.0, 0.0]).numpy()
+    assert first == pytest.approx(fast.style_code(styles[:1], [1.0]).numpy(), abs=1e-5)
+    mixed = fast.style_code(styles, [0.25, 0.75]).numpy()
+    expected = 0.25 * first + 0.75 * fast.style_code(styles[1:], [1.0]).numpy()
+    assert mixed == pytest.approx(expected, abs=1e-5)
+
+
+def test_init_fast_starts_from_the_networks_picture(models):
+    from nst_tf.config import Config, ConfigError
+    from nst_tf.export import served_config
+    from nst_tf.inputs import prepare
+
+    config = Config(size=64, steps=2, weights="random", init="fast")
+    photo, painting = (os.path.join(SAMPLES, n) for n in ("chelsea.jpg", "the_scream.jpg"))
+    inputs = prepare(config, photo, painting)
+    assert inputs.init == pytest.approx(fast.paint(inputs.content, inputs.styles)[0], abs=1e-3)
+    with pytest.raises(ConfigError, match="init=fast cannot be served"):
+        served_config(config)
+
+
+@pytest.mark.slow
+def test_the_command_paints_fast(tmp_path):
+    from tests.test_cli import nst_tf_here
+
+    photo, painting = (os.path.join(SAMPLES, n) for n in ("chelsea.jpg", "the_scream.jpg"))
+    output = tmp_path / "out.png"
+    args = [f"--content={photo}", f"--style={painting}", f"--output={output}", "--size=96"]
+    result = nst_tf_here(*args, "--fast")
+    assert result.returncode == 0, result.stderr
+    painted = load_image(str(output))
+    assert painted.shape == (64, 96, 3)
+    expected = fast.paint(load_image(photo, 96)[None], [load_image(painting, 96)])[0]
+    assert np.abs(painted - expected).mean() < 1.0  # the same picture, rounded to 8 bits
+    refused = nst_tf_here(*args[1:], "--fast", f"--video={photo}")
+    assert refused.returncode == 2 and "--fast paints photos" in refused.stderr
