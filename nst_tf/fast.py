@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -34,9 +33,6 @@ import tensorflow as tf
 
 from nst_tf import pyramid
 from nst_tf.features import WeightsError
-
-if TYPE_CHECKING:
-    from nst_tf.inputs import Inputs
 
 STYLE_SIZE = 256  # the predictor's input side, in pixels
 CODE_SIZE = 100  # numbers in a style code
@@ -213,7 +209,7 @@ def onnx_weights(path: str) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
     dequantized = {}
     for node in graph.node:
         if node.op_type == "DequantizeLinear" and node.input[0] in constants:
-            dequantized[node.output[0]] = (node.input[0], _dequantize(node, constants))
+            dequantized[node.output[0]] = (node.input[0], dequantize(node, constants))
     weights = {}
     for node in graph.node:
         if node.op_type != "Conv" or node.input[1] not in dequantized:
@@ -225,7 +221,8 @@ def onnx_weights(path: str) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
     return weights
 
 
-def _dequantize(node, constants: dict[str, np.ndarray]) -> np.ndarray:
+def dequantize(node, constants: dict[str, np.ndarray]) -> np.ndarray:
+    """The float32 values of a DequantizeLinear node whose input is a constant."""
     values = constants[node.input[0]].astype(np.float64)
     scale = constants[node.input[1]].astype(np.float64)
     zero = constants[node.input[2]].astype(np.float64) if len(node.input) > 2 else 0.0
@@ -284,9 +281,9 @@ def paint(
     return transform(content, style_code(styles, blend)).numpy()
 
 
-def stylize(inputs: Inputs) -> np.ndarray:
-    """`nst-tf --fast`: a run's contents [B, H, W, 3] painted by the network in the style of
-    its styles (blended), with the content's colours put back for preserve_colors=luminance
-    as the optimisation does."""
+def stylize(inputs) -> np.ndarray:
+    """`nst-tf --fast`: the contents [B, H, W, 3] of a run's Inputs (nst_tf.inputs) painted
+    by the network in the style of its styles (blended), with the content's colours put back
+    for preserve_colors=luminance as the optimisation does."""
     painted = paint(inputs.content, inputs.styles, inputs.blend)
     return pyramid.finish(inputs.config, painted, inputs.content).numpy()

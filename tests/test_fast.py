@@ -36,7 +36,7 @@ def float_graph(path: str, outputs: list[str]) -> ort.InferenceSession:
     for node in graph.node:
         if node.op_type == "DequantizeLinear" and node.input[0] in constants:
             arrays = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-            value = fast._dequantize(node, arrays)
+            value = fast.dequantize(node, arrays)
             dequantised.append(numpy_helper.from_array(value, node.output[0]))
         elif node.op_type in ("QuantizeLinear", "DequantizeLinear"):
             nodes.append(helper.make_node("Identity", [node.input[0]], [node.output[0]]))
