@@ -13,8 +13,8 @@ Signatures (names and dtypes are a public contract; docs/serving.md documents th
                      -> image, total, content, style, tv, temporal
     stylize_fast     content [1, H, W, 3], style [1, h, w, 3]: float32 in [0, 255] -> image
                      [1, H, W, 3]: the feed-forward network's picture (nst_tf.fast, as
-                     `nst-tf --fast`), in a fraction of a second; only in exports made with
-                     the fast extra installed
+                     `nst-tf --fast`), one pass of a small network; only in exports made
+                     with the fast extra installed
     loss             image, content, style (+ optional weights) -> total, content, style, tv
     targets          content, style -> content_<layer> features, style_<layer> Gram matrices,
                      content_tv (the content's roughness, the total variation's unit); with
@@ -197,8 +197,7 @@ class ServingModel:
     def stylize_fast(self, content: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
         """The feed-forward network's picture of content [1, H, W, 3] in the style [1, h, w,
         3], with config.preserve_colors "luminance" applied as `nst-tf --fast` does."""
-        image = fast.transform(content, fast.style_code([style[0]], [1.0]))
-        return pyramid.finish(self.config, image, content)
+        return fast.picture(self.config, content, [style[0]], [1.0])
 
     # -- request checks -----------------------------------------------------------------
 

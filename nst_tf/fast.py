@@ -281,9 +281,14 @@ def paint(
     return transform(content, style_code(styles, blend)).numpy()
 
 
+def picture(config, content, styles, blend) -> tf.Tensor:
+    """Photos [B, H, W, 3] painted by the network in the style of `styles` mixed with
+    `blend`, with the content's colours put back for config.preserve_colors "luminance" as
+    the optimisation does: what `nst-tf --fast` and the served stylize_fast give."""
+    painted = transform(content, style_code(styles, blend))
+    return pyramid.finish(config, painted, tf.convert_to_tensor(content, tf.float32))
+
+
 def stylize(inputs) -> np.ndarray:
-    """`nst-tf --fast`: the contents [B, H, W, 3] of a run's Inputs (nst_tf.inputs) painted
-    by the network in the style of its styles (blended), with the content's colours put back
-    for preserve_colors=luminance as the optimisation does."""
-    painted = paint(inputs.content, inputs.styles, inputs.blend)
-    return pyramid.finish(inputs.config, painted, inputs.content).numpy()
+    """`nst-tf --fast`: `picture` of a run's Inputs (nst_tf.inputs), [B, H, W, 3]."""
+    return picture(inputs.config, inputs.content, inputs.styles, inputs.blend).numpy()
