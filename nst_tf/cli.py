@@ -47,8 +47,6 @@ def main(argv: list[str]) -> None:
     signals = _catch_signals()
     if (FLAGS.content is None) == (FLAGS.video is None):
         _fail("give --content (photos) or --video (a clip), one of the two", 2)
-    if FLAGS.video and FLAGS.fast:
-        _fail("--fast paints photos; a clip is painted by the optimisation (--video alone)", 2)
     if FLAGS.video:
         from nst_tf import video_cli
 

@@ -17,6 +17,10 @@ fell from 0.91 to 0.78 by the last frame, against 0.87 from the carried frame
 A frame continues from the previous frame as it was saved (rounded to 8 bits), so a run
 resumed from the frames on disk paints the same frames as one that never stopped.
 
+With `fast`, each frame is painted by the feed-forward network alone (nst_tf.fast): no
+optimisation and no flow, a frame in well under a second. The network paints like photos
+alike, so the clip flickers little without a temporal loss (BENCHMARKS.md, video).
+
     painter = ClipPainter("painting.jpg", Config(size=512))
     for frame in frames:  # RGB arrays [H, W, 3]
         painted = painter.paint(frame)
@@ -51,8 +55,14 @@ class ClipPainter:
         frame_steps: int = FRAME_STEPS,
         extractor: keras.Model | None = None,
         max_input_pixels: int = MAX_INPUT_PIXELS,
+        fast: bool = False,
     ):
         self.config = config or Config()
+        self.fast = fast
+        if fast:  # its weights loaded now: WeightsError before any frame
+            from nst_tf import fast as network
+
+            network.network()
         self.frame_config = self.config.replace(steps=frame_steps, multiscale="off")
         self.style = style
         self.extractor = extractor
@@ -61,7 +71,9 @@ class ClipPainter:
         self._follower: StyleTransfer | None = None
 
     def scales(self) -> list[tuple[int, int]]:
-        """(size, steps) of each scale the next frame will take."""
+        """(size, steps) of each scale the next frame will take (none with `fast`)."""
+        if self.fast:
+            return []
         return pyramid.scales(self.config if self.previous is None else self.frame_config)
 
     def continue_after(self, frame: np.ndarray, painted: np.ndarray) -> None:
@@ -73,6 +85,10 @@ class ClipPainter:
         """The painted `frame`, uint8 [H, W, 3] at config.size; `callback` hears each step
         (nst_tf.transfer.Record)."""
         photo = self._photo(frame)
+        if self.fast:
+            from nst_tf import fast
+
+            return to_uint8(fast.stylize(self._inputs(self.config, photo))[0]).numpy()
         if self.previous is None:
             transfer = StyleTransfer(self._inputs(self.config, photo), self.extractor)
             self.extractor = transfer.objective.extractor

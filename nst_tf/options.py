@@ -116,8 +116,8 @@ NST_TF_FLAGS = (
     Flag(
         "fast", "bool", False,
         "Paint with the feed-forward network of Ghiasi et al. alone (the fast extra): a "
-        "picture in about a second, with no optimisation; --init=fast starts the "
-        "optimisation from it instead.",
+        "picture (or a --video frame) in about a second, with no optimisation; --init=fast "
+        "starts the optimisation from it instead.",
     ),
 )  # fmt: skip
 

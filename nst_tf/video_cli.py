@@ -64,8 +64,9 @@ def main(config: Config, signals: list[int]) -> None:
 
     try:
         painter = ClipPainter(
-            FLAGS.style, config, FLAGS.frame_steps, max_input_pixels=FLAGS.max_input_pixels
-        )
+            FLAGS.style, config, FLAGS.frame_steps, max_input_pixels=FLAGS.max_input_pixels,
+            fast=FLAGS.fast,
+        )  # fmt: skip
         frames = clip.read(max(done - 1, 0))
         if done:
             painter.continue_after(next(frames), load_image(video.frame_path(folder, done)))
@@ -75,12 +76,16 @@ def main(config: Config, signals: list[int]) -> None:
         _fail(str(e), 1)
     except (ConfigError, ImageError, OSError) as e:
         _fail(str(e), 2)
+    how = (
+        "each frame by the feed-forward network"
+        if FLAGS.fast
+        else f"the first frame in {'+'.join(str(n) for _, n in pyramid.scales(config))} steps, "
+        f"each next one in {FLAGS.frame_steps}"
+    )
     logging.info(
-        "Painting %s (%d frames, %dx%d, %.4g fps) in the style of %s: %s%d px, the first "
-        "frame in %s steps, each next one in %d.",
+        "Painting %s (%d frames, %dx%d, %.4g fps) in the style of %s: %s%d px, %s.",
         clip.path, clip.frames, clip.width, clip.height, clip.fps, ", ".join(FLAGS.style),
-        f"from frame {done + 1}, " if done else "", config.size,
-        "+".join(str(steps) for _, steps in pyramid.scales(config)), FLAGS.frame_steps,
+        f"from frame {done + 1}, " if done else "", config.size, how,
     )  # fmt: skip
     frame_progress = FrameProgress(clip.frames, done)
     step_progress = None
@@ -94,7 +99,7 @@ def main(config: Config, signals: list[int]) -> None:
     finished = done
     try:
         for number, frame in enumerate(frames, start=done + 1):
-            if number == 1:  # the long one: its steps get the still image's progress line
+            if number == 1 and painter.scales():  # the long one: a still image's progress
                 step_progress = Progress(painter.scales())
             painted = painter.paint(frame, callback=after_step)
             if step_progress is not None:
@@ -133,6 +138,7 @@ def _settings(config: Config, clip) -> dict:
         "frames": clip.frames,
         "style": [os.path.abspath(s) for s in FLAGS.style],
         "frame_steps": FLAGS.frame_steps,
+        "fast": FLAGS.fast,
         **json.loads(json.dumps(dataclasses.asdict(config))),  # as JSON gives them back
     }
 

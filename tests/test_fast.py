@@ -192,5 +192,26 @@ def test_the_command_paints_fast(tmp_path):
     assert painted.shape == (64, 96, 3)
     expected = fast.paint(load_image(photo, 96)[None], [load_image(painting, 96)])[0]
     assert np.abs(painted - expected).mean() < 1.0  # the same picture, rounded to 8 bits
-    refused = nst_tf_here(*args[1:], "--fast", f"--video={photo}")
-    assert refused.returncode == 2 and "--fast paints photos" in refused.stderr
+
+
+@pytest.mark.slow
+def test_a_clip_paints_fast_frame_by_frame(tmp_path):
+    """--video --fast: each frame is the network's picture of that frame alone."""
+    pytest.importorskip("imageio_ffmpeg", reason="the video extra is not installed")
+    from nst_tf import video
+    from tests.test_cli import nst_tf_here
+    from tests.test_video import frame_files, shifted_clip
+
+    frames = shifted_clip(3, size=64, step=8)
+    frame_files(tmp_path, frames)
+    painting = os.path.join(SAMPLES, "the_scream.jpg")
+    out = tmp_path / "painted"
+    result = nst_tf_here(f"--video={tmp_path / 'frames'}", f"--style={painting}", "--size=64",
+                         "--fast", f"--output={out}")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "by the feed-forward network" in result.stderr
+    style = [load_image(painting, 64)]
+    for i, frame in enumerate(frames):
+        painted = load_image(video.frame_path(str(out), i + 1))
+        expected = fast.paint(frame[None].astype(np.float32), style)[0]
+        assert np.abs(painted - expected).mean() < 1.0, i
