@@ -36,12 +36,14 @@ is the point:
   through the network every step, SGD with its decaying rate and its weights, in its units,
   unchanged), until the wall time jcjohnson's recipe took.
 
-Quality is nst_tf.quality's, not the loss: "features", how far the image's VGG feature
-statistics came from the photo's towards the painting's at layers no recipe matches, and
-"edges", how well the photo's outlines survive. A snapshot of the image is kept every few
-seconds (more often early on) and measured after the run, outside the timed loop. A recipe
-reaches jcjohnson's quality at the first snapshot whose features and edges are both at
-least those of jcjohnson's final image; its time then, and jcjohnson's own, give the ratio.
+Quality is nst_tf.quality's, not the loss: the style distance at each depth ("block1" to
+"block5", each over the photo's own: 1 the photo, 0 the painting), at layers no recipe
+matches, and "edges", how well the photo's outlines survive. A snapshot of the image is kept
+every few seconds (more often early on) and measured after the run, outside the timed loop.
+A recipe reaches jcjohnson's quality at the first snapshot that is, at every depth, at most
+SLACK further from the painting than jcjohnson's final image, and whose edges are at least
+jcjohnson's less SLACK: a picture whose brushwork is there and whose forms are not has not
+arrived. Its time then, and jcjohnson's own, give the ratio.
 """
 
 from __future__ import annotations
@@ -119,10 +121,20 @@ class Trace:
         return self.measures[self.end][key]
 
 
-def first_reach(trace: Trace, features: float, edges: float) -> int | None:
-    """The index of the first snapshot with features and edges both at least these, or None."""
+SLACK = 0.03  # how far from a goal's measure still counts as there (see the docstring)
+
+
+def shortfalls(measures: dict, goal: dict) -> list[str]:
+    """The measures in which `measures` falls short of `goal` by more than SLACK: a depth
+    whose distance is larger, or edges that are lower."""
+    short = [d for d in quality.DEPTHS if measures[d] > goal[d] + SLACK]
+    return short + (["edges"] if measures["edges"] < goal["edges"] - SLACK else [])
+
+
+def first_reach(trace: Trace, goal: dict) -> int | None:
+    """The index of the first snapshot that falls short of `goal` in nothing, or None."""
     for i, m in enumerate(trace.measures):
-        if m["features"] >= features and m["edges"] >= edges:
+        if not shortfalls(m, goal):
             return i
     return None
 
@@ -256,24 +268,21 @@ def table(pair: tuple[str, str], traces: list[Trace]) -> tuple[list[str], dict[s
     """Markdown rows of one pair, and each recipe's ratio of jcjohnson's time to reach its
     final quality over its own (recipes that never reach it left out)."""
     reference = next(t for t in traces if t.recipe == REFERENCE)
-    goal = reference.final("features"), reference.final("edges")
-    reference_seconds = reference.seconds[first_reach(reference, *goal)]
+    goal = reference.measures[reference.end]
+    reference_seconds = reference.seconds[first_reach(reference, goal)]
     rows, ratios = [], {}
     for trace in traces:
-        reached = first_reach(trace, *goal)
+        reached = first_reach(trace, goal)
         final = trace.measures[trace.end]
         cells = [
             pair[0], pair[1], trace.recipe, str(trace.steps[trace.end]),
             f"{trace.seconds[trace.end]:.0f}",
-            f"{final['features']:.2f}", f"{final['edges']:.2f}",
+            *(f"{final[d]:.2f}" for d in quality.DEPTHS), f"{final['edges']:.2f}",
         ]  # fmt: skip
         if reached is None:
             then = at_time(trace, reference_seconds)
-            cells += [
-                f"not reached; at {reference_seconds:.0f} s: features {then['features']:.2f}, "
-                f"edges {then['edges']:.2f}",
-                "-",
-            ]
+            short = ", ".join(f"{m} {then[m]:.2f}" for m in shortfalls(then, goal))
+            cells += [f"not reached; at {reference_seconds:.0f} s short in {short}", "-"]
         else:
             ratios[trace.recipe] = reference_seconds / trace.seconds[reached]
             cells += [
@@ -286,9 +295,10 @@ def table(pair: tuple[str, str], traces: list[Trace]) -> tuple[list[str], dict[s
 
 def report(size: int, precision: str, results: dict[tuple[str, str], list[Trace]]) -> str:
     lines = [
-        "| photo | painting | recipe | steps | wall time (s) | features | edges | "
-        "time to jcjohnson's final quality (s) | jcjohnson's time / this |",
-        "|---|---|---|---:|---:|---:|---:|---|---:|",
+        "| photo | painting | recipe | steps | wall time (s) | "
+        + " | ".join(quality.DEPTHS)
+        + " | edges | time to jcjohnson's final quality (s) | jcjohnson's time / this |",
+        "|---|---|---|---:|---:|" + "---:|" * len(quality.DEPTHS) + "---:|---|---:|",
     ]
     ratios = {}
     for pair, traces in results.items():
@@ -304,10 +314,10 @@ def report(size: int, precision: str, results: dict[tuple[str, str], list[Trace]
     but = " but the row marked float32" if FLOAT32 in recipes(results) else ""
     return (
         f"{size} px (longest side), HED VGG16 features, every recipe in {precision}{but}; "
-        "recipes and measures as in scripts/benchmarks/time_to_quality.py. Features: the "
-        "fraction of the way from the photo to the painting in feature statistics; edges: "
-        "correlation of the result's HED edges with the photo's; steps, wall time, features "
-        "and edges are those of each recipe's result (the defaults' at the end of their "
+        "recipes and measures as in scripts/benchmarks/time_to_quality.py. block1 to block5: "
+        "the style distance at each depth over the photo's (1 the photo, 0 the painting); "
+        "edges: correlation of the result's HED edges with the photo's; steps, wall time "
+        "and the measures are those of each recipe's result (the defaults' at the end of their "
         f"schedule, after which they went on at the finest scale for {MORE:g} times as long, "
         "as a user asking for more steps would; a dot on each curve in the plot). Geometric "
         "mean of jcjohnson's time over each recipe's: "
