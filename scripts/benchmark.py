@@ -40,6 +40,7 @@ from benchmarks import (  # noqa: E402  (scripts/benchmarks/, beside this file)
     step,
     time_to_quality,
     video,
+    warm_start,
 )
 from benchmarks.record import record, section  # noqa: E402
 
@@ -62,6 +63,7 @@ SUITES: dict[str, ModuleType] = {
     "devices": devices,
     "video": video,
     "fast": fast,
+    "warm_start": warm_start,
 }
 
 flags.DEFINE_list("suite", ["step"], f"Suites to run, in order: {', '.join(SUITES)}.")

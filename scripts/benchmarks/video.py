@@ -1,7 +1,7 @@
-"""video: a clip painted frame by frame (nst_tf.clip) against its frames painted one by one
-as still images: flicker (quality.temporal_error) and the per-frame measures, with trained
-features; then seconds per frame, first and following, and the optical flow's share, with
-random weights."""
+"""video: a clip painted frame by frame (nst_tf.clip), by the optimisation and by the
+feed-forward network alone, against its frames painted one by one as still images: flicker
+(quality.temporal_error) and the per-frame measures, with trained features; then seconds per
+frame, first and following, and the optical flow's share, with random weights."""
 
 from __future__ import annotations
 
@@ -31,6 +31,17 @@ flags.DEFINE_string("video_photo", "chelsea.jpg", "video: the bundled photo the 
 flags.DEFINE_string("video_style", "shipwreck.jpg", "video: the bundled painting.")
 flags.DEFINE_float("video_temporal_weight", None, "video: --temporal_weight; default its default.")
 flags.DEFINE_integer("video_frame_steps", FRAME_STEPS, "video: --frame_steps.")
+# The ways a clip is painted in the flicker comparison, and each one's row.
+PAINTERS = {
+    "video": "video mode (`--video`)",
+    "fast": "the network alone (`--video --fast`)",
+    "alone": "one by one, as stills",
+}
+MEASURES = (*quality.DEPTHS, "colours", "edges", "light")
+flags.DEFINE_multi_enum(
+    "video_painters", list(PAINTERS), list(PAINTERS),
+    "video: the ways the flicker comparison paints the clip (fast: the fast extra).",
+)  # fmt: skip
 flags.DEFINE_list("video_speed_sizes", ["256", "512"], "video: sizes timed with random weights.")
 flags.DEFINE_integer("video_speed_frames", 6, "video: frames of each timed clip.")
 flags.DEFINE_string(
@@ -46,12 +57,15 @@ def variant() -> str:
         changed.append(f"--temporal_weight={FLAGS.video_temporal_weight:g}")
     if FLAGS.video_frame_steps != FRAME_STEPS:
         changed.append(f"--frame_steps={FLAGS.video_frame_steps}")
+    if set(FLAGS.video_painters) != set(PAINTERS):
+        changed.append(" and ".join(n for n in PAINTERS if n in FLAGS.video_painters))
     return " ".join(changed)
 
 
 def run(repeats: int) -> str:
     del repeats  # one run each: minutes apiece
-    return flicker() + "\n\n" + speed()
+    timed = "video" in FLAGS.video_painters  # the optimisation's seconds per frame
+    return flicker() + ("\n\n" + speed() if timed else "")
 
 
 def _config(**settings) -> Config:
@@ -65,63 +79,67 @@ def flicker() -> str:
     config = _config(size=size, weights="hed")
     style = os.path.join(SAMPLES, FLAGS.video_style)
     frames = pan_and_zoom(os.path.join(SAMPLES, FLAGS.video_photo), FLAGS.video_frames, size)
-    painter = ClipPainter(style, config, FLAGS.video_frame_steps)
-    start = time.perf_counter()
-    video = []
-    for i, frame in enumerate(frames):
-        video.append(painter.paint(frame))
-        print(f"video: frame {i + 1} in video mode", file=sys.stderr)
-    video_seconds = time.perf_counter() - start
-    extractor = painter.extractor
-    start = time.perf_counter()
-    alone, stills = [], []
-    for i, frame in enumerate(frames):
-        stills.append(prepare(config, frame, style))
-        alone.append(to_uint8(StyleTransfer(stills[-1], extractor).run()).numpy())
-        print(f"video: frame {i + 1} alone", file=sys.stderr)
-    alone_seconds = time.perf_counter() - start
-    photos = [inputs.content[0] for inputs in stills]
+    painted, seconds, extractor = {}, {}, None
+    for name in (n for n in PAINTERS if n in FLAGS.video_painters):
+        start = time.perf_counter()
+        if name == "alone":
+            paint = lambda frame, network=extractor: to_uint8(  # noqa: E731
+                StyleTransfer(prepare(config, frame, style), network).run()
+            ).numpy()
+        else:
+            painter = ClipPainter(style, config, FLAGS.video_frame_steps, extractor,
+                                  fast=name == "fast")  # fmt: skip
+            paint = painter.paint
+        painted[name] = []
+        for i, frame in enumerate(frames):
+            painted[name].append(paint(frame))
+            print(f"video: frame {i + 1}, {name}", file=sys.stderr)
+        seconds[name] = time.perf_counter() - start
+        if name == "video":
+            extractor = painter.extractor
+    photos = [prepare(config, frame, style).content[0] for frame in frames]
     motions = [flow.motion(a, b) for a, b in zip(photos, photos[1:])]
-    errors = {
-        "video": quality.temporal_error(video, motions),
-        "alone": quality.temporal_error(alone, motions),
-        "photo": quality.temporal_error(photos, motions),
-    }
+    errors = {name: quality.temporal_error(p, motions) for name, p in painted.items()}
+    photo_error = quality.temporal_error(photos, motions)
     judge = quality.default_judge()
-    painting = stills[0].styles[0]
+    painting = prepare(config, frames[0], style).styles[0]
     means = {}
-    for name, painted in (("video", video), ("alone", alone)):
-        per_frame = []
-        for photo, result in zip(photos, painted):
-            per_frame.append(quality.measure(photo, painting, result.astype(np.float32), judge))
+    for name, results in painted.items():
+        per_frame = [
+            quality.measure(photo, painting, result.astype(np.float32), judge)
+            for photo, result in zip(photos, results)
+        ]
         means[name] = {k: float(np.mean([m[k] for m in per_frame])) for k in per_frame[0]}
-    if FLAGS.video_output:
-        _side_by_side(video, alone, FLAGS.video_output)
+    if FLAGS.video_output and {"video", "alone"} <= painted.keys():
+        _side_by_side(painted["video"], painted["alone"], FLAGS.video_output)
     trusted = float(np.mean([m.mask.mean() for m in motions]))
     rows = [
-        "| frames painted | temporal error (grey levels) | of one by one | features | "
-        "colours | edges | light | wall time (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| frames painted | temporal error (grey levels) | of one by one | "
+        + " | ".join(MEASURES)
+        + " | wall time (s) |",
+        "|---|---:|---:|" + "---:|" * len(MEASURES) + "---:|",
     ]
-    for name, label, seconds in (("video", "video mode (`--video`)", video_seconds),
-                                 ("alone", "one by one, as stills", alone_seconds)):  # fmt: skip
+    for name in painted:
         m = means[name]
+        relative = f"{errors[name] / errors['alone']:.2f}" if "alone" in errors else "-"
         rows.append(
-            f"| {label} | {errors[name]:.2f} | {errors[name] / errors['alone']:.2f} | "
-            f"{m['features']:.2f} | {m['colours']:.2f} | {m['edges']:.2f} | "
-            f"{m['light']:.2f} | {seconds:.0f} |"
+            f"| {PAINTERS[name]} | {errors[name]:.2f} | {relative} | "
+            + " | ".join(f"{m[k]:.2f}" for k in MEASURES)
+            + f" | {seconds[name]:.0f} |"
         )
     return (
         f"A {FLAGS.video_frames}-frame clip panning and zooming across {FLAGS.video_photo} "
         f"(scripts/make_clip.py) in the style of {FLAGS.video_style}, at {size} px with the "
         f"HED VGG16's trained features: `nst-tf --video` (the first frame with the defaults, "
-        f"each next one in {FLAGS.video_frame_steps} steps from the one before) against each "
-        "frame painted on its own with the defaults. The temporal error is "
-        "`quality.temporal_error`: the mean absolute difference between each painted frame "
-        "and the one before carried along the photo's optical flow, where the flow is trusted "
-        f"({100 * trusted:.0f}% of the pixels); the photo's own clip scores "
-        f"{errors['photo']:.2f} (the flow's error and the resampling). The measures are "
-        "`quality.measure`'s, averaged over the frames.\n\n" + "\n".join(rows)
+        f"each next one in {FLAGS.video_frame_steps} steps from the one before), the "
+        "feed-forward network alone on each frame (`--video --fast`), and each frame painted "
+        "on its own with the defaults, as those of `--video_painters` that ran. The temporal "
+        "error is `quality.temporal_error`: the mean absolute difference between each "
+        "painted frame and the one before carried along the photo's optical flow, where the "
+        f"flow is trusted ({100 * trusted:.0f}% of the pixels); the photo's own clip scores "
+        f"{photo_error:.2f} (the flow's error and the resampling). The measures are "
+        "`quality.measure`'s, averaged over the frames (block1 to block5: the style distance "
+        "at each depth, 1 the photo, 0 the painting).\n\n" + "\n".join(rows)
     )
 
 

@@ -1,0 +1,103 @@
+"""warm_start: what starting from the feed-forward network's picture (`--init=fast`) saves.
+
+On each pair, with trained features (the HED VGG16), the defaults run once from the photo
+(`--init=content`, today's default) and once from the network's picture, each for the
+defaults' schedule, keeping a snapshot of the image every few seconds (time_to_quality's
+`record`; the network's picture is painted inside the timed run). The snapshots are
+measured afterwards with nst_tf.quality at every depth and for the outlines. The warm start
+reaches the defaults' quality at its first snapshot that falls short of the photo start's
+final image by no more than time_to_quality.SLACK at any depth or in edges; the saving is
+the steps and seconds before that against the whole schedule.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+
+from absl import flags
+
+from benchmarks.time_to_quality import Extractors, first_reach, record, shortfalls
+from benchmarks.timing import SAMPLES
+from nst_tf import Config, StyleTransfer, fast, prepare, pyramid, quality
+from nst_tf.features import resolve_precision
+from nst_tf.images import load_image, resize
+
+TITLE = "Starting from the feed-forward network's picture"
+flags.DEFINE_integer("warm_start_size", 256, "warm_start: longest side in pixels.")
+flags.DEFINE_list(
+    "warm_start_pairs",
+    [
+        "chelsea.jpg:shipwreck.jpg",
+        "astronaut.jpg:woman-with-hat-matisse.jpg",
+        "rocket.jpg:the_scream.jpg",
+    ],  # fmt: skip
+    "warm_start: PHOTO:PAINTING pairs, bundled names or paths.",
+)
+FLAGS = flags.FLAGS
+STARTS = {"the photo": "content", "the network's picture": "fast"}
+
+
+def variant() -> str:
+    return f"{FLAGS.warm_start_size} px" if FLAGS.warm_start_size != 256 else ""
+
+
+def run(repeats: int) -> str:
+    del repeats  # one run each: minutes apiece
+    size = FLAGS.warm_start_size
+    precision = resolve_precision("auto")
+    extractors = Extractors(precision)
+    base = Config(size=size, weights="hed", precision=precision)
+    extractors(base), fast.network()  # built and loaded once, outside the timed runs
+    steps = sum(n for _, n in pyramid.scales(base))
+    rows = [
+        "| photo | painting | start | "
+        + " | ".join(quality.DEPTHS)
+        + " | colours | edges | light | steps to the photo start's quality | seconds to it | "
+        "seconds of the schedule |",
+        "|---|---|---|" + "---:|" * (len(quality.DEPTHS) + 3) + "---|---:|---:|",
+    ]
+    for pair in FLAGS.warm_start_pairs:
+        photo, painting = (p if os.path.isfile(p) else os.path.join(SAMPLES, p)
+                           for p in pair.split(":"))  # fmt: skip
+        traces = {}
+        for start, init in STARTS.items():
+            make = _run(base.replace(init=init), photo, painting, extractors)
+            traces[start] = record(start, make, steps, math.inf)
+            print(f"warm_start: {pair} from {start}", file=sys.stderr)
+        images = load_image(photo, size), load_image(painting, size)
+        height, width = images[0].shape[:2]
+        measure = quality.measurer(*images, quality.default_judge())
+        for trace in traces.values():
+            trace.measures = [measure(resize(i, height, width).numpy()) for i in trace.images]
+        goal = traces["the photo"].measures[-1]
+        for start, trace in traces.items():
+            final = trace.measures[-1]
+            reached = first_reach(trace, goal)
+            if reached is None:
+                short = ", ".join(shortfalls(final, goal))
+                to_goal = [f"not reached (short in {short})", "-"]
+            else:
+                to_goal = [str(trace.steps[reached]), f"{trace.seconds[reached]:.0f}"]
+            rows.append(
+                f"| {os.path.basename(photo)} | {os.path.basename(painting)} | {start} | "
+                + " | ".join(
+                    f"{final[k]:.2f}" for k in (*quality.DEPTHS, "colours", "edges", "light")
+                )  # fmt: skip
+                + f" | {' | '.join(to_goal)} | {trace.seconds[-1]:.0f} |"
+            )
+    return (
+        f"{size} px (longest side), HED VGG16 features, {precision}, the defaults' schedule "
+        f"({steps} steps) from each start; the measures are each run's final image's "
+        "(block1 to block5: the style distance at each depth, 1 the photo, 0 the painting). "
+        "Steps and seconds to the photo start's quality: the first snapshot of the run that "
+        "is within 0.03 of the photo start's final image at every depth and in edges (the "
+        "photo start reaches its own a little before its end). Seconds include building "
+        "the run and, from the network's picture, painting it.\n\n" + "\n".join(rows)
+    )
+
+
+def _run(config: Config, photo: str, painting: str, extractors: Extractors):
+    """What `record` times: the run built (its start painted) from the files."""
+    return lambda: StyleTransfer(prepare(config, photo, painting), extractors(config))
