@@ -3,13 +3,15 @@
 The default weights were chosen by looking at results with trained features (QUALITY.md
 records what was tried and seen). The losses are relative errors (nst_tf.losses), so the
 weights mean the same on every network and at every size:
-- content 1 and style 30: the painting's colours and strokes over a photo that stays
-  recognisable; style 100 broke the photo's layout up, 1 to 10 left the photo's colours.
-- style layers weighted by block (block_weight, style_depth 0): blocks 1 and 2 carry the
-  painting's colours and brush strokes; deeper blocks rearrange the photo's layout, so each
-  deeper block weighs a tenth of the one before. Equal weights (style_depth 1) warped
-  bridges and faces when chosen, before the line search and the unbiased Gaussian loss;
-  QUALITY.md measures both ends at every depth.
+- style 30: the painting's colours and strokes over a photo that stays recognisable; style
+  100 broke the photo's layout up, 1 to 10 left the photo's colours.
+- style layers weighted by block (block_weight) with style_depth 0.75 (1, 1, 0.56, 0.32,
+  0.18), and content 2. Blocks 1 and 2 carry the painting's colours and brush strokes,
+  blocks 4 and 5 its larger forms (swirls, bands), which also bend the photo's outlines.
+  Until 2026-12-03 the default was depth 0 (1, 1, 0.1, 0.01, 0.001) with content 1: the
+  brushwork alone. Measured at every depth on twelve pairs, depth 1 brought the forms and
+  bent towers and bridges; 0.75 with content 2 brought nearly as much of the forms, kept
+  the outlines better than depth 1 with content 3, and the colours better than both.
 - total variation 0.03 of the content's own roughness: it removes a fine speckle of
   coloured dots without blurring; 0.1 and more softened the strokes.
 - L-BFGS, coarse to fine from 256 px with 100 steps at 512 px: as good as 300 steps at one
@@ -49,14 +51,17 @@ SQUEEZENET_LAYERS = (
 # The layer names, in order, of each network without its classifier.
 NETWORK_LAYERS = {"vgg19": VGG19_LAYERS, "vgg16": VGG16_LAYERS, "squeezenet": SQUEEZENET_LAYERS}
 
-CONTENT_WEIGHT = 1.0
+# Content 2 against style 30 since the style reaches the deep blocks (STYLE_DEPTH): it keeps
+# the photo's outlines that the deeper style bends (QUALITY.md, Style depth).
+CONTENT_WEIGHT = 2.0
 STYLE_WEIGHT = 30.0
 TV_WEIGHT = 0.03
 TEMPORAL_WEIGHT = 0.5
 # Video: steps of each frame after the first, which starts close to its answer (BENCHMARKS.md).
 FRAME_STEPS = 20
-# How deep the style reaches by default (Config.style_depth, block_weight).
-STYLE_DEPTH = 0.0
+# How deep the style reaches by default (Config.style_depth, block_weight): the painting's
+# larger forms as well as its brushwork, chosen on twelve pairs (QUALITY.md, Style depth).
+STYLE_DEPTH = 0.75
 # Per-optimizer step sizes: Adam as in the TensorFlow tutorial (0.02 on [0, 1] pixels, 5.1
 # grey levels); L-BFGS takes the full quasi-Newton step as in Gatys et al. and
 # jcjohnson/neural-style (learningRate 1).
