@@ -60,6 +60,7 @@ DEFAULT_PAIRS = [
         ("chelsea.jpg", "shipwreck.jpg"),
         ("astronaut.jpg", "woman-with-hat-matisse.jpg"),
         ("rocket.jpg", "the_scream.jpg"),
+        ("astronaut.jpg", "starry_night.jpg"),
     ]
 ]
 
