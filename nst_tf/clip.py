@@ -18,8 +18,8 @@ A frame continues from the previous frame as it was saved (rounded to 8 bits), s
 resumed from the frames on disk paints the same frames as one that never stopped.
 
 With `fast`, each frame is painted by the feed-forward network alone (nst_tf.fast): no
-optimisation and no flow, a frame in well under a second. The network paints like photos
-alike, so the clip flickers little without a temporal loss (BENCHMARKS.md, video).
+optimisation and no flow, about a second a frame. Each frame is painted on its own, so the
+strokes flicker nearly as much as frames optimised one by one (BENCHMARKS.md, video).
 
     painter = ClipPainter("painting.jpg", Config(size=512))
     for frame in frames:  # RGB arrays [H, W, 3]

@@ -211,7 +211,8 @@ def test_the_line_search_never_lets_the_photo_be_wrecked():
     line search, L-BFGS took the content term to 6.1 and the total to 226 within 30 steps
     here (the photo turned into colour noise, which the rest of the run painted over). Now
     no accepted image's loss is above the one before it beyond rounding, and the content
-    term of every accepted image stays below 1 (1: as far from the photo as zero features)."""
+    term of every accepted image, unweighted, stays below 1 (1: as far from the photo as zero
+    features)."""
     from nst_tf.inputs import prepare
     from nst_tf.transfer import StyleTransfer
 
@@ -223,5 +224,5 @@ def test_the_line_search_never_lets_the_photo_be_wrecked():
     totals = [terms["total"] for terms in accepted]
     assert len(accepted) > len(records) / 2
     assert all(b <= a + 1e-4 * abs(a) for a, b in zip(totals, totals[1:]))
-    assert max(terms["content"] for terms in accepted) < 1.0
+    assert max(terms["content"] / config.content_weight for terms in accepted) < 1.0
     assert totals[-1] < 0.5 * totals[0]
