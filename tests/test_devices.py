@@ -11,10 +11,15 @@ from nst_tf.tiles import TiledObjective
 from nst_tf.transfer import StyleTransfer
 from tests.conftest import CONTENT_PATH, STYLE_PATH
 
-# 96 px in cores of 32: 3 x 2 tiles, so each of the two replicas has three.
+# 96 px in cores of 32: 3 x 2 tiles, so each of the two replicas has three. The style depth
+# and content weight are pinned to those the picture test's tolerance was measured with:
+# under the defaults of 2026-12-03 (depth 0.75, content 2) the same rounding-level start
+# drifts further in 5 L-BFGS steps with these random weights (4.2 grey levels at most, 0.09
+# on average), a property of the optimisation on random features, not of the devices.
 CONFIG = Config(
-    size=96, steps=5, tile_size=32, weights="random", precision="float32", multiscale="off"
-)
+    size=96, steps=5, tile_size=32, weights="random", precision="float32", multiscale="off",
+    style_depth=0.0, content_weight=1.0,
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")

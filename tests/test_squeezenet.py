@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from nst_tf import squeezenet
-from nst_tf.config import Config, ConfigError
+from nst_tf.config import STYLE_DEPTH, Config, ConfigError
 from nst_tf.features import WeightsError, build_extractor
 from nst_tf.objective import Objective
 from nst_tf.tiles import TiledObjective, plan
@@ -133,8 +133,9 @@ def test_defaults_and_layer_names_are_the_networks():
     config = Config(network="squeezenet", weights="random")
     assert config.content_layers == ("fire2",)
     assert config.style_layers == ("conv1", "fire3", "fire4", "fire5")
+    deep = 10.0 ** -(1.0 - STYLE_DEPTH)  # fire4 and fire5 weigh as block 3 (config.block)
     assert config.normalized_style_layer_weights == pytest.approx(
-        [1 / 2.2, 1 / 2.2, 0.1 / 2.2, 0.1 / 2.2]
+        np.array([1, 1, deep, deep]) / (2 + 2 * deep)
     )
     assert config.replace(network="vgg19").content_layers == ("block4_conv2",)
     with pytest.raises(
