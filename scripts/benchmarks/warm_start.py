@@ -1,4 +1,5 @@
-"""warm_start: what starting from the feed-forward network's picture (`--init=fast`) saves.
+"""warm_start: what starting from the feed-forward network's picture (`--init=fast`) saves,
+and the network's picture alone beside both optimisations (a sheet, docs/fast.jpg).
 
 On each pair, with trained features (the HED VGG16), the defaults run once from the photo
 (`--init=content`, today's default) and once from the network's picture, each for the
@@ -12,14 +13,17 @@ the steps and seconds before that against the whole schedule.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
 
 from absl import flags
+from sheet import contact_sheet  # scripts/, on the path of benchmark.py
 
-from benchmarks.time_to_quality import Extractors, first_reach, record, shortfalls
-from benchmarks.timing import SAMPLES
+from benchmarks.record import ROOT
+from benchmarks.time_to_quality import Extractors, Trace, first_reach, record, shortfalls
+from benchmarks.timing import DOCS, SAMPLES
 from nst_tf import Config, StyleTransfer, fast, prepare, pyramid, quality
 from nst_tf.features import resolve_precision
 from nst_tf.images import load_image, resize
@@ -35,6 +39,11 @@ flags.DEFINE_list(
     ],  # fmt: skip
     "warm_start: PHOTO:PAINTING pairs, bundled names or paths.",
 )
+flags.DEFINE_string(
+    "warm_start_sheet", os.path.join(DOCS, "fast.jpg"),
+    "warm_start: the sheet of each pair's pictures (the network alone, from it, from the "
+    "photo); '' for none.",
+)  # fmt: skip
 FLAGS = flags.FLAGS
 STARTS = {"the photo": "content", "the network's picture": "fast"}
 
@@ -52,12 +61,13 @@ def run(repeats: int) -> str:
     extractors(base), fast.network()  # built and loaded once, outside the timed runs
     steps = sum(n for _, n in pyramid.scales(base))
     rows = [
-        "| photo | painting | start | "
+        "| photo | painting | picture | "
         + " | ".join(quality.DEPTHS)
         + " | colours | edges | light | steps to the photo start's quality | seconds to it | "
         "seconds of the schedule |",
         "|---|---|---|" + "---:|" * (len(quality.DEPTHS) + 3) + "---|---:|---:|",
     ]
+    pictures = []
     for pair in FLAGS.warm_start_pairs:
         photo, painting = (p if os.path.isfile(p) else os.path.join(SAMPLES, p)
                            for p in pair.split(":"))  # fmt: skip
@@ -72,21 +82,22 @@ def run(repeats: int) -> str:
         for trace in traces.values():
             trace.measures = [measure(resize(i, height, width).numpy()) for i in trace.images]
         goal = traces["the photo"].measures[-1]
-        for start, trace in traces.items():
-            final = trace.measures[-1]
-            reached = first_reach(trace, goal)
-            if reached is None:
-                short = ", ".join(shortfalls(final, goal))
-                to_goal = [f"not reached (short in {short})", "-"]
-            else:
-                to_goal = [str(trace.steps[reached]), f"{trace.seconds[reached]:.0f}"]
-            rows.append(
-                f"| {os.path.basename(photo)} | {os.path.basename(painting)} | {start} | "
-                + " | ".join(
-                    f"{final[k]:.2f}" for k in (*quality.DEPTHS, "colours", "edges", "light")
-                )  # fmt: skip
-                + f" | {' | '.join(to_goal)} | {trace.seconds[-1]:.0f} |"
-            )
+        warm = traces["the network's picture"]  # its first snapshot: the network's picture
+        names = os.path.basename(photo), os.path.basename(painting)
+        alone = dataclasses.replace(warm, seconds=warm.seconds[:1], steps=[0],
+                                    images=warm.images[:1], measures=warm.measures[:1])  # fmt: skip
+        for label, trace in [("the network alone", alone),
+                             *((f"from {start}", t) for start, t in traces.items())]:  # fmt: skip
+            rows.append(_row(*names, label, trace, goal))
+        pictures.append([*images, warm.images[0], warm.images[-1], traces["the photo"].images[-1]])
+    sheet = FLAGS.warm_start_sheet and pictures
+    if sheet:
+        caption = (
+            f"photo | painting | the feed-forward network alone (--fast) | the optimisation "
+            f"started from it (--init=fast) | the optimisation from the photo (the defaults); "
+            f"{size} px, HED VGG16 features"
+        )
+        contact_sheet(pictures, caption, 256).save(FLAGS.warm_start_sheet, quality=85)
     return (
         f"{size} px (longest side), HED VGG16 features, {precision}, the defaults' schedule "
         f"({steps} steps) from each start; the measures are each run's final image's "
@@ -94,8 +105,25 @@ def run(repeats: int) -> str:
         "Steps and seconds to the photo start's quality: the first snapshot of the run that "
         "is within 0.03 of the photo start's final image at every depth and in edges (the "
         "photo start reaches its own a little before its end). Seconds include building "
-        "the run and, from the network's picture, painting it.\n\n" + "\n".join(rows)
+        "the run and, from the network's picture, painting it; the network alone is that "
+        "run's first snapshot."
+        + (f" The pictures: {os.path.relpath(FLAGS.warm_start_sheet, ROOT)}." if sheet else "")
+        + "\n\n"
+        + "\n".join(rows)
     )
+
+
+def _row(photo: str, painting: str, label: str, trace: Trace, goal: dict) -> str:
+    """A table row: the trace's final measures, when it reached `goal`, and its time."""
+    final = trace.measures[-1]
+    cells = [photo, painting, label]
+    cells += [f"{final[k]:.2f}" for k in (*quality.DEPTHS, "colours", "edges", "light")]
+    reached = first_reach(trace, goal)
+    if reached is None:
+        cells += [f"not reached (short in {', '.join(shortfalls(final, goal))})", "-"]
+    else:
+        cells += [str(trace.steps[reached]), f"{trace.seconds[reached]:.0f}"]
+    return "| " + " | ".join([*cells, f"{trace.seconds[-1]:.0f}"]) + " |"
 
 
 def _run(config: Config, photo: str, painting: str, extractors: Extractors):
