@@ -68,6 +68,7 @@ class ClipPainter:
         self.extractor = extractor
         self.max_input_pixels = max_input_pixels
         self.previous: tuple[np.ndarray, np.ndarray] | None = None  # (photo, painted)
+        self._code = None  # with `fast`: the styles' code, predicted for the first frame
         self._follower: StyleTransfer | None = None
 
     def scales(self) -> list[tuple[int, int]]:
@@ -88,7 +89,10 @@ class ClipPainter:
         if self.fast:
             from nst_tf import fast
 
-            return to_uint8(fast.stylize(self._inputs(self.config, photo))[0]).numpy()
+            inputs = self._inputs(self.config, photo)
+            if self._code is None:
+                self._code = fast.style_code(inputs.styles, inputs.blend)
+            return to_uint8(fast.stylize(inputs, self._code)[0]).numpy()
         if self.previous is None:
             transfer = StyleTransfer(self._inputs(self.config, photo), self.extractor)
             self.extractor = transfer.objective.extractor

@@ -197,7 +197,7 @@ class ServingModel:
     def stylize_fast(self, content: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
         """The feed-forward network's picture of content [1, H, W, 3] in the style [1, h, w,
         3], with config.preserve_colors "luminance" applied as `nst-tf --fast` does."""
-        return fast.picture(self.config, content, [style[0]], [1.0])
+        return fast.picture(self.config, content, fast.style_code([style[0]], [1.0]))
 
     # -- request checks -----------------------------------------------------------------
 

@@ -281,14 +281,17 @@ def paint(
     return transform(content, style_code(styles, blend)).numpy()
 
 
-def picture(config, content, styles, blend) -> tf.Tensor:
-    """Photos [B, H, W, 3] painted by the network in the style of `styles` mixed with
-    `blend`, with the content's colours put back for config.preserve_colors "luminance" as
-    the optimisation does: what `nst-tf --fast` and the served stylize_fast give."""
-    painted = transform(content, style_code(styles, blend))
+def picture(config, content, code: tf.Tensor) -> tf.Tensor:
+    """Photos [B, H, W, 3] painted by the network in the style of a code (`style_code`),
+    with the content's colours put back for config.preserve_colors "luminance" as the
+    optimisation does: what `nst-tf --fast`, its clips and the served stylize_fast give."""
+    painted = transform(content, code)
     return pyramid.finish(config, painted, tf.convert_to_tensor(content, tf.float32))
 
 
-def stylize(inputs) -> np.ndarray:
-    """`nst-tf --fast`: `picture` of a run's Inputs (nst_tf.inputs), [B, H, W, 3]."""
-    return picture(inputs.config, inputs.content, inputs.styles, inputs.blend).numpy()
+def stylize(inputs, code: tf.Tensor | None = None) -> np.ndarray:
+    """`nst-tf --fast`: `picture` of a run's Inputs (nst_tf.inputs), [B, H, W, 3]; `code`,
+    if given, is their styles' `style_code` computed before (a clip's, once)."""
+    if code is None:
+        code = style_code(inputs.styles, inputs.blend)
+    return picture(inputs.config, inputs.content, code).numpy()
