@@ -79,30 +79,31 @@ def flicker() -> str:
     config = _config(size=size, weights="hed")
     style = os.path.join(SAMPLES, FLAGS.video_style)
     frames = pan_and_zoom(os.path.join(SAMPLES, FLAGS.video_photo), FLAGS.video_frames, size)
+    stills = [prepare(config, frame, style) for frame in frames]  # each frame as a photo
     painted, seconds, extractor = {}, {}, None
     for name in (n for n in PAINTERS if n in FLAGS.video_painters):
         start = time.perf_counter()
         if name == "alone":
-            paint = lambda frame, network=extractor: to_uint8(  # noqa: E731
-                StyleTransfer(prepare(config, frame, style), network).run()
+            paint = lambda i, network=extractor: to_uint8(  # noqa: E731
+                StyleTransfer(stills[i], network).run()
             ).numpy()
         else:
             painter = ClipPainter(style, config, FLAGS.video_frame_steps, extractor,
                                   fast=name == "fast")  # fmt: skip
-            paint = painter.paint
+            paint = lambda i, painter=painter: painter.paint(frames[i])  # noqa: E731
         painted[name] = []
-        for i, frame in enumerate(frames):
-            painted[name].append(paint(frame))
+        for i in range(len(frames)):
+            painted[name].append(paint(i))
             print(f"video: frame {i + 1}, {name}", file=sys.stderr)
         seconds[name] = time.perf_counter() - start
         if name == "video":
             extractor = painter.extractor
-    photos = [prepare(config, frame, style).content[0] for frame in frames]
+    photos = [inputs.content[0] for inputs in stills]
     motions = [flow.motion(a, b) for a, b in zip(photos, photos[1:])]
     errors = {name: quality.temporal_error(p, motions) for name, p in painted.items()}
     photo_error = quality.temporal_error(photos, motions)
     judge = quality.default_judge()
-    painting = prepare(config, frames[0], style).styles[0]
+    painting = stills[0].styles[0]
     means = {}
     for name, results in painted.items():
         per_frame = [

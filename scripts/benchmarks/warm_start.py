@@ -46,6 +46,7 @@ flags.DEFINE_string(
 )  # fmt: skip
 FLAGS = flags.FLAGS
 STARTS = {"the photo": "content", "the network's picture": "fast"}
+MEASURES = (*quality.DEPTHS, "colours", "edges", "light")  # each row's, in order
 
 
 def variant() -> str:
@@ -62,10 +63,9 @@ def run(repeats: int) -> str:
     steps = sum(n for _, n in pyramid.scales(base))
     rows = [
         "| photo | painting | picture | "
-        + " | ".join(quality.DEPTHS)
-        + " | colours | edges | light | steps to the photo start's quality | seconds to it | "
-        "seconds of the schedule |",
-        "|---|---|---|" + "---:|" * (len(quality.DEPTHS) + 3) + "---|---:|---:|",
+        + " | ".join(MEASURES)
+        + " | steps to the photo start's quality | seconds to it | seconds of the schedule |",
+        "|---|---|---|" + "---:|" * len(MEASURES) + "---|---:|---:|",
     ]
     pictures = []
     for pair in FLAGS.warm_start_pairs:
@@ -117,7 +117,7 @@ def _row(photo: str, painting: str, label: str, trace: Trace, goal: dict) -> str
     """A table row: the trace's final measures, when it reached `goal`, and its time."""
     final = trace.measures[-1]
     cells = [photo, painting, label]
-    cells += [f"{final[k]:.2f}" for k in (*quality.DEPTHS, "colours", "edges", "light")]
+    cells += [f"{final[k]:.2f}" for k in MEASURES]
     reached = first_reach(trace, goal)
     if reached is None:
         cells += [f"not reached (short in {', '.join(shortfalls(final, goal))})", "-"]
