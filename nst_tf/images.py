@@ -124,10 +124,12 @@ def resize(image: tf.Tensor | np.ndarray, height, width, method: str = "lanczos3
 
 def resize_longest(image: tf.Tensor | np.ndarray, size) -> tf.Tensor:
     """Resize RGB float images [..., H, W, 3] so the longest side is `size`, aspect kept."""
-    shape = tf.shape(image)
-    height_width = tf.cast(shape[-3:-1], tf.float64)
-    scale = tf.cast(size, tf.float64) / tf.reduce_max(height_width)
-    new = tf.maximum(1, tf.cast(tf.round(height_width * scale), tf.int32))
+    # side * size / longest rounded half to even, in integers: no float64 in a served graph
+    height_width = tf.cast(tf.shape(image)[-3:-1], tf.int64)
+    longest, scaled = tf.reduce_max(height_width), height_width * tf.cast(size, tf.int64)
+    quotient, twice_rest = scaled // longest, 2 * (scaled % longest)
+    up = (twice_rest > longest) | ((twice_rest == longest) & (quotient % 2 == 1))
+    new = tf.maximum(1, tf.cast(quotient + tf.cast(up, tf.int64), tf.int32))
     return resize(image, new[0], new[1])
 
 

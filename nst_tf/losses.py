@@ -99,13 +99,9 @@ def covariance(mean: tf.Tensor, second_moment: tf.Tensor) -> tf.Tensor:
 
 
 def covariance_root(mean: tf.Tensor, second_moment: tf.Tensor) -> tf.Tensor:
-    """The symmetric square root [N, C, C] of the regularised covariance (`regularized`),
-    float32: computed once per target, in float64, from an eigendecomposition."""
-    cov = tf.cast(regularized(covariance(mean, second_moment)), tf.float64)
-    values, vectors = tf.linalg.eigh((cov + tf.linalg.matrix_transpose(cov)) / 2)
-    root = tf.matmul(vectors * tf.sqrt(tf.maximum(values, 0.0))[:, None, :], vectors,
-                     transpose_b=True)  # fmt: skip
-    return tf.cast(root, tf.float32)
+    """A square root R of the regularised covariance T (`regularized`), R R^T = T: its
+    Cholesky factor, lower triangular, [N, C, C] float32, computed once per target."""
+    return tf.linalg.cholesky(regularized(covariance(mean, second_moment)))
 
 
 # The covariances gaussian_w2 compares have this share of the style's mean variance per
@@ -131,35 +127,83 @@ def regularized(cov: tf.Tensor, reference: tf.Tensor | None = None) -> tf.Tensor
     return cov + epsilon[:, None, None] * tf.eye(tf.shape(cov)[-1], dtype=cov.dtype)
 
 
-def trace_sqrt_product(cov: tf.Tensor, root: tf.Tensor) -> tf.Tensor:
-    """tr((R S R)^1/2) for covariances S [N, C, C] and a fixed symmetric root R [N or 1,
-    C, C], both positive definite: [N], float64.
+def covariance_distance(cov: tf.Tensor, root: tf.Tensor) -> tf.Tensor:
+    """tr(S + T - 2 (T^1/2 S T^1/2)^1/2), the covariances' part of the squared Wasserstein-2
+    distance between Gaussians, for covariances S [N, C, C] and T = R R^T given by a square
+    root R [N or 1, C, C] (`covariance_root`), both positive definite: [N], float32.
 
-    M = R S R is formed and decomposed, M = V diag(lambda) V^T, in float64: its eigenvalues
-    span the square of the covariances' range, and float32's rounding of the small ones,
-    under a square root, biased the trace by up to a tenth of the distance's unit. The
-    gradient with respect to S is R M^-1/2 R / 2, from the same decomposition (never by
-    differentiating the eigendecomposition, which divides by the differences of
-    eigenvalues). R is a target's and gets no gradient.
+    It is min |L Q - R|_F^2 over orthogonal Q, with L the Cholesky factor of S, attained at
+    the polar factor U of L^T R (L^T R = U H, H = (R^T S R)^1/2, whose trace is the square
+    root's). So it is computed as |L U - R|_F^2: a sum of squares, never negative and zero
+    at S = T, with no difference of large traces, and stationary in U, so that U's rounding
+    moves it only to second order. Everything is matrix products but one Cholesky
+    factorisation and two triangular solves (`polar`), in float32: L^T R has the square root
+    of the condition number of R^T S R, which is what float32 can resolve. The gradient
+    with respect to S is I - L^-T U R^T (symmetrised), R H^-1 R^T = L^-T U R^T from the
+    same factors (never by differentiating the iterations). R is a target's and gets no
+    gradient.
     """
 
     @tf.custom_gradient
-    def trace(cov):
-        r = tf.cast(root, tf.float64)
-        s = tf.cast(cov, tf.float64)
-        m = tf.matmul(r, tf.matmul(s, r))
-        values, vectors = tf.linalg.eigh((m + tf.linalg.matrix_transpose(m)) / 2)
-        roots = tf.sqrt(tf.maximum(values, 0.0))
+    def distance(cov):
+        factor = tf.linalg.cholesky(cov)
+        rotation = polar(tf.matmul(factor, root, transpose_a=True), factor, root)
+        residual = tf.matmul(factor, rotation) - root
+        value = tf.reduce_sum(tf.square(residual), axis=[-2, -1])
 
         def gradient(upstream):
-            slopes = 1.0 / (2.0 * tf.maximum(roots, TINY))
-            inverse = tf.matmul(vectors * slopes[:, None, :], vectors, transpose_b=True)
-            upstream = tf.cast(upstream, tf.float64)[:, None, None]
-            return tf.cast(upstream * tf.matmul(r, tf.matmul(inverse, r)), cov.dtype)
+            slope = tf.linalg.triangular_solve(
+                factor, tf.matmul(rotation, root, transpose_b=True), adjoint=True
+            )
+            slope = tf.eye(tf.shape(cov)[-1]) - (slope + tf.linalg.matrix_transpose(slope)) / 2
+            return upstream[:, None, None] * slope
 
-        return tf.reduce_sum(roots, axis=-1), gradient
+        return value, gradient
 
-    return trace(cov)
+    return distance(cov)
+
+
+def polar(matrix: tf.Tensor, left: tf.Tensor, right: tf.Tensor) -> tf.Tensor:
+    """The orthogonal polar factor U of matrix = left^T right = U H [N, C, C], for lower
+    triangular, invertible left [N, C, C] and right [N or 1, C, C].
+
+    One scaled Newton step, X = (mu A + A^-T / mu) / 2 with mu = (|A^-1|_F / |A|_F)^1/2
+    (Higham), takes each singular value s to (mu s + 1 / (mu s)) / 2 >= 1, and so the
+    condition number to about its square root over 2; A^-T = left^-1 right^-T from two
+    triangular solves. Then X / |X|_F, whose singular values lie in [l, 1] with l =
+    1 / |X|_F, is iterated with Newton-Schulz steps scaled for that interval (Chen and Chow,
+    2014): X <- a X (3 I - a^2 X^T X) / 2, a = (3 / (1 + l + l^2))^1/2, which maps [l, 1]
+    onto [l', 1], l' = a l (3 - a^2 l^2) / 2, until l' is 1 to within 1e-6: matrix products
+    only, two per step, about ten steps where the condition number is 1e4.
+    """
+    channels = tf.shape(matrix)[-1]
+    eye = tf.eye(channels, batch_shape=tf.shape(right)[:-2])
+    inverse_t = tf.linalg.triangular_solve(  # A^-T = left^-1 right^-T
+        left, tf.linalg.matrix_transpose(tf.linalg.triangular_solve(right, eye))
+    )
+    norm = lambda x: tf.norm(x, axis=[-2, -1], keepdims=True)  # noqa: E731
+    mu = tf.sqrt(norm(inverse_t) / norm(matrix))
+    x = (mu * matrix + inverse_t / mu) / 2
+    x_norm = norm(x)
+    x /= x_norm
+    # every singular value of x is >= 1 / |x|_F before the division, up to rounding
+    lower = POLAR_MARGIN / tf.reduce_max(x_norm)
+
+    def step(x, lower):
+        a = tf.sqrt(3.0 / (1.0 + lower + lower * lower))
+        x = tf.matmul(
+            x, 1.5 * a * tf.eye(channels) - (0.5 * a**3) * tf.matmul(x, x, transpose_a=True)
+        )
+        return x, a * lower * (3.0 - a * a * lower * lower) / 2
+
+    x, _ = tf.while_loop(
+        lambda x, lower: lower < 1.0 - POLAR_TOLERANCE, step, (x, lower), maximum_iterations=40
+    )
+    return x
+
+
+POLAR_MARGIN = 0.9  # the Newton step's singular values may round below 1 by this much
+POLAR_TOLERANCE = 1e-6
 
 
 def gaussian_w2(
@@ -175,23 +219,16 @@ def gaussian_w2(
 
     |mu1 - mu2|^2 + tr(S1 + S2 - 2 (S2^1/2 S1 S2^1/2)^1/2), over E|f|^2 = tr(the style's
     second moment): scaling the activations scales both alike, as for the Gram loss. Both
-    covariances are `regularized` alike, with the style's epsilon; the traces are summed in
-    float64, so the difference, which is small beside each of them near the target, keeps
-    its sign.
+    covariances are `regularized` alike, with the style's epsilon (the target root's in
+    `covariance_root`). Both parts are sums of squares (`covariance_distance`), so the
+    distance keeps its sign near the target, where it is small beside each trace. float32
+    throughout.
     """
     target_cov = covariance(target_mean, target_second_moment)
     cov = regularized(covariance(mean, second_moment), target_cov)
-    target_cov = regularized(target_cov)
-    cross = trace_sqrt_product(cov, target_root)
-    wide = lambda x: tf.cast(x, tf.float64)  # noqa: E731
-    distance = (
-        wide(tf.reduce_sum(tf.math.squared_difference(mean, target_mean), axis=-1))
-        + wide(tf.linalg.trace(cov))
-        + wide(tf.linalg.trace(target_cov))
-        - 2 * cross
-    )
-    unit = wide(tf.maximum(tf.linalg.trace(target_second_moment), TINY))
-    return tf.cast(distance / unit, tf.float32)
+    distance = tf.reduce_sum(tf.math.squared_difference(mean, target_mean), axis=-1)
+    distance += covariance_distance(cov, target_root)
+    return distance / tf.maximum(tf.linalg.trace(target_second_moment), TINY)
 
 
 def random_directions(channels: int, count: int, seed: tf.Tensor) -> tf.Tensor:

@@ -327,8 +327,8 @@ FILE_WRITING_OPS = {
 }  # fmt: skip
 
 
-def test_served_signatures_write_no_files(export_path):
-    """Every op reachable from a signature's outputs, through nested functions, is listed."""
+def _reachable_nodes(export_path: str) -> list:
+    """Every node reachable from the served signatures' outputs, through nested functions."""
     from tensorflow.core.protobuf import saved_model_pb2
 
     saved = saved_model_pb2.SavedModel()
@@ -337,7 +337,7 @@ def test_served_signatures_write_no_files(export_path):
     meta = saved.meta_graphs[0]
     nodes = {n.name: n for n in meta.graph_def.node}
     functions = {f.signature.name: f for f in meta.graph_def.library.function}
-    ops, seen_nodes, seen_functions = set(), set(), set()
+    reached, seen_nodes, seen_functions = [], set(), set()
 
     def visit_attrs(attrs):
         for value in attrs.values():
@@ -346,7 +346,7 @@ def test_served_signatures_write_no_files(export_path):
                 if name not in seen_functions:
                     seen_functions.add(name)
                     for node in functions[name].node_def:
-                        ops.add(node.op)
+                        reached.append(node)
                         visit_attrs(node.attr)
 
     stack = [
@@ -360,11 +360,32 @@ def test_served_signatures_write_no_files(export_path):
         if node.name in seen_nodes:
             continue
         seen_nodes.add(node.name)
-        ops.add(node.op)
+        reached.append(node)
         visit_attrs(node.attr)
         stack.extend(i.lstrip("^").split(":")[0] for i in node.input)
+    ops = {n.op for n in reached}
     assert "Conv2D" in ops and {"While", "StatelessWhile"} & ops  # the walk went deep
-    assert not ops & FILE_WRITING_OPS
+    return reached
+
+
+def test_served_signatures_write_no_files(export_path):
+    """Every op reachable from a signature's outputs, through nested functions, is listed."""
+    assert not {n.op for n in _reachable_nodes(export_path)} & FILE_WRITING_OPS
+
+
+def test_the_served_signatures_compute_nothing_in_float64(export_path):
+    """TPUs have no float64 and most GPUs run it at 1/32 to 1/64 of float32's rate: no op
+    reachable from any served signature (step, stylize and the rest) takes or makes a
+    float64 tensor."""
+    from tensorflow.core.framework import types_pb2
+
+    double = types_pb2.DT_DOUBLE
+    wide = sorted(
+        f"{n.op} ({n.name})"
+        for n in _reachable_nodes(export_path)
+        if any(v.type == double or double in v.list.type for v in n.attr.values())
+    )
+    assert not wide, f"float64 ops in the served graph: {wide[:10]}"
 
 
 @pytest.mark.parametrize(

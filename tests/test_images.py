@@ -1,15 +1,17 @@
 """Image decoding of awkward files, and atomic writes."""
 
 import io
+import itertools
 import os
 import zlib
+from fractions import Fraction
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from nst_tf import images
-from nst_tf.images import ImageError, check_output_path, load_image, save_image
+from nst_tf.images import ImageError, check_output_path, load_image, resize_longest, save_image
 
 rng = np.random.default_rng(0)
 RGB = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
@@ -157,3 +159,13 @@ def test_decoding_bytes_reads_as_the_file_does(tmp_path):
     assert encode_image(RGB.astype(np.float32), ".png") == data  # what save_image writes
     with pytest.raises(ImageError, match="^gs://b/notes.jpg: not a readable image"):
         decode_image(b"not an image", "gs://b/notes.jpg")
+
+
+def test_resize_longest_rounds_each_side_half_to_even():
+    """Each side becomes side * size / longest rounded half to even (computed in integers,
+    as a served graph must not compute in float64), at least 1 pixel."""
+    for height, width, size in itertools.product(range(1, 21), range(1, 21), (7, 33)):
+        longest = max(height, width)
+        expected = [max(1, round(Fraction(side * size, longest))) for side in (height, width)]
+        shape = resize_longest(np.zeros((height, width, 3), np.float32), size).shape
+        assert list(shape[:2]) == expected, (height, width, size)

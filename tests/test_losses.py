@@ -211,6 +211,49 @@ def relu_features(shape, scale=1.0, shift=0.0):
     return np.maximum(rng.normal(shift, scale, size=shape), 0.0).astype(np.float32)
 
 
+def ill_conditioned(channels, spread, seed):
+    """A covariance [channels, channels] with eigenvalues spread log-evenly over `spread`
+    (1e4 is what trained VGG features at blocks 3 to 5 give, regularised), float64."""
+    q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(channels, channels)))
+    return (q * np.logspace(0, -np.log10(spread), channels)) @ q.T
+
+
+def np_covariance_distance(s, t):
+    root = np_sqrtm(t)
+    return np.trace(s) + np.trace(t) - 2 * np.trace(np_sqrtm(root @ s @ root))
+
+
+@pytest.mark.parametrize("spread", [1e2, 1e4, 1e5])
+def test_covariance_distance_matches_float64_eigendecompositions(spread):
+    """Far from the target, near it and at it, with the condition numbers real runs give
+    and beyond: within 1e-6 of tr(T), and never negative (the float64 traces' difference,
+    as computed before, needed float64 for that)."""
+    t = ill_conditioned(256, spread, 0)
+    far = ill_conditioned(256, spread, 1)
+    cases = {"far": far, "near": 0.99 * t + 0.01 * far, "at": t}
+    root = losses.covariance_root(tf.zeros([1, 256]), tf.constant(t[None], tf.float32))
+    for name, s in cases.items():
+        s = s + losses.COVARIANCE_REGULARIZATION * np.trace(t) / 256 * np.eye(256)
+        ours = float(losses.covariance_distance(tf.constant(s[None], tf.float32), root)[0])
+        t_regularized = root.numpy()[0].astype(np.float64) @ root.numpy()[0].T
+        expected = np_covariance_distance(s, t_regularized)
+        assert ours >= 0.0, name
+        assert abs(ours - expected) < 1e-6 * np.trace(t), (name, ours, expected)
+
+
+def test_polar_factor_is_orthogonal_and_leaves_a_symmetric_positive_factor():
+    """U of A = L^T R = U H: U^T U = I and U^T A symmetric positive definite, for triangular
+    factors of covariances with condition number 1e4."""
+    left, right = (np.linalg.cholesky(ill_conditioned(128, 1e4, seed)) for seed in (2, 3))
+    left, right = (tf.constant(m[None], tf.float32) for m in (left, right))
+    matrix = tf.matmul(left, right, transpose_a=True)
+    u = losses.polar(matrix, left, right).numpy()[0].astype(np.float64)
+    np.testing.assert_allclose(u.T @ u, np.eye(128), atol=1e-5)
+    h = u.T @ matrix.numpy()[0].astype(np.float64)
+    np.testing.assert_allclose(h, h.T, atol=1e-5 * np.abs(h).max())
+    assert np.linalg.eigvalsh((h + h.T) / 2).min() > 0
+
+
 def test_gaussian_w2_matches_numpy():
     f, s = relu_features((1, 9, 7, 6)), relu_features((1, 11, 5, 6), 2.0, 0.5)
     ours = tf_gaussian_w2(tf.constant(f), tf.constant(s)).numpy()

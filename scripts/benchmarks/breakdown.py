@@ -1,6 +1,6 @@
 """breakdown: where a default step's time goes: the network's forward pass, its backward pass,
 the style statistics (means and Gram matrices, with their gradient) and the style loss's
-matrix functions (gaussian_w2's square-root trace and its gradient), beside the whole step,
+matrix functions (gaussian_w2's covariance distance and its gradient), beside the whole step,
 in each precision and size."""
 
 from __future__ import annotations
@@ -53,9 +53,10 @@ def run(repeats: int) -> str:
         "Forward: the truncated network's forward pass alone. Backward: its forward and "
         "input gradient with a trivial loss (the bare network) less the forward pass. Style "
         "statistics: each style layer's mean and Gram matrix and their gradient, from "
-        "activations already computed. Matrix functions: `losses.trace_sqrt_product` of each "
-        "style layer's covariance, its value and gradient (the eigendecomposition of a C x C "
-        "matrix per layer, in float64). The rest: the step less all of these (content and "
+        "activations already computed. Matrix functions: `losses.covariance_distance` of each "
+        "style layer's covariance, its value and gradient (per layer a Cholesky factorisation, "
+        "two triangular solves and the polar factor of a C x C matrix by matrix products, in "
+        "float32). The rest: the step less all of these (content and "
         "total-variation terms, the loss's other sums, L-BFGS's update and line search). The "
         "step against the bare network is the median of the rounds' ratios, with their "
         "quartiles in brackets.\n\n" + "\n".join(lines)
@@ -98,7 +99,7 @@ def _rounds(precision: str, size: int, repeats: int):
             tape.watch(covariances)
             total = tf.add_n(
                 [
-                    tf.reduce_sum(losses.trace_sqrt_product(cov, root))
+                    tf.reduce_sum(losses.covariance_distance(cov, root))
                     for cov, root in zip(covariances, targets.style_root)
                 ]
             )
