@@ -115,7 +115,9 @@ def regularized(cov: tf.Tensor, reference: tf.Tensor | None = None) -> tf.Tensor
 
     Both covariances of gaussian_w2 get the same epsilon I, from the style's, so the
     distance is the exact Wasserstein-2 distance between the two regularised Gaussians:
-    zero for the style itself, never negative. The regularisation gives every eigenvalue a
+    zero for the style itself, never negative. Epsilon is at least OWN_REGULARIZATION
+    times the mean variance of `cov` itself (it decides only where that is over ten times
+    the style's) and at least TINY. The regularisation gives every eigenvalue a
     floor of epsilon, which bounds the square roots' slopes (at most 1 / (2 sqrt(epsilon)))
     and so how much the gradient amplifies rounding; directions in which both vary by less
     than about epsilon count for little, together at most that share of the distance's unit.
@@ -123,8 +125,18 @@ def regularized(cov: tf.Tensor, reference: tf.Tensor | None = None) -> tf.Tensor
     """
     reference = cov if reference is None else reference
     channels = tf.cast(tf.shape(cov)[-1], cov.dtype)
-    epsilon = COVARIANCE_REGULARIZATION * tf.linalg.trace(reference) / channels
+    epsilon = tf.maximum(
+        COVARIANCE_REGULARIZATION * tf.linalg.trace(reference),
+        OWN_REGULARIZATION * tf.linalg.trace(cov),
+    )
+    epsilon = tf.maximum(epsilon / channels, TINY)
     return cov + epsilon[:, None, None] * tf.eye(tf.shape(cov)[-1], dtype=cov.dtype)
+
+
+# ... and at least this share of their own, and TINY: a covariance over ten times the
+# style's, or the zero covariance of a single position (block5 of a 24 px image), still
+# has a float32 Cholesky factor.
+OWN_REGULARIZATION = 1e-3
 
 
 def covariance_distance(cov: tf.Tensor, root: tf.Tensor) -> tf.Tensor:
@@ -187,18 +199,21 @@ def polar(matrix: tf.Tensor, left: tf.Tensor, right: tf.Tensor) -> tf.Tensor:
     x_norm = norm(x)
     x /= x_norm
     # every singular value of x is >= 1 / |x|_F before the division, up to rounding
-    lower = POLAR_MARGIN / tf.reduce_max(x_norm)
+    lower = POLAR_MARGIN / x_norm  # [N, 1, 1]: each matrix steps as it would alone
 
     def step(x, lower):
         a = tf.sqrt(3.0 / (1.0 + lower + lower * lower))
-        x = tf.matmul(
+        stepped = tf.matmul(
             x, 1.5 * a * tf.eye(channels) - (0.5 * a**3) * tf.matmul(x, x, transpose_a=True)
         )
-        return x, a * lower * (3.0 - a * a * lower * lower) / 2
+        done = lower >= 1.0 - POLAR_TOLERANCE
+        return (tf.where(done, x, stepped),
+                tf.where(done, lower, a * lower * (3.0 - a * a * lower * lower) / 2))  # fmt: skip
 
     x, _ = tf.while_loop(
-        lambda x, lower: lower < 1.0 - POLAR_TOLERANCE, step, (x, lower), maximum_iterations=40
-    )
+        lambda x, lower: tf.reduce_any(lower < 1.0 - POLAR_TOLERANCE), step, (x, lower),
+        maximum_iterations=40,
+    )  # fmt: skip
     return x
 
 

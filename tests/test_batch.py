@@ -17,12 +17,17 @@ def contents(content):
 # after 3 steps. A history shared across the batch would already differ at the second step.
 # Adam divides each pixel's step by the size of that pixel's own gradient, so in the few
 # pixels whose gradient is as small as Adam's epsilon (a hundredth of the median) rounding
-# differences move the pixel by a fraction of a grey level in 6 steps: at most 0.76 over
-# noise seeds 0 to 2, in under 0.1% of the pixels; the mean difference stays under 0.005.
+# differences move the pixel by a grey level or two in 6 steps. The Gaussian loss's float32
+# polar factor passes the convolutions' last-bit differences on to its gradient magnified
+# by the condition number of L^T R (losses.covariance_distance): over noise seeds 0 to 2,
+# at most 2.4 grey levels, more than half a grey level in at most 1.3% of the pixels, and a
+# mean difference of at most 0.064 (with float64 eigendecompositions: 0.76 and 0.005).
 @pytest.mark.slow
-@pytest.mark.parametrize("optimizer,steps,atol", [("lbfgs", 3, 0.01), ("adam", 6, 1.0)])
+@pytest.mark.parametrize(
+    "optimizer,steps,atol,mean", [("lbfgs", 3, 0.01, 0.01), ("adam", 6, 3.0, 0.1)]
+)
 def test_batch_results_equal_single_results(
-    extractor, config, contents, style, optimizer, steps, atol
+    extractor, config, contents, style, optimizer, steps, atol, mean
 ):
     config = config.replace(optimizer=optimizer, init_noise=0.1)
     together = new_transfer(contents, style, config, extractor).run(steps)
@@ -31,7 +36,7 @@ def test_batch_results_equal_single_results(
         single = new_transfer(image, style, config, extractor).run(steps)
         assert np.abs(single - image).max() > 10  # the steps did change it
         np.testing.assert_allclose(alone, single, atol=atol)
-        assert np.abs(alone - single).mean() < 0.01
+        assert np.abs(alone - single).mean() < mean
 
 
 def test_batch_loss_is_the_sum_of_the_single_losses(extractor, config, contents, style):

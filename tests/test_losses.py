@@ -241,6 +241,23 @@ def test_covariance_distance_matches_float64_eigendecompositions(spread):
         assert abs(ours - expected) < 1e-6 * np.trace(t), (name, ours, expected)
 
 
+@pytest.mark.parametrize("image_positions, style_positions", [(1, 1), (4, 1), (1, 4)])
+def test_gaussian_w2_of_single_positions_is_finite(image_positions, style_positions):
+    """Block5 of a 24 px image is one position: a zero covariance, whose Cholesky factor
+    exists only with a floor on the regularisation. One position against one is the means'
+    distance alone; the value and gradient stay finite against four positions either way."""
+    f = tf.constant(relu_features((1, 1, image_positions, 512), 1.0, 0.5))
+    s = tf.constant(relu_features((1, 1, style_positions, 512), 2.0, 0.5))
+    with tf.GradientTape() as tape:
+        tape.watch(f)
+        loss = tf_gaussian_w2(f, s)[0]
+    assert np.isfinite(float(loss)) and float(loss) >= 0.0
+    assert np.isfinite(tape.gradient(loss, f).numpy()).all()
+    if image_positions == style_positions == 1:
+        means = np.sum((f.numpy() - s.numpy()) ** 2) / np.sum(s.numpy() ** 2)
+        assert float(loss) == pytest.approx(means, rel=1e-4)
+
+
 def test_polar_factor_is_orthogonal_and_leaves_a_symmetric_positive_factor():
     """U of A = L^T R = U H: U^T U = I and U^T A symmetric positive definite, for triangular
     factors of covariances with condition number 1e4."""
