@@ -17,6 +17,11 @@ fell from 0.91 to 0.78 by the last frame, against 0.87 from the carried frame
 A frame continues from the previous frame as it was saved (rounded to 8 bits), so a run
 resumed from the frames on disk paints the same frames as one that never stopped.
 
+With config.init "fast" (`--video --init=fast`), the first frame starts from the
+feed-forward network's picture (nst_tf.fast), as a photo does; each later frame starts from
+the carried frame where the flow is trusted and from the network's picture of that frame
+elsewhere, so what comes into view starts painted rather than smeared from its neighbours.
+
 With `fast`, each frame is painted by the feed-forward network alone (nst_tf.fast): no
 optimisation and no flow, about a second a frame. Each frame is painted on its own, so the
 strokes flicker nearly as much as frames optimised one by one (BENCHMARKS.md, video).
@@ -34,7 +39,7 @@ import keras
 import numpy as np
 
 from nst_tf import flow, pyramid
-from nst_tf.config import FRAME_STEPS, MAX_INPUT_PIXELS, Config
+from nst_tf.config import FAST_INIT, FRAME_STEPS, MAX_INPUT_PIXELS, Config
 from nst_tf.images import resize_longest, to_uint8
 from nst_tf.inputs import Image, Inputs, prepare
 from nst_tf.transfer import Callback, StyleTransfer
@@ -59,7 +64,7 @@ class ClipPainter:
     ):
         self.config = config or Config()
         self.fast = fast
-        if fast:  # its weights loaded now: WeightsError before any frame
+        if fast or self.config.init == FAST_INIT:  # loaded now: WeightsError before any frame
             from nst_tf import fast as network
 
             network.network()
@@ -68,7 +73,7 @@ class ClipPainter:
         self.extractor = extractor
         self.max_input_pixels = max_input_pixels
         self.previous: tuple[np.ndarray, np.ndarray] | None = None  # (photo, painted)
-        self._code = None  # with `fast`: the styles' code, predicted for the first frame
+        self._code = None  # the styles' code for the network, predicted once
         self._follower: StyleTransfer | None = None
 
     def scales(self) -> list[tuple[int, int]]:
@@ -100,7 +105,8 @@ class ClipPainter:
             before, painted_before = self.previous
             move = flow.motion(before, photo)
             carried = np.clip(move.warp(painted_before), 0.0, 255.0)
-            inputs = self._inputs(self.frame_config, photo, carried, carried, move.mask)
+            start = self._start(photo, carried, move.mask)
+            inputs = self._inputs(self.frame_config, photo, start, carried, move.mask)
             if self._follower is None:
                 self._follower = StyleTransfer(inputs, self.extractor)
             else:
@@ -109,6 +115,20 @@ class ClipPainter:
         painted = to_uint8(transfer.run(callback=callback)).numpy()
         self.previous = (photo, painted.astype(np.float32))
         return painted
+
+    def _start(self, photo: np.ndarray, carried: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """A later frame's start: the frame before, carried along the flow; with init
+        "fast", the network's picture of this frame where the flow is not trusted."""
+        if self.config.init != FAST_INIT:
+            return carried
+        from nst_tf import fast
+
+        if self._code is None:  # the paintings read as a run reads them
+            inputs = self._inputs(self.frame_config.replace(init="content"), photo)
+            self._code = fast.style_code(inputs.styles, inputs.blend)
+        painted = fast.transform(photo[None], self._code)[0].numpy()
+        trusted = mask[..., None]
+        return trusted * carried + (1.0 - trusted) * np.clip(painted, 0.0, 255.0)
 
     def _photo(self, frame: np.ndarray) -> np.ndarray:
         """A frame as the run sees it: float32, longest side config.size."""

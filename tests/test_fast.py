@@ -215,3 +215,25 @@ def test_a_clip_paints_fast_frame_by_frame(tmp_path):
         painted = load_image(video.frame_path(str(out), i + 1))
         expected = fast.paint(frame[None].astype(np.float32), style)[0]
         assert np.abs(painted - expected).mean() < 1.0, i
+
+
+def test_a_clips_later_frames_start_from_the_network_where_the_flow_is_not_trusted():
+    """--video --init=fast: a later frame starts from the frame before, carried, where the
+    flow is trusted (here the left half), and from the network's picture of the frame
+    elsewhere."""
+    from nst_tf.clip import ClipPainter
+    from nst_tf.config import Config
+    from nst_tf.inputs import prepare
+
+    config = Config(size=64, init="fast", weights="random")
+    painting = os.path.join(SAMPLES, "the_scream.jpg")
+    photo = load_image(os.path.join(SAMPLES, "chelsea.jpg"), 64)
+    carried = np.full_like(photo, 100.0)
+    mask = np.zeros(photo.shape[:2], np.float32)
+    mask[:, : photo.shape[1] // 2] = 1.0
+    start = ClipPainter(painting, config)._start(photo, carried, mask)
+    styles = prepare(config.replace(init="content"), photo, painting).styles
+    expected = np.clip(fast.paint(photo[None], styles)[0], 0.0, 255.0)
+    half = photo.shape[1] // 2
+    np.testing.assert_array_equal(start[:, :half], carried[:, :half])
+    np.testing.assert_allclose(start[:, half:], expected[:, half:], atol=1e-3)

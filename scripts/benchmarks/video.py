@@ -34,6 +34,7 @@ flags.DEFINE_integer("video_frame_steps", FRAME_STEPS, "video: --frame_steps.")
 # The ways a clip is painted in the flicker comparison, and each one's row.
 PAINTERS = {
     "video": "video mode (`--video`)",
+    "warm": "video mode from the network's picture (`--video --init=fast`)",
     "fast": "the network alone (`--video --fast`)",
     "alone": "one by one, as stills",
 }
@@ -88,7 +89,8 @@ def flicker() -> str:
                 StyleTransfer(stills[i], network).run()
             ).numpy()
         else:
-            painter = ClipPainter(style, config, FLAGS.video_frame_steps, extractor,
+            settings = config.replace(init="fast") if name == "warm" else config
+            painter = ClipPainter(style, settings, FLAGS.video_frame_steps, extractor,
                                   fast=name == "fast")  # fmt: skip
             paint = lambda i, painter=painter: painter.paint(frames[i])  # noqa: E731
         painted[name] = []
@@ -96,7 +98,7 @@ def flicker() -> str:
             painted[name].append(paint(i))
             print(f"video: frame {i + 1}, {name}", file=sys.stderr)
         seconds[name] = time.perf_counter() - start
-        if name == "video":
+        if name in ("video", "warm"):
             extractor = painter.extractor
     photos = [inputs.content[0] for inputs in stills]
     motions = [flow.motion(a, b) for a, b in zip(photos, photos[1:])]
@@ -132,9 +134,11 @@ def flicker() -> str:
         f"A {FLAGS.video_frames}-frame clip panning and zooming across {FLAGS.video_photo} "
         f"(scripts/make_clip.py) in the style of {FLAGS.video_style}, at {size} px with the "
         f"HED VGG16's trained features: `nst-tf --video` (the first frame with the defaults, "
-        f"each next one in {FLAGS.video_frame_steps} steps from the one before), the "
-        "feed-forward network alone on each frame (`--video --fast`), and each frame painted "
-        "on its own with the defaults, as those of `--video_painters` that ran. The temporal "
+        f"each next one in {FLAGS.video_frame_steps} steps from the one before), the same "
+        "started from the feed-forward network's picture (`--video --init=fast`: the first "
+        "frame, and each next one where the flow is not trusted), the feed-forward network "
+        "alone on each frame (`--video --fast`), and each frame painted on its own with the "
+        "defaults, as those of `--video_painters` that ran. The temporal "
         "error is `quality.temporal_error`: the mean absolute difference between each "
         "painted frame and the one before carried along the photo's optical flow, where the "
         f"flow is trusted ({100 * trusted:.0f}% of the pixels); the photo's own clip scores "
