@@ -105,7 +105,7 @@ class ClipPainter:
             before, painted_before = self.previous
             move = flow.motion(before, photo)
             carried = np.clip(move.warp(painted_before), 0.0, 255.0)
-            start = self._start(photo, carried, move.mask)
+            start = self.start(photo, carried, move.mask)
             inputs = self._inputs(self.frame_config, photo, start, carried, move.mask)
             if self._follower is None:
                 self._follower = StyleTransfer(inputs, self.extractor)
@@ -116,7 +116,7 @@ class ClipPainter:
         self.previous = (photo, painted.astype(np.float32))
         return painted
 
-    def _start(self, photo: np.ndarray, carried: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def start(self, photo: np.ndarray, carried: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """A later frame's start: the frame before, carried along the flow; with init
         "fast", the network's picture of this frame where the flow is not trusted."""
         if self.config.init != FAST_INIT:

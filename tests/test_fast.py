@@ -231,7 +231,7 @@ def test_a_clips_later_frames_start_from_the_network_where_the_flow_is_not_trust
     carried = np.full_like(photo, 100.0)
     mask = np.zeros(photo.shape[:2], np.float32)
     mask[:, : photo.shape[1] // 2] = 1.0
-    start = ClipPainter(painting, config)._start(photo, carried, mask)
+    start = ClipPainter(painting, config).start(photo, carried, mask)
     styles = prepare(config.replace(init="content"), photo, painting).styles
     expected = np.clip(fast.paint(photo[None], styles)[0], 0.0, 255.0)
     half = photo.shape[1] // 2
