@@ -35,9 +35,7 @@ class Targets(NamedTuple):
     temporal: tf.Tensor | None = None  # video: the previous painted frame warped, [B, H, W, 3]
     temporal_mask: tf.Tensor | None = None  # [B, H, W, 1] in [0, 1]: where that warp holds
     style_mean: tuple[tf.Tensor, ...] = ()  # gaussian_w2: per style layer, [1 or R, c]
-    style_root: tuple[
-        tf.Tensor, ...
-    ] = ()  # gaussian_w2: covariances' Cholesky roots, [1 or R, c, c]
+    style_root: tuple[tf.Tensor, ...] = ()  # gaussian_w2: Cholesky roots, [1 or R, c, c]
     style_samples: tuple[tf.Tensor, ...] = ()  # sliced_w2: every style's activations, [M, c]
     style_weights: tuple[tf.Tensor, ...] = ()  # sliced_w2: their weights, [1 or R, M]
 
