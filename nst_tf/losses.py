@@ -159,7 +159,7 @@ def covariance_distance(cov: tf.Tensor, root: tf.Tensor) -> tf.Tensor:
     @tf.custom_gradient
     def distance(cov):
         factor = tf.linalg.cholesky(cov)
-        rotation = polar(tf.matmul(factor, root, transpose_a=True), factor, root)
+        rotation = polar(factor, root)
         residual = tf.matmul(factor, rotation) - root
         value = tf.reduce_sum(tf.square(residual), axis=[-2, -1])
 
@@ -175,8 +175,8 @@ def covariance_distance(cov: tf.Tensor, root: tf.Tensor) -> tf.Tensor:
     return distance(cov)
 
 
-def polar(matrix: tf.Tensor, left: tf.Tensor, right: tf.Tensor) -> tf.Tensor:
-    """The orthogonal polar factor U of matrix = left^T right = U H [N, C, C], for lower
+def polar(left: tf.Tensor, right: tf.Tensor) -> tf.Tensor:
+    """The orthogonal polar factor U of A = left^T right = U H [N, C, C], for lower
     triangular, invertible left [N, C, C] and right [N or 1, C, C].
 
     One scaled Newton step, X = (mu A + A^-T / mu) / 2 with mu = (|A^-1|_F / |A|_F)^1/2
@@ -188,6 +188,7 @@ def polar(matrix: tf.Tensor, left: tf.Tensor, right: tf.Tensor) -> tf.Tensor:
     onto [l', 1], l' = a l (3 - a^2 l^2) / 2, until l' is 1 to within 1e-6: matrix products
     only, two per step, about ten steps where the condition number is 1e4.
     """
+    matrix = tf.matmul(left, right, transpose_a=True)
     channels = tf.shape(matrix)[-1]
     eye = tf.eye(channels, batch_shape=tf.shape(right)[:-2])
     inverse_t = tf.linalg.triangular_solve(  # A^-T = left^-1 right^-T

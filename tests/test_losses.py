@@ -264,7 +264,7 @@ def test_polar_factor_is_orthogonal_and_leaves_a_symmetric_positive_factor():
     left, right = (np.linalg.cholesky(ill_conditioned(128, 1e4, seed)) for seed in (2, 3))
     left, right = (tf.constant(m[None], tf.float32) for m in (left, right))
     matrix = tf.matmul(left, right, transpose_a=True)
-    u = losses.polar(matrix, left, right).numpy()[0].astype(np.float64)
+    u = losses.polar(left, right).numpy()[0].astype(np.float64)
     np.testing.assert_allclose(u.T @ u, np.eye(128), atol=1e-5)
     h = u.T @ matrix.numpy()[0].astype(np.float64)
     np.testing.assert_allclose(h, h.T, atol=1e-5 * np.abs(h).max())
