@@ -95,9 +95,7 @@ class ClipPainter:
             from nst_tf import fast
 
             inputs = self._inputs(self.config, photo)
-            if self._code is None:
-                self._code = fast.style_code(inputs.styles, inputs.blend)
-            return to_uint8(fast.stylize(inputs, self._code)[0]).numpy()
+            return to_uint8(fast.stylize(inputs, self._style_code(inputs))[0]).numpy()
         if self.previous is None:
             transfer = StyleTransfer(self._inputs(self.config, photo), self.extractor)
             self.extractor = transfer.objective.extractor
@@ -124,11 +122,19 @@ class ClipPainter:
         from nst_tf import fast
 
         if self._code is None:  # the paintings read as a run reads them
-            inputs = self._inputs(self.frame_config.replace(init="content"), photo)
-            self._code = fast.style_code(inputs.styles, inputs.blend)
+            self._style_code(self._inputs(self.frame_config.replace(init="content"), photo))
         painted = fast.transform(photo[None], self._code)[0].numpy()
         trusted = mask[..., None]
         return trusted * carried + (1.0 - trusted) * np.clip(painted, 0.0, 255.0)
+
+    def _style_code(self, inputs: Inputs):
+        """The network's code of the run's paintings, predicted for the first frame that
+        needs it and kept for the clip."""
+        from nst_tf import fast
+
+        if self._code is None:
+            self._code = fast.style_code(inputs.styles, inputs.blend)
+        return self._code
 
     def _photo(self, frame: np.ndarray) -> np.ndarray:
         """A frame as the run sees it: float32, longest side config.size."""
