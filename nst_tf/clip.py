@@ -116,16 +116,15 @@ class ClipPainter:
 
     def start(self, photo: np.ndarray, carried: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """A later frame's start: the frame before, carried along the flow; with init
-        "fast", the network's picture of this frame where the flow is not trusted."""
+        "fast", the network's start for this frame (fast.start) where the flow is not trusted."""
         if self.config.init != FAST_INIT:
             return carried
         from nst_tf import fast
 
         if self._code is None:  # the paintings read as a run reads them
             self._style_code(self._inputs(self.frame_config.replace(init="content"), photo))
-        painted = fast.transform(photo[None], self._code)[0].numpy()
         trusted = mask[..., None]
-        return trusted * carried + (1.0 - trusted) * np.clip(painted, 0.0, 255.0)
+        return trusted * carried + (1.0 - trusted) * fast.start(photo[None], self._code)[0]
 
     def _style_code(self, inputs: Inputs):
         """The network's code of the run's paintings, predicted for the first frame that

@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from nst_tf import pyramid
+from nst_tf.colors import RGB_TO_YIQ
 from nst_tf.features import WeightsError
 
 STYLE_SIZE = 256  # the predictor's input side, in pixels
@@ -45,6 +46,7 @@ EXPANSION = 6
 INSTANCE_NORM_EPSILON = 1e-5
 RESIDUAL_BLOCKS = 5
 FILTER_BLOCK = 8  # the transformer's convolutions compute filters in blocks of this many
+START_LIGHT = 32  # long side, in pixels, of the photo's light that a warm `start` keeps
 
 
 def name(scope: str) -> str:
@@ -327,6 +329,30 @@ def paint(
     with `blend`, default equal): [B, H, W, 3] float32."""
     blend = blend or [1.0 / len(styles)] * len(styles)
     return transform(content, style_code(styles, blend)).numpy()
+
+
+def start(content: np.ndarray, code: tf.Tensor) -> np.ndarray:
+    """The optimisation's start from the network (`--init=fast`): its picture of photos
+    [B, H, W, 3] in [0, 255] in the style of a code, with the picture's light at a coarse
+    scale (START_LIGHT pixels on the long side) replaced by the photos'. The optimisation
+    keeps the light layout it starts from, and the network paints its own: started from its
+    bare picture, the optimisation ended with less of the photo's light than from the photo
+    (BENCHMARKS.md, "Starting from the feed-forward network's picture"). [B, H, W, 3]
+    float32 in [0, 255]."""
+    content = tf.convert_to_tensor(content, tf.float32)
+    painted = transform(content, code)
+    light = _coarse_luma(content) - _coarse_luma(painted)
+    return tf.clip_by_value(painted + light, 0.0, 255.0).numpy()
+
+
+def _coarse_luma(images: tf.Tensor) -> tf.Tensor:
+    """The luma (Rec. 601) of images [B, H, W, 3] area-averaged down to START_LIGHT pixels on
+    the long side and bilinearly back: [B, H, W, 1]."""
+    luma = tf.tensordot(images, tf.constant(RGB_TO_YIQ[0], tf.float32), 1)[..., None]
+    height, width = images.shape[1:3]
+    scale = START_LIGHT / max(height, width)
+    small = (max(1, round(height * scale)), max(1, round(width * scale)))
+    return tf.image.resize(tf.image.resize(luma, small, "area"), (height, width), "bilinear")
 
 
 def picture(config, content, code: tf.Tensor) -> tf.Tensor:

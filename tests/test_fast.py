@@ -164,6 +164,26 @@ def test_paint_takes_photos_of_any_size_and_blends_codes_linearly(models):
     assert mixed == pytest.approx(expected, abs=1e-5)
 
 
+def test_the_warm_start_is_the_networks_picture_in_the_photos_light(models):
+    """fast.start changes the network's picture by one smooth shift of light, the same in
+    each colour channel, that gives it the photo's light layout."""
+    from nst_tf import quality
+
+    photo = load_image(os.path.join(SAMPLES, "rocket.jpg"), 128)
+    style = load_image(os.path.join(SAMPLES, "the_scream.jpg"))
+    painted = fast.paint(photo[None], [style])[0]
+    start = fast.start(photo[None], fast.style_code([style], [1.0]))[0]
+    shift = start - painted
+    unclipped = np.all((start > 0.0) & (start < 255.0), axis=-1)
+    assert unclipped.mean() > 0.5  # a dark photo: some of the shifted pixels are clipped
+    assert np.ptp(shift[unclipped], axis=-1).max() < 1e-3  # light only, not colour
+    inside = unclipped[:, 2:] & unclipped[:, 1:-1] & unclipped[:, :-2]
+    curvature = lambda image: np.abs(np.diff(image, 2, axis=1))[inside].mean()  # noqa: E731
+    assert curvature(shift) < 0.1 * curvature(painted)  # smooth: the network's strokes kept
+    assert quality.light_layout(painted, photo) < 0.8
+    assert quality.light_layout(start, photo) > 0.95
+
+
 def test_init_fast_starts_from_the_networks_picture(models):
     from nst_tf.config import Config, ConfigError
     from nst_tf.export import served_config
@@ -172,7 +192,8 @@ def test_init_fast_starts_from_the_networks_picture(models):
     config = Config(size=64, steps=2, weights="random", init="fast")
     photo, painting = (os.path.join(SAMPLES, n) for n in ("chelsea.jpg", "the_scream.jpg"))
     inputs = prepare(config, photo, painting)
-    assert inputs.init == pytest.approx(fast.paint(inputs.content, inputs.styles)[0], abs=1e-3)
+    code = fast.style_code(inputs.styles, inputs.blend)
+    assert inputs.init == pytest.approx(fast.start(inputs.content, code)[0], abs=1e-3)
     with pytest.raises(ConfigError, match="init=fast cannot be served"):
         served_config(config)
 
@@ -217,7 +238,7 @@ def test_a_clip_paints_fast_frame_by_frame(tmp_path):
 
 def test_a_clips_later_frames_start_from_the_network_where_the_flow_is_not_trusted():
     """--video --init=fast: a later frame starts from the frame before, carried, where the
-    flow is trusted (here the left half), and from the network's picture of the frame
+    flow is trusted (here the left half), and from the network's start for the frame
     elsewhere."""
     from nst_tf.clip import ClipPainter
     from nst_tf.config import Config
@@ -231,7 +252,7 @@ def test_a_clips_later_frames_start_from_the_network_where_the_flow_is_not_trust
     mask[:, : photo.shape[1] // 2] = 1.0
     start = ClipPainter(painting, config).start(photo, carried, mask)
     styles = prepare(config.replace(init="content"), photo, painting).styles
-    expected = np.clip(fast.paint(photo[None], styles)[0], 0.0, 255.0)
+    expected = fast.start(photo[None], fast.style_code(styles, [1.0]))[0]
     half = photo.shape[1] // 2
     np.testing.assert_array_equal(start[:, :half], carried[:, :half])
     np.testing.assert_allclose(start[:, half:], expected[:, half:], atol=1e-3)
