@@ -188,7 +188,8 @@ class Config:
     init: str = setting(
         "content",
         f"Starting image: {', '.join(INIT_CHOICES)}, {FAST_INIT} (the picture of Ghiasi et "
-        "al.'s feed-forward network, from the fast extra) or an image file.",
+        "al.'s feed-forward network in the photo's light, from the fast extra) or an image "
+        "file.",
     )
     init_noise: float = setting(0.0, "Fraction (0 to 1) of seeded noise mixed into the init.")
     network: str = setting(
