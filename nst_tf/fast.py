@@ -140,7 +140,8 @@ class BlockConv2D(keras.layers.Conv2D):
 
     def convolution_op(self, inputs, kernel):
         extra = -self.filters % FILTER_BLOCK
-        kernel = keras.ops.pad(kernel, [[0, 0], [0, 0], [0, 0], [0, extra]])
+        zeros = keras.ops.zeros((*kernel.shape[:3], extra), kernel.dtype)
+        kernel = keras.ops.concatenate([kernel, zeros], axis=-1)
         return super().convolution_op(inputs, kernel)[..., : self.filters]
 
 

@@ -150,6 +150,25 @@ def test_missing_or_wrong_weights_are_one_sentence(tmp_path, models):
         fast.load_onnx(fast.transformer(), paths["predictor"])
 
 
+def test_the_transformer_runs_under_onednns_graph_rewrites():
+    """TensorFlow turns oneDNN's graph rewrites on by default only on CPUs with AVX-512 VNNI,
+    BF16 or AMX; there a Pad on a convolution's filter was fused as if it padded the input,
+    and the process aborted. Here they are on whatever the CPU."""
+    import subprocess
+    import sys
+
+    script = (
+        "import tensorflow as tf; from nst_tf import fast; t = fast.transformer(); "
+        "print(tf.function(t)([tf.zeros([1, 8, 8, 3]), tf.zeros([1, fast.CODE_SIZE])]).shape)"
+    )
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("(1, 8, 8, 3)")
+
+
 def test_paint_takes_photos_of_any_size_and_blends_codes_linearly(models):
     styles = [
         load_image(os.path.join(SAMPLES, name), 96) for name in ("the_scream.jpg", "shipwreck.jpg")
