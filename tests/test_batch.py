@@ -14,29 +14,33 @@ def contents(content):
 
 # Batched and single convolutions may round differently in the last bit, and early L-BFGS
 # steps (no line search) amplify such differences about tenfold a step, so L-BFGS is compared
-# after 3 steps. A history shared across the batch would already differ at the second step.
-# Adam divides each pixel's step by the size of that pixel's own gradient, so in the few
-# pixels whose gradient is as small as Adam's epsilon (a hundredth of the median) rounding
-# differences move the pixel by a grey level or two in 6 steps. The Gaussian loss's float32
-# polar factor passes the convolutions' last-bit differences on to its gradient magnified
-# by the condition number of L^T R (losses.covariance_distance): over noise seeds 0 to 2,
-# at most 2.4 grey levels, more than half a grey level in at most 1.3% of the pixels, and a
-# mean difference of at most 0.064 (with float64 eigendecompositions: 0.76 and 0.005).
+# after 3 steps, every pixel to a hundredth of a grey level. A history shared across the
+# batch would already differ at the second step.
+# Adam moves each pixel by about its learning rate a step whatever the size of its gradient,
+# so where a gradient is near zero a rounding difference can flip the step's sign: a few
+# pixels end several grey levels apart while the rest agree. Where oneDNN's graph rewrites
+# are on (CPUs with AVX-512 VNNI, BF16 or AMX), batched and single convolutions differ more:
+# after 6 steps 1.4% of the pixels were more than a grey level apart (the most, 10.7) and
+# the mean difference was 0.12, against 0.064 at most without them. Moments shared across
+# the batch, or images mixed up, would move most pixels by many grey levels.
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "optimizer,steps,atol,mean", [("lbfgs", 3, 0.01, 0.01), ("adam", 6, 3.0, 0.1)]
+    "optimizer,steps,grey,share,mean", [("lbfgs", 3, 0.01, 0.0, 0.01), ("adam", 6, 1.0, 0.03, 0.2)]
 )
 def test_batch_results_equal_single_results(
-    extractor, config, contents, style, optimizer, steps, atol, mean
+    extractor, config, contents, style, optimizer, steps, grey, share, mean
 ):
+    """Each image of a batch ends as it does alone: at most `share` of its pixels more than
+    `grey` grey levels apart, and a mean difference under `mean`."""
     config = config.replace(optimizer=optimizer, init_noise=0.1)
     together = new_transfer(contents, style, config, extractor).run(steps)
     assert together.shape == (3, *contents[0].shape)
     for image, alone in zip(contents, together):
         single = new_transfer(image, style, config, extractor).run(steps)
         assert np.abs(single - image).max() > 10  # the steps did change it
-        np.testing.assert_allclose(alone, single, atol=atol)
-        assert np.abs(alone - single).mean() < mean
+        difference = np.abs(alone - single)
+        assert (difference > grey).mean() <= share
+        assert difference.mean() < mean
 
 
 def test_batch_loss_is_the_sum_of_the_single_losses(extractor, config, contents, style):
