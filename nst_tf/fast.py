@@ -140,6 +140,8 @@ class BlockConv2D(keras.layers.Conv2D):
 
     def convolution_op(self, inputs, kernel):
         extra = -self.filters % FILTER_BLOCK
+        # zeros concatenated, not a Pad: oneDNN's graph rewrite fuses a Pad that feeds a
+        # convolution as the input's padding, whichever input it feeds
         zeros = keras.ops.zeros((*kernel.shape[:3], extra), kernel.dtype)
         kernel = keras.ops.concatenate([kernel, zeros], axis=-1)
         return super().convolution_op(inputs, kernel)[..., : self.filters]
