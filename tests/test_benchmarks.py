@@ -77,3 +77,25 @@ def test_a_suite_runs_from_the_command(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("### Batch against one image at a time\n\nDate: ")
     assert "| batch of 2 |" in result.stdout
+
+
+def test_settled_is_the_first_snapshot_near_the_last_at_every_depth():
+    from benchmarks.time_to_quality import SLACK, Trace, settled
+
+    from nst_tf.quality import DEPTHS
+
+    def measures(value, block5=None, edges=0.8):
+        return {**dict.fromkeys(DEPTHS, value), "block5": block5 or value, "edges": edges}
+
+    trace = Trace("defaults", seconds=[0, 1, 2, 3, 4], steps=[0, 10, 20, 30, 40])
+    trace.measures = [
+        measures(1.0),
+        measures(0.5, block5=0.9),  # the shallow blocks there, block 5 not
+        measures(0.5 + SLACK / 2, edges=0.8 - 2 * SLACK),  # every depth there, edges not
+        measures(0.5 + SLACK / 2),
+        measures(0.5),
+    ]
+    trace.scheduled = 2
+    assert settled(trace) == 3
+    trace.scheduled = 4  # stopped at its schedule: nothing to have converged to
+    assert settled(trace) is None
