@@ -81,16 +81,51 @@ def moments(
 ) -> tuple[tf.Tensor | None, tf.Tensor]:
     """The mean [N, C] (None unless `with_mean`) and the Gram matrix [N, C, C] (the second
     moment) of activations [B, H, W, C]: N = B, or with masks [R, H, W, 1] (for one image),
-    N = R, each over its masked region as `masked_gram`."""
-    wide = tf.cast(features, tf.float32)  # a bfloat16 mean would be rounded to 8 bits
+    N = R, each over its masked region as `masked_gram`. Without masks both come from the
+    same matrix products (`_moments_in`)."""
     if masks is None:
-        mean = tf.reduce_mean(wide, axis=[1, 2]) if with_mean else None
-        return mean, gram(features, products)
+        if not with_mean:
+            return None, gram(features, products)
+        return _moments_in(tf.as_dtype(products))(features)
     mean = None
     if with_mean:
+        wide = tf.cast(features, tf.float32)
         area = tf.reduce_sum(masks, axis=[1, 2])
         mean = tf.math.divide_no_nan(tf.reduce_sum(wide * masks, axis=[1, 2]), area)
     return mean, masked_gram(features, masks, products)
+
+
+@functools.cache
+def _moments_in(dtype: tf.DType):
+    """The mean and Gram matrix of activations [B, H, W, C] from matrix products in `dtype`,
+    as `gram`'s: the mean is 1^T F / HW, a product with a row of ones, so under
+    mixed_bfloat16 it is summed in float32 by the kernel and rounded once to bfloat16's 8
+    bits, as the Gram matrix is. Its gradient is written out in one expression,
+    F ((dG + dG^T) / HW) + 1 dmu^T / HW: a full-size activation is read and written once
+    on the way back, where a float32 mean and automatic differentiation took a float32
+    copy of it, a reduction, a broadcast and a sum of two full-size gradients (at 512 px,
+    block 1's 16.7 million values each)."""
+
+    @tf.custom_gradient
+    def moments(features: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        shape = tf.shape(features)
+        positions = tf.cast(shape[1] * shape[2], tf.float32)
+        flat = tf.cast(tf.reshape(features, [shape[0], -1, shape[3]]), dtype)
+        ones = tf.ones([shape[0], 1, shape[1] * shape[2]], dtype)
+        mean = tf.cast(tf.matmul(ones, flat)[:, 0], tf.float32) / positions
+        gram_matrix = tf.cast(tf.matmul(flat, flat, transpose_a=True), tf.float32) / positions
+
+        def gradient(d_mean, d_gram):
+            d_mean = tf.zeros_like(mean) if d_mean is None else d_mean
+            d_gram = tf.zeros_like(gram_matrix) if d_gram is None else d_gram
+            symmetric = (d_gram + tf.linalg.matrix_transpose(d_gram)) / positions
+            product = tf.matmul(flat, tf.cast(symmetric, dtype))
+            product += tf.cast(d_mean / positions, dtype)[:, None, :]
+            return tf.reshape(tf.cast(product, features.dtype), shape)
+
+        return (mean, gram_matrix), gradient
+
+    return moments
 
 
 def covariance(mean: tf.Tensor, second_moment: tf.Tensor) -> tf.Tensor:
