@@ -44,19 +44,30 @@ def gram(features: tf.Tensor, products: str = "float32") -> tf.Tensor:
 def _gram_in(dtype: tf.DType):
     @tf.custom_gradient
     def gram(features: tf.Tensor) -> tf.Tensor:
-        shape = tf.shape(features)
-        positions = tf.cast(shape[1] * shape[2], tf.float32)
-        flat = tf.cast(tf.reshape(features, [shape[0], -1, shape[3]]), dtype)
-        gram_matrix = tf.cast(tf.matmul(flat, flat, transpose_a=True), tf.float32) / positions
-
-        def gradient(upstream):
-            symmetric = (upstream + tf.linalg.matrix_transpose(upstream)) / positions
-            product = tf.matmul(flat, tf.cast(symmetric, dtype))
-            return tf.reshape(tf.cast(product, tf.float32), shape)
-
-        return gram_matrix, gradient
+        flat, positions, gram_matrix = _gram_products(features, dtype)
+        return gram_matrix, lambda d_gram: _gram_backward(flat, d_gram, positions, features)
 
     return gram
+
+
+def _gram_products(features: tf.Tensor, dtype: tf.DType):
+    """The activations [B, H, W, C] as [B, HW, C] in `dtype`, HW as float32, and their Gram
+    matrix F^T F / HW [B, C, C] in float32."""
+    shape = tf.shape(features)
+    positions = tf.cast(shape[1] * shape[2], tf.float32)
+    flat = tf.cast(tf.reshape(features, [shape[0], -1, shape[3]]), dtype)
+    return flat, positions, tf.cast(tf.matmul(flat, flat, transpose_a=True), tf.float32) / positions
+
+
+def _gram_backward(flat, d_gram, positions, features, d_mean=None):
+    """The gradient with respect to `features` of the Gram matrix (upstream `d_gram`) and,
+    where `d_mean` is given, of the mean: F (dG + dG^T) / HW + 1 dmu^T / HW, one product
+    in the products' dtype, rounded once, and the mean's part added in float32."""
+    symmetric = (d_gram + tf.linalg.matrix_transpose(d_gram)) / positions
+    product = tf.cast(tf.matmul(flat, tf.cast(symmetric, flat.dtype)), features.dtype)
+    if d_mean is not None:
+        product += (d_mean / positions)[:, None, :]
+    return tf.reshape(product, tf.shape(features))
 
 
 def masked_gram(features: tf.Tensor, masks: tf.Tensor, products: str = "float32") -> tf.Tensor:
@@ -102,29 +113,21 @@ def _moments_in(dtype: tf.DType):
     own float32: rounded to bfloat16's 8 bits, the mean's outer product would take about
     ten times as much from the covariance's smallest eigenvalues as the Gram matrix's
     rounding does (a 64-position, 512-channel layer's fell to -0.26 against a
-    regularisation of 0.005). Its gradient is written out in one expression,
-    F ((dG + dG^T) / HW) + 1 dmu^T / HW: a full-size activation is read and written once
-    on the way back, where a float32 mean and automatic differentiation took a float32
-    copy of it, a reduction, a broadcast and a sum of two full-size gradients (at 512 px,
-    block 1's 16.7 million values each)."""
+    regularisation of 0.005). Their gradient is written out (`_gram_backward`): one product
+    and the mean's part added to it, where a float32 mean and automatic differentiation
+    took a float32 copy of the activations, a reduction, a broadcast and a sum of two
+    full-size gradients (at 512 px, block 1's 16.7 million values each)."""
 
     @tf.custom_gradient
     def moments(features: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        shape = tf.shape(features)
-        positions = tf.cast(shape[1] * shape[2], tf.float32)
-        wide = tf.reshape(features, [shape[0], -1, shape[3]])
-        flat = tf.cast(wide, dtype)
-        ones = tf.ones([shape[0], 1, shape[1] * shape[2]], wide.dtype)
+        flat, positions, gram_matrix = _gram_products(features, dtype)
+        wide = tf.reshape(features, tf.shape(flat))
+        ones = tf.ones([tf.shape(flat)[0], 1, tf.shape(flat)[1]], features.dtype)
         mean = tf.cast(tf.matmul(ones, wide)[:, 0], tf.float32) / positions
-        gram_matrix = tf.cast(tf.matmul(flat, flat, transpose_a=True), tf.float32) / positions
 
         def gradient(d_mean, d_gram):
-            d_mean = tf.zeros_like(mean) if d_mean is None else d_mean
             d_gram = tf.zeros_like(gram_matrix) if d_gram is None else d_gram
-            symmetric = (d_gram + tf.linalg.matrix_transpose(d_gram)) / positions
-            product = tf.matmul(flat, tf.cast(symmetric, dtype))
-            product += tf.cast(d_mean / positions, dtype)[:, None, :]
-            return tf.reshape(tf.cast(product, features.dtype), shape)
+            return _gram_backward(flat, d_gram, positions, features, d_mean)
 
         return (mean, gram_matrix), gradient
 
