@@ -25,9 +25,9 @@ from nst_tf.config import NETWORK_LAYERS, WEIGHT_CHOICES
 BGR_MEAN = (103.939, 116.779, 123.68)
 # ImageNet's RGB statistics on [0, 1], for networks trained on normalised input.
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-# From this many input channels up, a float32 convolution on CPU runs as a transposed one
-# (see Conv2D): there TensorFlow's forward convolution runs at about half the speed of its
-# input gradient (BENCHMARKS.md, conv suite).
+# From this many input channels up, a float32 convolution on a CPU with oneDNN runs as a
+# transposed one (see Conv2D): there TensorFlow's forward convolution runs at about half
+# the speed of its input gradient (BENCHMARKS.md, conv suite).
 TRANSPOSED_FORWARD_CHANNELS = 256
 
 
@@ -57,15 +57,19 @@ class ImageNetPreprocess(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="nst_tf")
 class Conv2D(keras.layers.Conv2D):
-    """Keras's Conv2D, whose float32 forward pass on CPU, from TRANSPOSED_FORWARD_CHANNELS
-    input channels up, runs as the transposed convolution that sums the same products.
+    """Keras's Conv2D, whose stride-1 "same" float32 convolutions on CPU compute their
+    forward pass and their input gradient each by the faster of TensorFlow's two kernels
+    for the same sums (`same_conv`, `conv_plan`).
 
-    TensorFlow hands oneDNN the forward kernel in its plain [h, w, in, out] layout, while the
-    input gradient (a transposed convolution) first reorders it into oneDNN's blocked layout,
-    and on the deep VGG19 layers then runs about twice as fast. A stride-1 "same" convolution
-    is the transposed convolution with the kernel flipped in space and its channels swapped,
-    so those layers compute their forward pass that way. Values and gradients are the
-    convolution's, to float rounding (tests/test_features.py).
+    A stride-1 "same" convolution with an odd-sized kernel is the transposed convolution
+    with the kernel flipped in space and its channels swapped, and its input gradient (a
+    transposed convolution) is the convolution with that flipped kernel. Which kernel is
+    faster depends on the library TensorFlow runs them with. oneDNN is handed the forward
+    kernel in its plain [h, w, in, out] layout, while the transposed convolution first
+    reorders it into oneDNN's blocked layout and on the deep VGG19 layers then runs about
+    twice as fast. TensorFlow's own (Eigen) kernels are the other way round: the transposed
+    convolution is about half as fast as the convolution at every layer. Values and
+    gradients are the convolution's, to float rounding (tests/test_features.py).
     """
 
     def convolution_op(self, inputs, kernel):
@@ -73,36 +77,69 @@ class Conv2D(keras.layers.Conv2D):
             self.strides == (1, 1) == self.dilation_rate
             and self.padding == "same"
             and all(size % 2 for size in self.kernel_size)
-            and runs_transposed(kernel.shape[2], self.compute_dtype)
         ):
-            return same_conv_as_transpose(inputs, tf.convert_to_tensor(kernel))
+            plan = conv_plan(kernel.shape[2], self.compute_dtype)
+            if plan != ("conv", "transposed"):
+                return same_conv(inputs, tf.convert_to_tensor(kernel), *plan)
         return super().convolution_op(inputs, kernel)
 
 
-@tf.custom_gradient
-def same_conv_as_transpose(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
-    """tf.nn.conv2d(x, kernel, 1, "SAME") for an odd-sized kernel [h, w, in, out], computed
-    as a transposed convolution, with the convolution's own gradients."""
-    flipped = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
-    shape = tf.concat([tf.shape(x)[:-1], tf.shape(kernel)[-1:]], axis=0)
+def same_conv(x: tf.Tensor, kernel: tf.Tensor, forward: str, gradient: str) -> tf.Tensor:
+    """tf.nn.conv2d(x, kernel, 1, "SAME") for an odd-sized kernel [h, w, in, out], its value
+    computed by the `forward` kernel and its input gradient by the `gradient` kernel, each
+    "conv" or "transposed"; the kernel's gradient is the convolution's own."""
 
-    def gradient(upstream):
-        dx = tf.nn.conv2d_transpose(upstream, kernel, tf.shape(x), 1, "SAME")
-        dkernel = tf.raw_ops.Conv2DBackpropFilter(
-            input=x, filter_sizes=tf.shape(kernel), out_backprop=upstream,
-            strides=[1, 1, 1, 1], padding="SAME",
-        )  # fmt: skip
-        return dx, dkernel
+    @tf.custom_gradient
+    def convolve(x, kernel):
+        def gradient_of(upstream):
+            dx = convolve_same(upstream, flipped(kernel), gradient, tf.shape(x))
+            dkernel = tf.raw_ops.Conv2DBackpropFilter(
+                input=x, filter_sizes=tf.shape(kernel), out_backprop=upstream,
+                strides=[1, 1, 1, 1], padding="SAME",
+            )  # fmt: skip
+            return dx, dkernel
 
-    return tf.nn.conv2d_transpose(x, flipped, shape, 1, "SAME"), gradient
+        shape = tf.concat([tf.shape(x)[:-1], tf.shape(kernel)[-1:]], axis=0)
+        return convolve_same(x, kernel, forward, shape), gradient_of
+
+    return convolve(x, kernel)
 
 
-def runs_transposed(in_channels: int, dtype: str = "float32") -> bool:
-    """Whether nst_tf's Conv2D computes a forward pass with this many input channels, in this
-    compute dtype, as a transposed convolution: float32 on CPU, from
-    TRANSPOSED_FORWARD_CHANNELS up."""
-    deep = in_channels >= TRANSPOSED_FORWARD_CHANNELS
-    return dtype == "float32" and deep and not on_accelerator()
+def convolve_same(x: tf.Tensor, kernel: tf.Tensor, by: str, shape: tf.Tensor) -> tf.Tensor:
+    """The stride-1 "same" convolution of x with kernel [h, w, in, out] (output `shape`),
+    by tf.nn.conv2d ("conv") or as the transposed convolution with the flipped kernel."""
+    if by == "conv":
+        return tf.nn.conv2d(x, kernel, 1, "SAME")
+    return tf.nn.conv2d_transpose(x, flipped(kernel), shape, 1, "SAME")
+
+
+def flipped(kernel: tf.Tensor) -> tf.Tensor:
+    """The kernel [h, w, in, out] flipped in space with its channels swapped, [h, w, out, in]:
+    the convolution with it is the transposed convolution with `kernel`."""
+    return tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
+
+
+def conv_plan(in_channels: int, dtype: str = "float32") -> tuple[str, str]:
+    """The kernels ("conv" or "transposed") nst_tf's Conv2D computes a forward pass and an
+    input gradient with, for this many input channels in this compute dtype. Float32 on a
+    CPU: with oneDNN (`onednn`), the forward pass transposed from
+    TRANSPOSED_FORWARD_CHANNELS up; with TensorFlow's own kernels, the input gradient as a
+    convolution. Elsewhere TensorFlow's own choice, ("conv", "transposed")."""
+    if dtype != "float32" or on_accelerator():
+        return "conv", "transposed"
+    if onednn():
+        deep = in_channels >= TRANSPOSED_FORWARD_CHANNELS
+        return ("transposed" if deep else "conv"), "transposed"
+    return "conv", "conv"
+
+
+def onednn() -> bool:
+    """Whether TensorFlow runs its CPU kernels through oneDNN. On Linux it does by default
+    only on CPUs with AVX-512 VNNI or BF16, AVX-VNNI or AMX; TF_ENABLE_ONEDNN_OPTS=1 (before
+    TensorFlow loads) turns it on elsewhere, 0 off."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 def resolve_precision(precision: str) -> str:

@@ -211,7 +211,11 @@ def test_hed_weights_are_refused_for_vgg19():
 
 
 @pytest.mark.parametrize("channels", [3, 5])
-def test_transposed_convolution_is_the_convolution_with_its_gradients(channels):
+@pytest.mark.parametrize("forward", ["conv", "transposed"])
+@pytest.mark.parametrize("gradient", ["conv", "transposed"])
+def test_same_conv_by_either_kernel_is_the_convolution_with_its_gradients(
+    channels, forward, gradient
+):
     rng = np.random.default_rng(channels)
     x = tf.constant(rng.normal(size=(2, 7, 6, channels)))
     kernel = tf.constant(rng.normal(size=(3, 3, channels, 4)))
@@ -226,16 +230,22 @@ def test_transposed_convolution_is_the_convolution_with_its_gradients(channels):
         return [y, *tape.gradient(loss, [x32, kernel32])]
 
     reference = value_and_gradients(lambda a, k: tf.nn.conv2d(a, k, 1, "SAME"), tf.float64)
-    ours = value_and_gradients(features.same_conv_as_transpose, tf.float32)
+    ours = value_and_gradients(lambda a, k: features.same_conv(a, k, forward, gradient), tf.float32)
     for got, want in zip(ours, reference):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
-def test_deep_float32_layers_run_transposed_on_cpu_and_match_keras(extractor, monkeypatch):
-    """The extractor's activations and input gradient are Keras VGG19's, while its layers
-    from TRANSPOSED_FORWARD_CHANNELS input channels up compute their forward pass on CPU as
-    a transposed convolution."""
+@pytest.mark.parametrize("onednn", [True, False])
+def test_float32_layers_on_cpu_take_the_faster_kernels_and_match_keras(
+    extractor, monkeypatch, onednn
+):
+    """The extractor's activations and input gradient are Keras VGG19's, while on a CPU its
+    float32 layers take the kernels `conv_plan` names: with oneDNN the forward pass of the
+    layers from TRANSPOSED_FORWARD_CHANNELS input channels up as a transposed convolution,
+    and TensorFlow's transposed input gradient; with TensorFlow's own kernels every forward
+    pass and input gradient as a convolution."""
     monkeypatch.setattr(features, "on_accelerator", lambda: False)
+    monkeypatch.setattr(features, "onednn", lambda: onednn)
     keras_vgg = load_vgg19("random")
     image = tf.constant(np.random.default_rng(0).uniform(0, 255, (1, 32, 32, 3)), tf.float32)
 
@@ -253,11 +263,14 @@ def test_deep_float32_layers_run_transposed_on_cpu_and_match_keras(extractor, mo
     for a, b in zip(got, want):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * float(tf.reduce_max(abs(b))))
 
-    ops = _forward_ops(extractor)
     convs = [layer for layer in extractor.layers if isinstance(layer, features.Conv2D)]
     deep = [c for c in convs if c.kernel.shape[2] >= features.TRANSPOSED_FORWARD_CHANNELS]
-    assert deep and ops.count("Conv2DBackpropInput") == len(deep)
-    assert ops.count("Conv2D") == len(convs) - len(deep)
+    forward, both = _forward_ops(extractor), _forward_and_gradient_ops(extractor)
+    transposed_forward = len(deep) if onednn else 0
+    assert deep and forward.count("Conv2DBackpropInput") == transposed_forward
+    assert forward.count("Conv2D") == len(convs) - transposed_forward
+    assert both.count("Conv2DBackpropInput") == (len(convs) + len(deep) if onednn else 0)
+    assert both.count("Conv2D") == (len(convs) - len(deep) if onednn else 2 * len(convs))
 
 
 @pytest.mark.parametrize("precision, accelerator", [("mixed_bfloat16", False), ("float32", True)])
@@ -272,4 +285,17 @@ def test_bfloat16_and_accelerators_keep_conv2d(monkeypatch, precision, accelerat
 def _forward_ops(model) -> list[str]:
     """The op types of the model's forward pass on a small image."""
     graph = tf.function(model).get_concrete_function(tf.zeros((1, 32, 32, 3))).graph
+    return [op.type for op in graph.get_operations()]
+
+
+def _forward_and_gradient_ops(model) -> list[str]:
+    """The op types of the model's forward pass and input gradient on a small image."""
+
+    def forward_and_gradient(image):
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            total = tf.add_n([tf.reduce_sum(out) for out in model(image).values()])
+        return tape.gradient(total, image)
+
+    graph = tf.function(forward_and_gradient).get_concrete_function(tf.zeros((1, 32, 32, 3))).graph
     return [op.type for op in graph.get_operations()]

@@ -1,6 +1,7 @@
-"""conv: milliseconds of each distinct VGG19 convolution's forward pass as TensorFlow's Conv2D
-and as the transposed convolution nst_tf runs instead, and of the whole truncated network's
-forward and input-gradient with Keras's layers and ours."""
+"""conv: milliseconds of each distinct VGG19 convolution's forward pass and input gradient
+by each of TensorFlow's two kernels for the same sums (the convolution, and the transposed
+convolution with the flipped kernel), and of the whole truncated network's forward and
+input gradient with Keras's layers and ours (`nst_tf.features.Conv2D`, `conv_plan`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from benchmarks.timing import bare_network, conv_layers, random_images, seconds_
 from nst_tf import features
 from nst_tf.features import build_extractor
 
-TITLE = "Forward convolutions: Conv2D against the transposed form"
+TITLE = "Convolutions: Conv2D against the transposed form"
 flags.DEFINE_integer("conv_size", 512, "conv: square image size in pixels.")
 FLAGS = flags.FLAGS
 
@@ -31,28 +32,32 @@ def run(repeats: int) -> str:
     for layer, side, _ in conv_layers(extractor, size, size):
         shapes.setdefault((side, *layer.kernel.shape[2:]), []).append(layer.name)
     lines = [
-        "| layers | input | output channels | Conv2D forward (ms) | transposed (ms) | speed-up "
-        "| nst_tf runs |",
-        "|---|---|---:|---:|---:|---:|---|",
+        "| layers | input | output channels | forward: Conv2D (ms) | forward: transposed (ms) "
+        "| input gradient: transposed (ms) | input gradient: Conv2D (ms) | nst_tf runs |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     rng = np.random.default_rng(0)
     for (side, cin, cout), names in shapes.items():
         print(f"conv: {side}x{side}x{cin} -> {cout} ...", file=sys.stderr)
         x = tf.constant(rng.normal(size=(1, side, side, cin)), tf.float32)
+        up = tf.constant(rng.normal(size=(1, side, side, cout)), tf.float32)
         kernel = tf.constant(rng.normal(size=(3, 3, cin, cout)), tf.float32)
+        flipped = features.flipped(kernel)
         r = seconds_per_call(
             {
-                "conv2d": tf.function(lambda x=x, k=kernel: tf.nn.conv2d(x, k, 1, "SAME")),
-                "transposed": tf.function(
-                    lambda x=x, k=kernel: features.same_conv_as_transpose(x, k)
-                ),
+                "conv": _convolution(x, kernel, "conv", None),
+                "transposed": _convolution(x, kernel, "transposed", tf.shape(up)),
+                "transposed gradient": _convolution(up, flipped, "transposed", tf.shape(x)),
+                "conv gradient": _convolution(up, flipped, "conv", None),
             },
             repeats,
         )
-        runs = "transposed" if features.runs_transposed(cin) else "Conv2D"
+        r = {name: r[name] * 1e3 for name in r.times}
+        forward, gradient = features.conv_plan(cin)
         lines.append(
-            f"| {', '.join(names)} | {side}x{side}x{cin} | {cout} | {r['conv2d'] * 1e3:.1f} | "
-            f"{r['transposed'] * 1e3:.1f} | {r.ratio('conv2d', 'transposed'):.2f} | {runs} |"
+            f"| {', '.join(names)} | {side}x{side}x{cin} | {cout} | {r['conv']:.1f} | "
+            f"{r['transposed']:.1f} | {r['transposed gradient']:.1f} | "
+            f"{r['conv gradient']:.1f} | forward {forward}, gradient {gradient} |"
         )
     print("conv: whole network ...", file=sys.stderr)
     r = seconds_per_call(
@@ -63,13 +68,20 @@ def run(repeats: int) -> str:
         repeats,
     )
     return (
-        f"{size}x{size} image, float32, random weights; median of {repeats} interleaved "
-        "rounds after 3 warm-up rounds. Speed-up: Conv2D's time over the transposed "
-        "convolution's, the median of the rounds' ratios. nst_tf runs a layer transposed "
-        f"from {features.TRANSPOSED_FORWARD_CHANNELS} input channels up "
-        "(`nst_tf.features.Conv2D`).\n\n"
+        f"{size}x{size} image, float32, random weights, TensorFlow's CPU kernels "
+        f"{'through oneDNN' if features.onednn() else 'its own (Eigen): oneDNN is off'}; "
+        f"median of {repeats} interleaved rounds after 3 warm-up rounds. Each layer's "
+        "forward pass and its input gradient, each by either kernel (TensorFlow's own "
+        "gradient is the transposed convolution). nst_tf runs: "
+        "`nst_tf.features.conv_plan` on this machine.\n\n"
         + "\n".join(lines)
         + "\n\nThe whole truncated VGG19 (to block5_conv1), forward and input gradient: "
         f"Keras's layers {r['keras']:.3f} s, nst_tf's {r['ours']:.3f} s, "
         f"{r.ratio('keras', 'ours'):.2f}x faster (median of the rounds' ratios)."
     )
+
+
+def _convolution(x, kernel, by, shape):
+    """A compiled stride-1 "same" convolution of x with kernel by `by`, output `shape`
+    (`nst_tf.features.convolve_same`)."""
+    return tf.function(lambda: features.convolve_same(x, kernel, by, shape))
