@@ -134,12 +134,19 @@ def conv_plan(in_channels: int, dtype: str = "float32") -> tuple[str, str]:
 
 
 def onednn() -> bool:
-    """Whether TensorFlow runs its CPU kernels through oneDNN. On Linux it does by default
-    only on CPUs with AVX-512 VNNI or BF16, AVX-VNNI or AMX; TF_ENABLE_ONEDNN_OPTS=1 (before
-    TensorFlow loads) turns it on elsewhere, 0 off."""
-    from tensorflow.python.util import _pywrap_util_port
+    """Whether TensorFlow runs its CPU kernels through oneDNN: TF_ENABLE_ONEDNN_OPTS if it
+    is set (1 or true, 0 or false), else TensorFlow's own default, on for a Linux CPU with
+    any of ONEDNN_DEFAULT_FLAGS and off elsewhere (AVX2-only CPUs among them)."""
+    setting = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip().lower()
+    if setting in ("1", "true", "0", "false"):
+        return setting in ("1", "true")
+    return bool(cpu_flags() & ONEDNN_DEFAULT_FLAGS)
 
-    return bool(_pywrap_util_port.IsMklEnabled())
+
+# The CPU features for which TensorFlow's Linux builds turn oneDNN on by default.
+ONEDNN_DEFAULT_FLAGS = frozenset(
+    {"avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16"}
+)
 
 
 def resolve_precision(precision: str) -> str:

@@ -1,5 +1,7 @@
 """The VGG feature extractor: layers, truncation, preprocessing, networks, weight sources."""
 
+import os
+
 import h5py
 import keras
 import numpy as np
@@ -299,3 +301,24 @@ def _forward_and_gradient_ops(model) -> list[str]:
 
     graph = tf.function(forward_and_gradient).get_concrete_function(tf.zeros((1, 32, 32, 3))).graph
     return [op.type for op in graph.get_operations()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("setting", [None, "0", "1"])
+def test_onednn_says_what_tensorflow_runs(setting):
+    """`onednn` against TensorFlow's own start-up notice, which it logs when its CPU
+    kernels run through oneDNN: unset (this CPU's default), turned off and turned on."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    if setting is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = setting
+    script = "from nst_tf import features; print(features.onednn())"
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    said = "oneDNN custom operations are on" in result.stderr
+    assert result.stdout.strip() == str(said)
