@@ -111,6 +111,10 @@ def vector_extensions() -> str:
     return "no AVX2"
 
 
+# Environment variables that change what TensorFlow runs, named in a result's command.
+RUNTIME_SETTINGS = ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA")
+
+
 def main(argv):
     del argv
     unknown = set(FLAGS.suite) - set(SUITES)
@@ -118,7 +122,8 @@ def main(argv):
         raise app.UsageError(
             f"unknown suite {', '.join(sorted(unknown))}; choose from {', '.join(SUITES)}"
         )
-    command = f"python scripts/benchmark.py {' '.join(sys.argv[1:])}"
+    settings = [f"{name}={os.environ[name]} " for name in RUNTIME_SETTINGS if name in os.environ]
+    command = f"{''.join(settings)}python scripts/benchmark.py {' '.join(sys.argv[1:])}"
     # The large suite first: its child processes need the memory that the other suites
     # leave held by this process.
     for name in sorted(FLAGS.suite, key=lambda name: name != "large"):

@@ -19,6 +19,8 @@ from nst_tf.features import build_extractor
 TITLE = "Convolutions: Conv2D against the transposed form"
 flags.DEFINE_integer("conv_size", 512, "conv: square image size in pixels.")
 FLAGS = flags.FLAGS
+KERNELS = {True: "TensorFlow's CPU kernels through oneDNN",
+           False: "TensorFlow's own CPU kernels (Eigen; oneDNN off)"}  # fmt: skip
 
 
 def run(repeats: int) -> str:
@@ -68,8 +70,8 @@ def run(repeats: int) -> str:
         repeats,
     )
     return (
-        f"{size}x{size} image, float32, random weights, TensorFlow's CPU kernels "
-        f"{'through oneDNN' if features.onednn() else 'its own (Eigen): oneDNN is off'}; "
+        f"{size}x{size} image, float32, random weights, "
+        f"{KERNELS[features.onednn()]}; "
         f"median of {repeats} interleaved rounds after 3 warm-up rounds. Each layer's "
         "forward pass and its input gradient, each by either kernel (TensorFlow's own "
         "gradient is the transposed convolution). nst_tf runs: "
