@@ -59,7 +59,7 @@ def test_moments_and_their_gradient_match_numpy(products):
     within two (the upstream matrix is rounded to bfloat16 for its product, then the
     product is; the mean's part is added in float32). ReLU-like activations, whose mean is
     large beside their spread, as a real network's are. Forty draws in bfloat16: the worst
-    gradient is 1.3 roundings off on this machine's bfloat16 kernels, so the bound holds
+    gradient is 1.3 roundings off with an AMX CPU's bfloat16 kernels, so the bound holds
     with room on every draw, not by the luck of one."""
     for seed in range(40 if products == "bfloat16" else 4):
         draw = np.random.default_rng(seed)
