@@ -92,7 +92,7 @@ def same_conv(x: tf.Tensor, kernel: tf.Tensor, forward: str, gradient: str) -> t
     @tf.custom_gradient
     def convolve(x, kernel):
         def gradient_of(upstream):
-            dx = convolve_same(upstream, flipped(kernel), gradient, tf.shape(x))
+            dx = transpose_same(upstream, kernel, gradient, tf.shape(x))
             dkernel = tf.raw_ops.Conv2DBackpropFilter(
                 input=x, filter_sizes=tf.shape(kernel), out_backprop=upstream,
                 strides=[1, 1, 1, 1], padding="SAME",
@@ -111,6 +111,15 @@ def convolve_same(x: tf.Tensor, kernel: tf.Tensor, by: str, shape: tf.Tensor) ->
     if by == "conv":
         return tf.nn.conv2d(x, kernel, 1, "SAME")
     return tf.nn.conv2d_transpose(x, flipped(kernel), shape, 1, "SAME")
+
+
+def transpose_same(y: tf.Tensor, kernel: tf.Tensor, by: str, shape: tf.Tensor) -> tf.Tensor:
+    """The stride-1 "same" transposed convolution of y with kernel [h, w, in, out] (output
+    `shape`), the convolution's input gradient: as tf.nn.conv2d_transpose ("transposed") or
+    as the convolution with the flipped kernel ("conv")."""
+    if by == "conv":
+        return tf.nn.conv2d(y, flipped(kernel), 1, "SAME")
+    return tf.nn.conv2d_transpose(y, kernel, shape, 1, "SAME")
 
 
 def flipped(kernel: tf.Tensor) -> tf.Tensor:

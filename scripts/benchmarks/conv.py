@@ -44,13 +44,16 @@ def run(repeats: int) -> str:
         x = tf.constant(rng.normal(size=(1, side, side, cin)), tf.float32)
         up = tf.constant(rng.normal(size=(1, side, side, cout)), tf.float32)
         kernel = tf.constant(rng.normal(size=(3, 3, cin, cout)), tf.float32)
-        flipped = features.flipped(kernel)
         r = seconds_per_call(
             {
-                "conv": _convolution(x, kernel, "conv", None),
-                "transposed": _convolution(x, kernel, "transposed", tf.shape(up)),
-                "transposed gradient": _convolution(up, flipped, "transposed", tf.shape(x)),
-                "conv gradient": _convolution(up, flipped, "conv", None),
+                "conv": _compiled(features.convolve_same, x, kernel, "conv", None),
+                "transposed": _compiled(
+                    features.convolve_same, x, kernel, "transposed", tf.shape(up)
+                ),
+                "transposed gradient": _compiled(
+                    features.transpose_same, up, kernel, "transposed", tf.shape(x)
+                ),
+                "conv gradient": _compiled(features.transpose_same, up, kernel, "conv", None),
             },
             repeats,
         )
@@ -83,7 +86,7 @@ def run(repeats: int) -> str:
     )
 
 
-def _convolution(x, kernel, by, shape):
-    """A compiled stride-1 "same" convolution of x with kernel by `by`, output `shape`
-    (`nst_tf.features.convolve_same`)."""
-    return tf.function(lambda: features.convolve_same(x, kernel, by, shape))
+def _compiled(convolution, x, kernel, by, shape):
+    """A compiled call of `convolution` (`nst_tf.features.convolve_same` or
+    `transpose_same`) on x and kernel by the kernel `by`, output `shape`."""
+    return tf.function(lambda: convolution(x, kernel, by, shape))
