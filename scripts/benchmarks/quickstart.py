@@ -11,7 +11,7 @@ import tempfile
 
 from absl import flags
 
-from benchmarks.timing import ROOT, peak_rss_gib
+from benchmarks.timing import MEASURES, ROOT, peak_rss_gib
 
 TITLE = "The README's quick start"
 flags.DEFINE_integer("quickstart_runs", 1, "quickstart: runs of the command per precision.")
@@ -29,7 +29,6 @@ QUICKSTART = (
     "--content=nst_tf/samples/astronaut.jpg",
     "--style=nst_tf/samples/woman-with-hat-matisse.jpg",
 )
-MEASURES = ("block1", "block2", "block3", "block4", "block5", "colours", "edges", "light")
 
 
 def run(repeats: int) -> str:

@@ -1,6 +1,6 @@
 """What the suites share: timing in interleaved rounds, random test images, the bare
-network to compare a step with, the machine's matmul peak, and whole commands in a child
-process with their peak memory."""
+network to compare a step with, the machine's matmul peak, whole commands in a child
+process with their peak memory, and the picture measures a results table shows."""
 
 from __future__ import annotations
 
@@ -18,11 +18,13 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from nst_tf import Config, StyleTransfer, prepare
+from nst_tf import Config, StyleTransfer, prepare, quality
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 SAMPLES = os.path.join(ROOT, "nst_tf", "samples")
 DOCS = os.path.join(ROOT, "docs")
+# The measures of nst_tf.quality a table of pictures shows, in its columns' order.
+MEASURES = (*quality.DEPTHS, "colours", "edges", "light")
 
 
 class Rounds:

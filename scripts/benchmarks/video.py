@@ -13,7 +13,7 @@ import numpy as np
 from absl import flags
 from PIL import Image
 
-from benchmarks.timing import DOCS, SAMPLES
+from benchmarks.timing import DOCS, MEASURES, SAMPLES
 from nst_tf import flow, quality
 from nst_tf.clip import ClipPainter
 from nst_tf.config import FRAME_STEPS, Config
@@ -38,7 +38,6 @@ PAINTERS = {
     "fast": "the network alone (`--video --fast`)",
     "alone": "one by one, as stills",
 }
-MEASURES = (*quality.DEPTHS, "colours", "edges", "light")
 flags.DEFINE_multi_enum(
     "video_painters", list(PAINTERS), list(PAINTERS),
     "video: the ways the flicker comparison paints the clip (fast: the fast extra).",

@@ -25,7 +25,7 @@ from sheet import contact_sheet  # scripts/, on the path of benchmark.py
 
 from benchmarks.record import ROOT
 from benchmarks.time_to_quality import Extractors, Trace, first_reach, record, shortfalls
-from benchmarks.timing import DOCS, SAMPLES
+from benchmarks.timing import DOCS, MEASURES, SAMPLES
 from nst_tf import Config, StyleTransfer, fast, prepare, pyramid, quality
 from nst_tf.features import resolve_precision
 from nst_tf.images import load_image, resize
@@ -48,7 +48,6 @@ flags.DEFINE_string(
 )  # fmt: skip
 FLAGS = flags.FLAGS
 STARTS = {"the photo": "content", "the network's start": "fast"}
-MEASURES = (*quality.DEPTHS, "colours", "edges", "light")  # each row's, in order
 
 
 def variant() -> str:
