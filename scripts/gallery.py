@@ -18,11 +18,11 @@ result: its distance to the painting in feature statistics at each depth, block1
 fine texture) to block5 (large forms), over the photo's own (1: the photo unmoved there,
 0: the painting's statistics), how far it came from the photo towards the painting in
 colours (1 - distance after / distance before), the correlation of its edges with the
-photo's, its fine-detail energy over the photo's (below 1: softer than the photo), and its
-light layout (the correlation of its coarse luma with the photo's: below 0, the light is
-inverted). With several variants, "as first" is the correlation of each result's coarse
-colours with the first variant's: whether, say, --variant=size=384 --variant=size=1024 give
-the same picture.
+photo's (both seen at most 256 px on the long side), its fine-detail energy over the
+photo's (below 1: softer than the photo), and its light layout (the correlation of its
+coarse luma with the photo's: below 0, the light is inverted). With several variants, "as
+first" is the correlation of each result's coarse colours with the first variant's:
+whether, say, --variant=size=384 --variant=size=1024 give the same picture.
 """
 
 from __future__ import annotations
