@@ -184,9 +184,7 @@ def outlines(image: np.ndarray) -> np.ndarray:
     blotches whose small edges lie along the photo's scored as high as one whose outlines
     are legible (BENCHMARKS.md, "Time to a good picture: jcjohnson's recipe and
     defaults"). The same picture at any larger size is judged at the same scale."""
-    height, width = np.shape(image)[:2]
-    scale = min(1.0, EDGE_SIZE / max(height, width))
-    return hed_edges(_box(image, (max(1, round(width * scale)), max(1, round(height * scale)))))
+    return hed_edges(_box(image, min(EDGE_SIZE, max(np.shape(image)[:2]))))
 
 
 def hed_edges(image: np.ndarray) -> np.ndarray:
@@ -236,14 +234,16 @@ def same_picture(image: np.ndarray, other: np.ndarray) -> float:
 def coarse(image: np.ndarray, like: np.ndarray | None = None) -> np.ndarray:
     """The image box-filtered down to LIGHT_SIZE pixels on the long side of `like` (default
     the image itself), to that one's coarse shape: [h, w, 3] float64."""
+    return _box(image, LIGHT_SIZE, like)
+
+
+def _box(image: np.ndarray, long_side: int, like: np.ndarray | None = None) -> np.ndarray:
+    """The image [H, W, 3] box-filtered to the shape of `like` (default the image itself)
+    scaled to `long_side` pixels on its long side: [h, w, 3] float64 (the image itself
+    where it has that shape already)."""
     height, width = np.shape(like if like is not None else image)[:2]
-    scale = LIGHT_SIZE / max(height, width)
-    return _box(image, (max(1, round(width * scale)), max(1, round(height * scale))))
-
-
-def _box(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """The image [H, W, 3] box-filtered to size (width, height): [height, width, 3] float64
-    (the image itself where it has that size already)."""
+    scale = long_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
     channels = [
         Image.fromarray(np.asarray(image, np.float32)[..., c]).resize(size, Image.BOX)
         for c in range(3)
