@@ -27,7 +27,7 @@ Signatures (names and dtypes are a public contract; docs/serving.md documents th
                      state_<field>..., total, content, style, tv (at the image given)
 
 serving_default and stylize give what the command gives for a content of that size with the
-exported settings: coarse to fine (num_steps at the finest scale, as --steps), from the
+exported settings: coarse to fine (num_steps at the coarsest scale, as --steps), from the
 exported init, with its preserve_colors; a step whose loss or gradient is not finite is not
 taken (step returns its inputs unchanged). The export refuses the settings a request cannot
 carry (see `served_config`), and assets.extra/nst_tf_config.json records what is served.
@@ -125,7 +125,7 @@ class ServingModel:
     ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         """The result for content [1, H, W, 3] and style [1, h, w, 3], and the loss terms of
         the image it was made from: what the command gives for a content of that size, coarse
-        to fine with `num_steps` steps at the finest scale, from config.init, with
+        to fine with `num_steps` steps at the coarsest scale, from config.init, with
         config.preserve_colors. A step whose loss or gradient is not finite ends its scale."""
         c = self.config
         size = tf.reduce_max(tf.shape(content)[1:3])

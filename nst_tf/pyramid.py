@@ -49,18 +49,24 @@ def sizes(config: Config, size: int | tf.Tensor | None = None) -> tf.Tensor:
     return result
 
 
-def steps(config: Config, scales: int | tf.Tensor, finest: int | tf.Tensor | None = None):
+def steps(config: Config, scales: int | tf.Tensor, coarsest: int | tf.Tensor | None = None):
     """The steps of each of `scales` scales, coarse to fine, int32 [scales].
 
-    The finest scale takes `finest` (default config.steps); coarser ones take more, up to
-    twice as many at the coarsest: finest * 2 ** (k / (n - 1)) at k scales below the finest
-    of n. A coarse step costs half the next finer one's, so the whole pyramid costs a
-    little over twice the finest scale alone (2.3 times for 5 scales).
+    The coarsest scale (the only one of a one-scale run) takes `coarsest` (default
+    config.steps): it makes the picture, the painting's forms and colours. Each finer scale
+    takes REFINE_SHARE as many, at least one: it adds its own size's detail to a picture
+    already made, which takes few steps. For the defaults, 160, 20 and 20 steps at 256, 362
+    and 512 px.
     """
-    finest = tf.cast(config.steps if finest is None else finest, tf.float32)
-    n = tf.cast(scales, tf.float32)
-    below = n - 1.0 - tf.range(n)
-    return tf.cast(tf.round(finest * 2.0 ** (below / tf.maximum(n - 1.0, 1.0))), tf.int32)
+    coarsest = tf.cast(config.steps if coarsest is None else coarsest, tf.int32)
+    refine = tf.cast(tf.round(tf.cast(coarsest, tf.float32) * REFINE_SHARE), tf.int32)
+    refine = tf.maximum(refine, 1)
+    finer = tf.fill([tf.maximum(tf.cast(scales, tf.int32) - 1, 0)], refine)
+    return tf.concat([coarsest[None], finer], axis=0)
+
+
+# The share of the coarsest scale's steps each finer scale takes.
+REFINE_SHARE = 1 / 8
 
 
 def style_size(config: Config, size: int | tf.Tensor) -> tf.Tensor:

@@ -306,18 +306,17 @@ def interrupted_run(args, signum, after_step=None, after_line=None):
 
 
 @pytest.mark.parametrize(
-    "signum,code,scales,after",
+    "signum,code,schedule,after",
     [
-        (signal.SIGINT, 130, [], 5),
-        (signal.SIGTERM, 143, [], 5),
-        # 3 scales (24, 34, 48 px) of 24, 17 and 12 steps: step 30 is inside the second.
-        (signal.SIGINT, 130, ["--multiscale=on", "--min_size=24"], 30),
+        (signal.SIGINT, 130, ["--steps=12"], 5),
+        (signal.SIGTERM, 143, ["--steps=12"], 5),
+        # 3 scales (24, 34, 48 px) of 32, 4 and 4 steps: step 34 is inside the second.
+        (signal.SIGINT, 130, ["--steps=32", "--multiscale=on", "--min_size=24"], 34),
     ],
     ids=["SIGINT", "SIGTERM", "SIGINT, multi-scale"],
 )
-def test_interrupt_then_resume_gives_the_same_bytes(tmp_path, signum, code, scales, after):
-    common = [f"--content={CONTENT_PATH}", f"--style={STYLE_PATH}", *FAST, "--steps=12", "--seed=3"]
-    common += scales
+def test_interrupt_then_resume_gives_the_same_bytes(tmp_path, signum, code, schedule, after):
+    common = [f"--content={CONTENT_PATH}", f"--style={STYLE_PATH}", *FAST, *schedule, "--seed=3"]
     whole = tmp_path / "whole.png"
     assert nst_tf_here(*common, f"--output={whole}").returncode == 0  # only the interrupted
 

@@ -135,13 +135,14 @@ def test_style_depth_runs_from_brushwork_to_forms():
     assert explicit.normalized_style_layer_weights == (0.5, 0.0, 0.0, 0.0, 0.5)
 
 
-def test_scales_are_sqrt2_apart_with_more_steps_when_coarse():
-    assert pyramid.scales(Config(size=256)) == [(256, 100)]  # auto: one scale up to 256 px
-    assert pyramid.scales(Config(size=512, multiscale="off")) == [(512, 100)]
-    assert pyramid.scales(Config(size=512)) == [(256, 200), (362, 141), (512, 100)]  # from min_size
+def test_scales_are_sqrt2_apart_and_the_coarsest_takes_the_steps():
+    assert pyramid.scales(Config(size=256)) == [(256, 160)]  # auto: one scale up to 256 px
+    assert pyramid.scales(Config(size=512, multiscale="off")) == [(512, 160)]
+    assert pyramid.scales(Config(size=512)) == [(256, 160), (362, 20), (512, 20)]  # from min_size
     scales = pyramid.scales(Config(size=512, steps=100, min_size=128))
     assert [size for size, _ in scales] == [128, 181, 256, 362, 512]
-    assert [steps for _, steps in scales] == [200, 168, 141, 119, 100]
+    assert [steps for _, steps in scales] == [100, 12, 12, 12, 12]  # an eighth, rounded
+    assert pyramid.scales(Config(size=512, steps=2)) == [(256, 2), (362, 1), (512, 1)]
 
 
 @pytest.mark.slow
@@ -152,9 +153,9 @@ def test_multiscale_runs_coarse_to_fine_and_ends_at_the_right_size(extractor, co
     pyramid = new_transfer(CONTENT_PATH, style, c, extractor)
     seen = []
     result = pyramid.run(callback=lambda record: seen.append((record.step, record.scale)))
-    assert pyramid.scales == [(32, 4), (45, 3), (64, 2)]
-    assert [step for step, _ in seen] == list(range(1, 10))
-    assert [level for _, level in seen] == [0] * 4 + [1] * 3 + [2] * 2
+    assert pyramid.scales == [(32, 2), (45, 1), (64, 1)]
+    assert [step for step, _ in seen] == list(range(1, 5))
+    assert [level for _, level in seen] == [0, 0, 1, 2]
     assert result.shape == (43, 64, 3)  # the 451 x 300 photo at 64 px
 
 

@@ -66,9 +66,9 @@ def run(repeats: int) -> str:
                 lines.append(row)
     return (
         "The README's quick-start command (default settings: 512 px, coarse to fine from "
-        "256 px, 100 L-BFGS steps at 512 px; `--weights=auto`, here the HED VGG16), a whole "
-        "process from start to the written file, `--quickstart_runs` times with each "
-        "precision (`auto`: bfloat16 on a CPU with AVX-512 BF16 or AMX)"
+        "256 px, 160, 20 and 20 L-BFGS steps at 256, 362 and 512 px; `--weights=auto`, here "
+        "the HED VGG16), a whole process from start to the written file, `--quickstart_runs` "
+        "times with each precision (`auto`: bfloat16 on a CPU with AVX-512 BF16 or AMX)"
         + (
             ", and with each of `--quickstart_settings` beside the defaults. The measures are "
             "those of the last run's picture (nst_tf.quality, with the HED judge; block1 to "
