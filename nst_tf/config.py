@@ -17,8 +17,8 @@ weights mean the same on every network and at every size:
 - L-BFGS, coarse to fine from 256 px: as good as 300 steps at one scale in 80% of the time;
   Adam reached similar pictures at higher loss. 160 steps at the coarsest scale and 20 at
   each finer one: until 2026-12-05 the finest took 100 and the coarsest 200 (200, 141 and
-  100 at 512 px), which gave the same picture in 2.3 times the time. The coarsest scale
-  makes the painting's forms and colours; 80 steps there left less of the colours.
+  100 at 512 px), which gave the same picture in 2.3 to 2.8 times the time. The coarsest
+  scale makes the painting's forms and colours; 80 steps there left less of the colours.
 - video: temporal weight 0.5 and 20 steps a frame after the first. On a 12-frame pan at
   256 px, weights 0.3, 0.5, 1 and 3 left a fifth to a seventh of the flicker of frames
   painted alone, and the stronger ones dulled the colours as the clip went on (0.87 and
