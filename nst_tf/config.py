@@ -73,8 +73,8 @@ OPTIMIZERS = tuple(LEARNING_RATES)
 WEIGHT_CHOICES = ("auto", "imagenet", "hed", "random")
 NETWORK_CHOICES = ("auto", *NETWORK_LAYERS)  # auto: VGG16 for the HED weights, else VGG19
 POOLING_CHOICES = ("max", "avg")
-INIT_CHOICES = ("content", "noise", "gray")  # the starts a served graph computes itself
 FAST_INIT = "fast"  # the feed-forward network's picture (nst_tf.fast; the fast extra)
+INIT_CHOICES = ("content", "noise", "gray", FAST_INIT)  # or an image file
 PRESERVE_COLORS_CHOICES = ("none", "luminance", "histogram")
 MULTISCALE_CHOICES = ("auto", "on", "off")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
@@ -190,9 +190,8 @@ class Config:
     )
     init: str = setting(
         "content",
-        f"Starting image: {', '.join(INIT_CHOICES)}, {FAST_INIT} (the picture of Ghiasi et "
-        "al.'s feed-forward network in the photo's light, from the fast extra) or an image "
-        "file.",
+        "Starting image: content (the photo), noise, gray, fast (the picture of Ghiasi et "
+        "al.'s feed-forward network in the photo's light; the fast extra) or an image file.",
     )
     init_noise: float = setting(0.0, "Fraction (0 to 1) of seeded noise mixed into the init.")
     network: str = setting(
@@ -322,7 +321,7 @@ class Config:
             f"init_noise must be between 0 and 1, got {self.init_noise}",
         )
         _require(
-            self.init in (*INIT_CHOICES, FAST_INIT) or os.path.isfile(self.init),
+            self.init in INIT_CHOICES or os.path.isfile(self.init),
             "init must be content, noise, gray, fast or an image file; "
             f"{self.init!r} is none of these",
         )

@@ -58,7 +58,7 @@ import tensorflow as tf
 from absl import logging
 
 from nst_tf import fast, pyramid
-from nst_tf.config import FRAME_STEPS, INIT_CHOICES, Config, ConfigError, Limits
+from nst_tf.config import FAST_INIT, FRAME_STEPS, INIT_CHOICES, Config, ConfigError, Limits
 from nst_tf.features import WeightsError, resolve_precision, weights_of
 from nst_tf.images import MIN_SIDE, resize_longest, to_uint8
 from nst_tf.objective import LossWeights, Objective, Targets
@@ -76,14 +76,19 @@ def served_config(config: Config) -> Config:
     The same, except: never in tiles (tile_size 0: the served graph optimises the whole image,
     whose size Limits.max_pixels bounds, and tiles give the whole image's gradient anyway);
     no jit_compile in the graph (jit "off": XLA is the server's choice, see docs/serving.md); the
-    precision resolved on the exporting machine. Settings that a request cannot carry are
-    refused with ConfigError: an init image file, several styles (the signatures take one
-    style image and no masks), and jit "on".
+    precision resolved on the exporting machine (init "fast", the network's start, is
+    computed in the graph). Settings that a request cannot carry are refused with
+    ConfigError: an init image file, init "fast" without the fast extra, several styles (the
+    signatures take one style image and no masks), and jit "on".
     """
     if config.init not in INIT_CHOICES:
         raise ConfigError(
-            f"init={config.init} cannot be served: a served model starts from "
-            f"{', '.join(INIT_CHOICES)}"
+            f"init={config.init} cannot be served: a served model starts from the content, "
+            "noise, gray or the fast network's picture, not from a file"
+        )
+    if config.init == FAST_INIT and not fast.available():
+        raise ConfigError(
+            "init=fast cannot be served without the fast extra: pip install -e '.[fast]'"
         )
     if config.style_blend is not None and len(config.style_blend) > 1:
         raise ConfigError("style_blend cannot be served: a served model takes one style image")
@@ -147,7 +152,9 @@ class ServingModel:
             return image, targets
 
         finest = tf.size(sizes) - 1
-        start = pyramid.initial_image(c, resize_longest(content, sizes[0]))
+        start = pyramid.initial_image(
+            c, resize_longest(content, sizes[0]), self.network_start(content, style)
+        )
         _, image = tf.while_loop(
             lambda k, image: k < finest,
             lambda k, image: (k + 1, optimised(k, image)[0]),
@@ -169,8 +176,9 @@ class ServingModel:
     ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         """A clip's next frame, as nst_tf.clip paints it: content [1, H, W, 3] optimised at
         its own size for `num_steps` steps from `previous` [1, H, W, 3] (the painted frame
-        before, carried onto this one along the optical flow), with the temporal loss
-        pulling it towards `previous` where `mask` [1, H, W, 1] is 1. The image and its
+        before, carried onto this one along the optical flow; with init "fast", from the
+        network's start where `mask` is 0), with the temporal loss pulling it towards
+        `previous` where `mask` [1, H, W, 1] is 1. The image and its
         loss terms."""
         checks = [
             tf.debugging.assert_equal(
@@ -187,12 +195,21 @@ class ServingModel:
         size = tf.reduce_max(tf.shape(content)[1:3])
         style = resize_longest(style[0], pyramid.style_size(self.config, size))
         targets = self.targets(content, style[None])._replace(temporal=previous, temporal_mask=mask)
+        start = self.network_start(content, style)  # where the flow is not trusted (nst_tf.clip)
+        start = previous if start is None else mask * previous + (1.0 - mask) * start
         image = minimize(
             lambda x, i: self.objective.evaluate(x, targets, weights, i),
-            self.optimizer, previous, num_steps, self.config.average,
+            self.optimizer, start, num_steps, self.config.average,
         )  # fmt: skip
         terms = self.objective.terms(image, targets, weights)
         return pyramid.finish(self.config, image, content), terms
+
+    def network_start(self, content: tf.Tensor, style: tf.Tensor) -> tf.Tensor | None:
+        """With config.init "fast", the network's start (fast.start) for content [1, H, W, 3]
+        in the style [h, w, 3], as resized for the content; else None."""
+        if self.config.init != FAST_INIT:
+            return None
+        return fast.start(content, fast.style_code([style], [1.0]))
 
     def stylize_fast(self, content: tf.Tensor, style: tf.Tensor) -> tf.Tensor:
         """The feed-forward network's picture of content [1, H, W, 3] in the style [1, h, w,

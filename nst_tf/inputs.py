@@ -106,7 +106,7 @@ def prepare(
     if init is None and config.init == FAST_INIT:
         from nst_tf import fast
 
-        init = fast.start(np.stack(contents), fast.style_code(styles, blend))
+        init = fast.start(np.stack(contents), fast.style_code(styles, blend)).numpy()
         init = init if batched else init[0]
     elif init is None and config.init not in INIT_CHOICES:
         init = config.init  # a path: Config checked that the file exists

@@ -157,8 +157,10 @@ def test_stylize_frame_paints_a_clips_next_frame_as_the_python_api(
     served, config, extractor, content, style
 ):
     """A client painting a clip: the frame before warped onto this one and the flow's mask
-    in, the frame as nst_tf.clip paints it out (two steps, as above)."""
+    in, the frame as nst_tf.clip paints it out (two steps, as above), from the clip's start
+    (with init "fast", the network's where the flow is not trusted)."""
     from nst_tf import flow
+    from nst_tf.clip import ClipPainter
     from nst_tf.inputs import prepare
     from nst_tf.transfer import StyleTransfer
 
@@ -172,8 +174,9 @@ def test_stylize_frame_paints_a_clips_next_frame_as_the_python_api(
         mask=mask[None, ..., None], num_steps=2,
     )  # fmt: skip
     frame_config = config.replace(multiscale="off", steps=2)
+    start = ClipPainter(style, config).start(content, previous, mask)
     inputs = prepare(
-        frame_config, content, style, init=previous, temporal=previous, temporal_mask=mask
+        frame_config, content, style, init=start, temporal=previous, temporal_mask=mask
     )
     local = StyleTransfer(inputs, extractor)
     np.testing.assert_allclose(out["image"][0], local.run(), atol=0.05)
@@ -198,10 +201,14 @@ def test_stylize_fast_paints_what_the_command_paints_fast(served, content, style
     assert image == pytest.approx(fast.paint(content[None], [style]), abs=0.01)
 
 
-def test_client_side_loop_with_step_equals_stylize(served, content, style):
+def test_client_side_loop_with_step_equals_stylize(served, config, content, style):
+    """From the start the command takes (the network's, with init "fast")."""
+    from nst_tf.inputs import prepare
+
+    start = prepare(config, content, style).init
+    image = content[None] if start is None else start[None]
     targets = served.run("targets", content=content[None], style=style[None])
-    state = served.run("init_state", image=content[None])
-    image = content[None]
+    state = served.run("init_state", image=image)
     for _ in range(3):
         out = served.run("step", image=image, **state, **targets)
         image = out["image"]  # the next image to evaluate
@@ -390,8 +397,13 @@ def test_the_served_signatures_compute_nothing_in_float64(export_path):
 
 @pytest.mark.parametrize(
     "extra",
-    [["--average=0.5"], ["--style_loss=gram"], ["--style_loss=sliced_w2"]],
-    ids=["gaussian_averaged", "gram", "sliced"],
+    [
+        ["--average=0.5"],
+        ["--style_loss=gram"],
+        ["--style_loss=sliced_w2"],
+        pytest.param(["--init=fast"], marks=pytest.mark.skipif(not FAST, reason="no fast extra")),
+    ],
+    ids=["gaussian_averaged", "gram", "sliced", "network_start"],
 )
 def test_the_served_model_gives_what_the_command_gives(tmp_path, served_settings_paths, extra):
     """The same settings given to both commands; the request asks for the command's size.

@@ -204,7 +204,7 @@ def test_the_warm_start_is_the_networks_picture_in_the_photos_light(models):
 
 
 def test_init_fast_starts_from_the_networks_picture(models):
-    from nst_tf.config import Config, ConfigError
+    from nst_tf.config import Config
     from nst_tf.export import served_config
     from nst_tf.inputs import prepare
 
@@ -212,9 +212,22 @@ def test_init_fast_starts_from_the_networks_picture(models):
     photo, painting = (os.path.join(SAMPLES, n) for n in ("chelsea.jpg", "the_scream.jpg"))
     inputs = prepare(config, photo, painting)
     code = fast.style_code(inputs.styles, inputs.blend)
-    assert inputs.init == pytest.approx(fast.start(inputs.content, code)[0], abs=1e-3)
-    with pytest.raises(ConfigError, match="init=fast cannot be served"):
-        served_config(config)
+    np.testing.assert_allclose(inputs.init, fast.start(inputs.content, code)[0], atol=1e-3)
+    assert served_config(config).init == "fast"  # the served graph computes the same start
+
+
+def test_init_fast_is_refused_on_export_without_the_fast_extra(monkeypatch):
+    from nst_tf.config import Config, ConfigError
+    from nst_tf.export import served_config
+
+    def not_installed():
+        raise fast.WeightsError("the fast extra is not installed")
+
+    monkeypatch.setattr(fast, "onnx_folder", not_installed)
+    assert not fast.available()
+    with pytest.raises(ConfigError, match="init=fast cannot be served without the fast extra"):
+        served_config(Config(init="fast"))
+    assert served_config(Config()).init == "content"
 
 
 @pytest.mark.slow
@@ -275,3 +288,25 @@ def test_a_clips_later_frames_start_from_the_network_where_the_flow_is_not_trust
     half = photo.shape[1] // 2
     np.testing.assert_array_equal(start[:, :half], carried[:, :half])
     np.testing.assert_allclose(start[:, half:], expected[:, half:], atol=1e-3)
+
+
+def test_a_served_frame_starts_where_a_clips_frame_starts(models, content, style):
+    """With init "fast", the served stylize_frame starts (here: takes no step) from the frame
+    before where the flow is trusted and from the network's start elsewhere, as
+    ClipPainter.start."""
+    from nst_tf.clip import ClipPainter
+    from nst_tf.config import Config
+    from nst_tf.export import ServingModel
+    from nst_tf.objective import LossWeights
+
+    config = Config(size=64, weights="random", precision="float32", init="fast")
+    previous = np.full_like(content, 100.0)
+    mask = np.zeros(content.shape[:2], np.float32)
+    mask[:, : content.shape[1] // 2] = 1.0
+    weights = LossWeights(1.0, 1.0, 1.0, 1.0)
+    image, _ = ServingModel(config).stylize_frame(
+        content[None], style[None], previous[None], mask[None, ..., None], tf.constant(0), weights
+    )
+    expected = ClipPainter(style, config).start(content, previous, mask)
+    np.testing.assert_allclose(image[0], expected, atol=0.01)
+    assert np.abs(expected - previous).mean() > 10  # the network's half is not the frame before
