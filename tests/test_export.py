@@ -157,10 +157,8 @@ def test_stylize_frame_paints_a_clips_next_frame_as_the_python_api(
     served, config, extractor, content, style
 ):
     """A client painting a clip: the frame before warped onto this one and the flow's mask
-    in, the frame as nst_tf.clip paints it out (two steps, as above), from the clip's start
-    (with init "fast", the network's where the flow is not trusted)."""
+    in, the frame as nst_tf.clip paints it out (two steps, as above)."""
     from nst_tf import flow
-    from nst_tf.clip import ClipPainter
     from nst_tf.inputs import prepare
     from nst_tf.transfer import StyleTransfer
 
@@ -174,9 +172,8 @@ def test_stylize_frame_paints_a_clips_next_frame_as_the_python_api(
         mask=mask[None, ..., None], num_steps=2,
     )  # fmt: skip
     frame_config = config.replace(multiscale="off", steps=2)
-    start = ClipPainter(style, config).start(content, previous, mask)
     inputs = prepare(
-        frame_config, content, style, init=start, temporal=previous, temporal_mask=mask
+        frame_config, content, style, init=previous, temporal=previous, temporal_mask=mask
     )
     local = StyleTransfer(inputs, extractor)
     np.testing.assert_allclose(out["image"][0], local.run(), atol=0.05)
@@ -201,14 +198,10 @@ def test_stylize_fast_paints_what_the_command_paints_fast(served, content, style
     assert image == pytest.approx(fast.paint(content[None], [style]), abs=0.01)
 
 
-def test_client_side_loop_with_step_equals_stylize(served, config, content, style):
-    """From the start the command takes (the network's, with init "fast")."""
-    from nst_tf.inputs import prepare
-
-    start = prepare(config, content, style).init
-    image = content[None] if start is None else start[None]
+def test_client_side_loop_with_step_equals_stylize(served, content, style):
     targets = served.run("targets", content=content[None], style=style[None])
-    state = served.run("init_state", image=image)
+    state = served.run("init_state", image=content[None])
+    image = content[None]
     for _ in range(3):
         out = served.run("step", image=image, **state, **targets)
         image = out["image"]  # the next image to evaluate
