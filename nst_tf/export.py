@@ -544,16 +544,20 @@ def export_saved_model(
         raise FileExistsError(f"{path} already exists; choose another version")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     model = ServingModel(config, limits)
-    archive = keras.export.ExportArchive()
-    archive.track(model.objective.extractor)
-    for network in model.fast or ():
-        archive.track(network)
     signatures = model.signatures()
-    for signature, (fn, input_signature) in signatures.items():
-        archive.add_endpoint(signature, fn, input_signature=input_signature)
+    # The networks' variables (each a tf.Variable under TensorFlow's Keras), and every
+    # signature traced once, as it is saved: Keras's ExportArchive traced each one again
+    # beforehand to find the variables, a third of an export's time.
+    networks = (model.objective.extractor, *(model.fast or ()))
+    saved = tf.Module()
+    saved.network_variables = [w.value for network in networks for w in network.weights]
+    functions = {
+        name: tf.function(fn, input_signature=spec, autograph=False)
+        for name, (fn, spec) in signatures.items()
+    }
     tmp = tempfile.mkdtemp(dir=os.path.dirname(path), prefix=f".{version}-")
     try:
-        archive.write_out(tmp, verbose=False)
+        tf.saved_model.save(saved, tmp, signatures=functions)
         extra = os.path.join(tmp, "assets.extra")
         os.makedirs(extra, exist_ok=True)
         with open(os.path.join(extra, "nst_tf_config.json"), "w") as f:
