@@ -33,7 +33,7 @@ def run(repeats: int) -> str:
     the L-BFGS update alone as plain TensorFlow ops against XLA."""
     size, steps = FLAGS.precision_size, FLAGS.precision_steps
     content, style = random_images(size)
-    base = Config(size=size, weights="random", precision="float32", multiscale="off")
+    base = Config(size=size, steps=steps, weights="random", precision="float32", multiscale="off")
     judge = new_transfer(content, style, base).stage  # every result is scored in float32
     lines = [
         "| precision | --jit | bare VGG19 fwd+bwd (s) | our step (s) | step speed-up | "
@@ -56,7 +56,7 @@ def run(repeats: int) -> str:
     for precision, jit in runs:  # the timing rounds took steps: start the runs afresh
         transfer = new_transfer(content, style, base.replace(precision=precision, jit=jit))
         print(f"precision: {steps} steps of {precision}, XLA {jit} ...", file=sys.stderr)
-        transfer.run(steps)
+        transfer.run()  # the config's steps: run(n) would stop there, whatever n
         judge.image.assign(transfer.stage.image)
         loss = float(judge.loss_terms()["total"])
         if (precision, jit) == runs[0]:

@@ -52,7 +52,10 @@ def run(repeats: int) -> str:
             print(f"serving: {steps} steps ...", file=sys.stderr)
             fns = {
                 "serving": lambda n=steps: served.run(**encoded, num_steps=n),
-                "api": lambda n=steps: new_transfer(*decoded, config, extractor).run(n),
+                # The config's steps are the run's: run(n) stops there, whatever n.
+                "api": lambda n=steps: new_transfer(
+                    *decoded, config.replace(steps=n), extractor
+                ).run(),
             }
             r = seconds_per_call(fns, repeats, warmup=1)
             ratio = r.ratio("serving", "api")
