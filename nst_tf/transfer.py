@@ -133,10 +133,16 @@ class StyleTransfer:
         return Record(done + 1, scale, terms, lambda: self._result(stage), accepted)
 
     def run(self, steps: int | None = None, callback: Callback | None = None) -> np.ndarray:
-        """Step until `steps` steps in all (default: every scale's), calling callback(record)
-        after each; steps already taken (say, restored from a checkpoint) count. Returns
-        the result, as `result()`."""
-        total = min(steps or self.total_steps, self.total_steps)
+        """Step until `steps` steps in all (default: every scale's, `total_steps`), calling
+        callback(record) after each; steps already taken (say, restored from a checkpoint)
+        count. Returns the result, as `result()`. More steps than the run has are refused:
+        its scales' steps come from config.steps."""
+        total = steps or self.total_steps
+        if total > self.total_steps:
+            raise ValueError(
+                f"this run has {self.total_steps} steps, not {total}: set config.steps "
+                "(the coarsest scale's) for more"
+            )
         while self.steps_taken < total:
             record = self.step()
             if callback is not None:

@@ -46,21 +46,34 @@ def test_terms_are_weighted_and_sum_to_total(extractor, config, content, style):
 
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_each_optimizer_lowers_the_loss(extractor, config, content, style, optimizer):
-    transfer = new_transfer(content, style, config.replace(optimizer=optimizer), extractor)
+    c = config.replace(optimizer=optimizer, steps=15)
+    transfer = new_transfer(content, style, c, extractor)
     first = float(transfer.stage.loss_terms()["total"])
-    result = transfer.run(15)
+    result = transfer.run()
     last = float(transfer.stage.loss_terms()["total"])
     assert last < 0.9 * first
     assert result.shape == content.shape
     assert result.min() >= 0 and result.max() <= 255
 
 
+def test_a_run_refuses_more_steps_than_it_has(extractor, config, content, style):
+    """config.steps sets a run's steps; asking run() for more is an error, not a silent stop
+    at the config's count (which had made a benchmark compare 160 steps with 200)."""
+    transfer = new_transfer(content, style, config.replace(steps=3), extractor)
+    with pytest.raises(ValueError, match="this run has 3 steps, not 4"):
+        transfer.run(4)
+    assert transfer.steps_taken == 0
+    transfer.run(2)
+    transfer.run()
+    assert transfer.steps_taken == 3
+
+
 @pytest.mark.slow
 def test_lbfgs_beats_adam_in_the_same_number_of_evaluations(extractor, config, content, style):
     def final_loss(optimizer):
-        c = config.replace(optimizer=optimizer, init="noise")
+        c = config.replace(optimizer=optimizer, init="noise", steps=40)
         transfer = new_transfer(content, style, c, extractor)
-        transfer.run(40)
+        transfer.run()
         return float(transfer.stage.loss_terms()["total"])
 
     assert final_loss("lbfgs") < final_loss("adam")
