@@ -56,7 +56,7 @@ def run(repeats: int) -> str:
     for precision, jit in runs:  # the timing rounds took steps: start the runs afresh
         transfer = new_transfer(content, style, base.replace(precision=precision, jit=jit))
         print(f"precision: {steps} steps of {precision}, XLA {jit} ...", file=sys.stderr)
-        transfer.run()  # the config's steps: run(n) would stop there, whatever n
+        transfer.run()
         judge.image.assign(transfer.stage.image)
         loss = float(judge.loss_terms()["total"])
         if (precision, jit) == runs[0]:

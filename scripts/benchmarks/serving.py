@@ -52,7 +52,7 @@ def run(repeats: int) -> str:
             print(f"serving: {steps} steps ...", file=sys.stderr)
             fns = {
                 "serving": lambda n=steps: served.run(**encoded, num_steps=n),
-                # The config's steps are the run's: run(n) stops there, whatever n.
+                # A run takes its config's steps (run(n) refuses more than those).
                 "api": lambda n=steps: new_transfer(
                     *decoded, config.replace(steps=n), extractor
                 ).run(),
