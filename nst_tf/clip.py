@@ -123,9 +123,8 @@ class ClipPainter:
 
         if self._code is None:  # the paintings read as a run reads them
             self._style_code(self._inputs(self.frame_config.replace(init="content"), photo))
-        trusted = mask[..., None]
         network = fast.start(photo[None], self._code)[0].numpy()
-        return trusted * carried + (1.0 - trusted) * network
+        return fast.frame_start(carried, network, mask[..., None])
 
     def _style_code(self, inputs: Inputs):
         """The network's code of the run's paintings, predicted for the first frame that

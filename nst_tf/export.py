@@ -195,8 +195,8 @@ class ServingModel:
         size = tf.reduce_max(tf.shape(content)[1:3])
         style = resize_longest(style[0], pyramid.style_size(self.config, size))
         targets = self.targets(content, style[None])._replace(temporal=previous, temporal_mask=mask)
-        start = self.network_start(content, style)  # where the flow is not trusted (nst_tf.clip)
-        start = previous if start is None else mask * previous + (1.0 - mask) * start
+        start = self.network_start(content, style)
+        start = previous if start is None else fast.frame_start(previous, start, mask)
         image = minimize(
             lambda x, i: self.objective.evaluate(x, targets, weights, i),
             self.optimizer, start, num_steps, self.config.average,

@@ -357,6 +357,14 @@ def start(content: tf.Tensor, code: tf.Tensor) -> tf.Tensor:
     return tf.clip_by_value(painted + light, 0.0, 255.0)
 
 
+def frame_start(carried, network, trusted):
+    """A clip's later frame's start with `--init=fast`: the frame before, carried along the
+    optical flow, where the flow is `trusted` (1), and the network's start (`start`)
+    elsewhere (0). NumPy arrays or tensors, broadcast together: nst_tf.clip and the served
+    stylize_frame start their frames alike."""
+    return trusted * carried + (1.0 - trusted) * network
+
+
 def _coarse_luma(images: tf.Tensor) -> tf.Tensor:
     """The luma (Rec. 601) of images [B, H, W, 3] area-averaged down to START_LIGHT pixels on
     the long side and bilinearly back: [B, H, W, 1]."""
