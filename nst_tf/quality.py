@@ -61,9 +61,22 @@ def sliced_wasserstein(a: np.ndarray, b: np.ndarray, seed: int = 0) -> float:
     directions = rng.normal(size=(a.shape[1], PROJECTIONS))
     directions /= np.linalg.norm(directions, axis=0)
     quantiles = (np.arange(SAMPLES) + 0.5) / SAMPLES
-    pa = np.quantile(a @ directions, quantiles, axis=0)
-    pb = np.quantile(b @ directions, quantiles, axis=0)
+    pa = quantiles_of_columns(a @ directions, quantiles)
+    pb = quantiles_of_columns(b @ directions, quantiles)
     return float(np.sqrt(np.mean((pa - pb) ** 2)))
+
+
+def quantiles_of_columns(x: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """np.quantile(x, quantiles, axis=0) (its default, linear interpolation between the
+    sorted values) from one sort of each column: np.quantile partitions around every
+    quantile's two neighbours instead, which for thousands of quantiles takes a hundred
+    times as long."""
+    ranked = np.sort(x, axis=0)
+    position = quantiles * (len(ranked) - 1)
+    below = np.floor(position).astype(int)
+    above = np.minimum(below + 1, len(ranked) - 1)
+    share = (position - below)[:, None]
+    return ranked[below] * (1 - share) + ranked[above] * share
 
 
 def _positions(features: np.ndarray, seed: int) -> np.ndarray:

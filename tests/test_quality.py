@@ -90,6 +90,18 @@ def test_sliced_wasserstein_of_a_shift_is_the_shift():
     assert quality.sliced_wasserstein(a, rng.permutation(a)[:3000]) < 0.05
 
 
+def test_quantiles_from_one_sort_are_numpys():
+    """The sliced distance's quantiles, from one sort of each column, are np.quantile's
+    (linear interpolation) to rounding: more rows than quantiles, fewer, one row, and ties."""
+    rng = np.random.default_rng(0)
+    quantiles = (np.arange(quality.SAMPLES) + 0.5) / quality.SAMPLES
+    tied = np.repeat(rng.normal(size=(50, 8)), 3, axis=0)
+    for x in (rng.normal(size=(5000, 8)) * 30, rng.normal(size=(700, 8)), tied, np.ones((1, 8))):
+        expected = np.quantile(x, quantiles, axis=0)
+        ours = quality.quantiles_of_columns(x, quantiles)
+        np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-12 * np.abs(x).max())
+
+
 def test_edges_and_sharpness_of_a_photo_against_itself_and_blurred():
     photo = load_image(os.path.join(SAMPLES, "astronaut.jpg"), 128)
     blurred = tf.nn.avg_pool2d(photo[None], 5, 1, "SAME")[0].numpy()
