@@ -2,9 +2,9 @@
 rather than by the loss the run minimises.
 
 Each run is the default settings at 160 px for a few dozen steps, on two of the bundled
-photo x painting pairs. The same measures are taken of two bad settings, and each test
-asserts that one of them fails where the defaults pass, so no test here passes whatever
-the picture:
+photo x painting pairs. The same measures are taken of bad settings on the first pair (the
+cat), and each test asserts that one of them fails where the defaults pass, so no test here
+passes whatever the picture:
 - the settings this project shipped before its losses were normalised (content 1e4, style
   1e-2, total variation 8.7e3 in absolute units). They gave a blurred copy of the photo,
   which the style and sharpness tests reject. Its outlines are the photo's, blurred, and an
@@ -54,20 +54,20 @@ def old_defaults(config: Config, content: np.ndarray, painting: np.ndarray, extr
 
 @pytest.fixture(scope="module")
 def measured():
-    """{"defaults" | "brushwork" | "old defaults" | "style x100": [measures of each pair]}."""
+    """{"defaults": [measures of each pair], "brushwork" | "old defaults" | "style x100":
+    [measures of the first pair]}: one pair is enough to show a bad setting failing."""
     config = Config(size=SIZE, steps=STEPS, weights="hed")
     extractor = Objective(config).extractor
     judge = quality.default_judge()
     results = {"defaults": [], "brushwork": [], "old defaults": [], "style x100": []}
-    for photo, painting in PAIRS:
+    for i, (photo, painting) in enumerate(PAIRS):
         content = load_image(os.path.join(SAMPLES, photo), SIZE)
         style = load_image(os.path.join(SAMPLES, painting), SIZE)
-        settings = {
-            "defaults": config,
-            "brushwork": config.replace(style_depth=0.0, content_weight=1.0),
-            "old defaults": old_defaults(config, content, style, extractor),
-            "style x100": config.replace(style_weight=100 * config.style_weight),
-        }
+        settings = {"defaults": config}
+        if i == 0:
+            settings["brushwork"] = config.replace(style_depth=0.0, content_weight=1.0)
+            settings["old defaults"] = old_defaults(config, content, style, extractor)
+            settings["style x100"] = config.replace(style_weight=100 * config.style_weight)
         for name, chosen in settings.items():
             result = stylize(content, style, chosen, extractor=extractor)
             results[name].append(quality.measure(content, style, result, judge))
@@ -141,23 +141,22 @@ def test_the_result_takes_on_the_paintings_statistics(measured):
     has come at least half of the way from the photo to the painting, and at the brushwork's
     depths (blocks 1 and 2) to 0.35 of the photo's distance or closer; the old defaults'
     blurred copy moved away from the painting at every depth. In colour, each pair has come
-    at least a quarter of the way further than the old defaults (the cat, after these few
-    steps, 0.38 of the way; 0.87 at 256 px and 100 steps: QUALITY.md)."""
+    at least a quarter of the way further than the old defaults did on the cat (-0.05; the
+    cat, after these few steps, 0.41 of the way; 0.87 at 256 px and 100 steps: QUALITY.md)."""
     assert worst(measured, "defaults", "features") >= 0.5, measured
     assert best(measured, "old defaults", "features") < 0.0, measured
     for block in ("block1", "block2"):  # distances: the largest is the worst
         assert max(m[block] for m in measured["defaults"]) <= 0.35, measured
         assert min(m[block] for m in measured["old defaults"]) > 1.0, measured
-    for new, old in zip(measured["defaults"], measured["old defaults"]):
-        assert new["colours"] - old["colours"] > 0.25, measured
+    assert worst(measured, "defaults", "colours") - best(measured, "old defaults", "colours") > 0.25
 
 
 @pytest.mark.slow
 def test_the_style_reaches_the_paintings_forms(measured):
     """At the deep blocks (4 and 5: the painting's larger forms, swirls and bands) the
-    defaults come to 0.7 of the photo's distance or closer (0.35 to 0.6 after these few
+    defaults come to 0.7 of the photo's distance or closer (0.34 to 0.61 after these few
     steps), where the brushwork alone (style depth 0 and content 1, the defaults before
-    2026-12-03) stays beyond it (0.8 to 1)."""
+    2026-12-03) stays beyond it (0.83 and 0.95 on the cat)."""
     for block in ("block4", "block5"):
         assert max(m[block] for m in measured["defaults"]) <= 0.7, measured
         assert min(m[block] for m in measured["brushwork"]) > 0.7, measured
@@ -166,8 +165,8 @@ def test_the_style_reaches_the_paintings_forms(measured):
 @pytest.mark.slow
 def test_the_photos_structure_stays(measured):
     """The photo's outlines are still there: the edge maps correlate at 0.75 or more on every
-    pair, where a hundred times the style weight dissolves them on some (the soft-focused cat
-    falls to about 0.5)."""
+    pair, where a hundred times the style weight dissolves them (the soft-focused cat falls
+    to about 0.5)."""
     assert worst(measured, "defaults", "edges") >= 0.75, measured
     assert worst(measured, "style x100", "edges") < 0.75, measured
 
