@@ -252,7 +252,7 @@ class ServingModel:
         steps_spec = tf.TensorSpec([], tf.int32, name="num_steps")
         # One traced coarse-to-fine optimisation, called by serving_default and stylize alike,
         # so an export traces and stores the loop once.
-        optimised = tf.function(self.stylize, autograph=False)
+        traced_stylize = tf.function(self.stylize, autograph=False)
 
         def serving_default(
             content_bytes, style_bytes, num_steps=steps, max_size=size,
@@ -264,7 +264,7 @@ class ServingModel:
             longest = tf.minimum(max_size, tf.reduce_max(tf.shape(content)[:2]))
             content = self._check_image(resize_longest(content, longest), "content", "max_pixels")
             weights = LossWeights(content_weight, style_weight, tv_weight)
-            image, terms = optimised(
+            image, terms = traced_stylize(
                 content[None], style[None], self._check_steps(num_steps), weights
             )
             return {
@@ -278,7 +278,7 @@ class ServingModel:
             content = self._check_image(content, "content", "max_pixels")
             style = self._check_image(style, "style", "max_input_pixels")
             weights = LossWeights(content_weight, style_weight, tv_weight)
-            image, terms = optimised(content, style, self._check_steps(num_steps), weights)
+            image, terms = traced_stylize(content, style, self._check_steps(num_steps), weights)
             return {"image": image, **terms}
 
         def stylize_frame(
