@@ -6,7 +6,7 @@ interface; nst_tf.tiles.TiledObjective is the same interface for images computed
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import keras
@@ -131,28 +131,12 @@ def use_xla(config: Config) -> bool:
     return config.jit == "on" or (config.jit == "auto" and on_accelerator())
 
 
-def _traced(function: Callable, jit: bool) -> Callable:
-    """`function` as a tf.function (XLA-compiled if `jit`) that relaxes its shapes: an image
-    of a third size reuses the shape-free trace made for the second, so the scales of a run
-    after its second are not traced again. Variables are read into tensors first: a relaxed
-    trace keeps the variable it was traced with and reads that one, not the one given
-    (TensorFlow 2.21)."""
-    traced = tf.function(function, jit_compile=jit, reduce_retracing=True)
-
-    def call(*args):
-        return traced(*(a.read_value() if isinstance(a, tf.Variable) else a for a in args))
-
-    call.tracing_count = traced.experimental_get_tracing_count
-    return call
-
-
 class Objective:
     """content_weight * content + style_weight * style + tv_weight * total variation, plus
     temporal_weight * temporal for a video frame (targets with a temporal target).
 
-    `terms` and `evaluate` are tf.functions (`_traced`: one trace serves every size from
-    the second on), XLA-compiled when `use_xla` says so; inside another tf.function (the
-    exported graphs) they are inlined as calls.
+    `terms` and `evaluate` are tf.functions, XLA-compiled when `use_xla` says so; inside
+    another tf.function (the exported graphs) they are inlined as calls.
     """
 
     def __init__(self, config: Config, extractor: keras.Model | None = None):
@@ -171,8 +155,8 @@ class Objective:
         self.layer_weights = config.normalized_style_layer_weights
         self.products = gram_products(config)
         jit = use_xla(config)
-        self.terms = _traced(self._terms, jit)
-        self.evaluate = _traced(self._evaluate, jit)
+        self.terms = tf.function(self._terms, jit_compile=jit)
+        self.evaluate = tf.function(self._evaluate, jit_compile=jit)
 
     def targets(
         self,

@@ -44,23 +44,6 @@ def test_terms_are_weighted_and_sum_to_total(extractor, config, content, style):
     )
 
 
-def test_images_of_three_sizes_trace_the_loss_twice_and_each_is_read(
-    extractor, config, content, style
-):
-    """The scales of a run finer than its second reuse one shape-free trace of the loss, and
-    each image variable given is the one read, not the one a trace was made with."""
-    objective = Objective(config, extractor)
-    for size in (32, 40, 48):
-        targets = objective.targets(content[None, :size, :size], [style[None]])
-        image = np.ascontiguousarray(np.roll(content, size, axis=0)[None, :size, :size])
-        terms, gradient = objective.terms_and_gradient(tf.Variable(image), targets)
-        alone = Objective(config, extractor)  # its own trace, for this size only
-        want_terms, want_gradient = alone.terms_and_gradient(tf.constant(image), targets)
-        assert float(terms["total"]) == pytest.approx(float(want_terms["total"]), rel=1e-5)
-        np.testing.assert_allclose(gradient, want_gradient, rtol=1e-4, atol=1e-6)
-    assert objective.evaluate.tracing_count() == 2
-
-
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_each_optimizer_lowers_the_loss(extractor, config, content, style, optimizer):
     c = config.replace(optimizer=optimizer, steps=15)
