@@ -71,7 +71,8 @@ def test_a_run_refuses_more_steps_than_it_has(extractor, config, content, style)
 @pytest.mark.slow
 def test_lbfgs_beats_adam_in_the_same_number_of_evaluations(extractor, config, content, style):
     def final_loss(optimizer):
-        c = config.replace(optimizer=optimizer, init="noise", steps=20)  # 1.5 against 3.0
+        # 20 evaluations: final losses about 1.5 for L-BFGS and 3.0 for Adam
+        c = config.replace(optimizer=optimizer, init="noise", steps=20)
         transfer = new_transfer(content, style, c, extractor)
         transfer.run()
         return float(transfer.stage.loss_terms()["total"])
