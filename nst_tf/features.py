@@ -26,9 +26,10 @@ from nst_tf.config import NETWORK_LAYERS, WEIGHT_CHOICES
 BGR_MEAN = (103.939, 116.779, 123.68)
 # ImageNet's RGB statistics on [0, 1], for networks trained on normalised input.
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-# From this many input channels up, a float32 convolution on a CPU with oneDNN runs as a
-# transposed one (see Conv2D): there TensorFlow's forward convolution runs at about half
-# the speed of its input gradient (BENCHMARKS.md, conv suite).
+# From this many input channels up, a float32 convolution on a CPU with oneDNN's AVX-512
+# kernels runs as a transposed one (see Conv2D): there TensorFlow's forward convolution runs
+# at about half the speed of its input gradient (BENCHMARKS.md, conv suite). Where oneDNN
+# has AVX2 only, every layer's does.
 TRANSPOSED_FORWARD_CHANNELS = 256
 
 
@@ -68,9 +69,10 @@ class Conv2D(keras.layers.Conv2D):
     faster depends on the library TensorFlow runs them with. oneDNN is handed the forward
     kernel in its plain [h, w, in, out] layout, while the transposed convolution first
     reorders it into oneDNN's blocked layout and on the deep VGG19 layers then runs about
-    twice as fast. TensorFlow's own (Eigen) kernels are the other way round: the transposed
-    convolution is about half as fast as the convolution at every layer. Values and
-    gradients are the convolution's, to float rounding (tests/test_features.py).
+    twice as fast (with AVX2 only, 1.05 to 2.8 times as fast at every layer). TensorFlow's
+    own (Eigen) kernels are the other way round: the transposed convolution is about half
+    as fast as the convolution at every layer. Values and gradients are the convolution's,
+    to float rounding (tests/test_features.py).
     """
 
     def convolution_op(self, inputs, kernel):
@@ -132,13 +134,14 @@ def flipped(kernel: tf.Tensor) -> tf.Tensor:
 def conv_plan(in_channels: int, dtype: str = "float32") -> tuple[str, str]:
     """The kernels ("conv" or "transposed") nst_tf's Conv2D computes a forward pass and an
     input gradient with, for this many input channels in this compute dtype. Float32 on a
-    CPU: with oneDNN (`onednn`), the forward pass transposed from
-    TRANSPOSED_FORWARD_CHANNELS up; with TensorFlow's own kernels, the input gradient as a
+    CPU: with oneDNN (`onednn`), the forward pass transposed, from
+    TRANSPOSED_FORWARD_CHANNELS up where oneDNN computes with AVX-512 and at every layer
+    where it has AVX2 only; with TensorFlow's own kernels, the input gradient as a
     convolution. Elsewhere TensorFlow's own choice, ("conv", "transposed")."""
     if dtype != "float32" or on_accelerator():
         return "conv", "transposed"
     if onednn():
-        deep = in_channels >= TRANSPOSED_FORWARD_CHANNELS
+        deep = in_channels >= TRANSPOSED_FORWARD_CHANNELS or not onednn_avx512()
         return ("transposed" if deep else "conv"), "transposed"
     return "conv", "conv"
 
@@ -151,6 +154,14 @@ def onednn() -> bool:
     if setting in ("1", "true", "0", "false"):
         return setting in ("1", "true")
     return bool(cpu_flags() & ONEDNN_DEFAULT_FLAGS)
+
+
+def onednn_avx512() -> bool:
+    """Whether oneDNN computes with AVX-512 here: the CPU has it, and ONEDNN_MAX_CPU_ISA,
+    if set, does not hold oneDNN to a narrower instruction set (such as AVX2)."""
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    wide = limit in ("", "ALL") or limit.startswith(("AVX512", "AVX10"))
+    return wide and "avx512f" in cpu_flags()
 
 
 # The CPU features for which TensorFlow's Linux builds turn oneDNN on by default.

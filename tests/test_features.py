@@ -237,17 +237,19 @@ def test_same_conv_by_either_kernel_is_the_convolution_with_its_gradients(
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("onednn", [True, False])
+@pytest.mark.parametrize("onednn, avx512", [(True, True), (True, False), (False, True)])
 def test_float32_layers_on_cpu_take_the_faster_kernels_and_match_keras(
-    extractor, monkeypatch, onednn
+    extractor, monkeypatch, onednn, avx512
 ):
     """The extractor's activations and input gradient are Keras VGG19's, while on a CPU its
-    float32 layers take the kernels `conv_plan` names: with oneDNN the forward pass of the
-    layers from TRANSPOSED_FORWARD_CHANNELS input channels up as a transposed convolution,
-    and TensorFlow's transposed input gradient; with TensorFlow's own kernels every forward
-    pass and input gradient as a convolution."""
+    float32 layers take the kernels `conv_plan` names: with oneDNN the forward pass as a
+    transposed convolution (of the layers from TRANSPOSED_FORWARD_CHANNELS input channels
+    up where oneDNN has AVX-512, of every layer where it has AVX2 only), and TensorFlow's
+    transposed input gradient; with TensorFlow's own kernels every forward pass and input
+    gradient as a convolution."""
     monkeypatch.setattr(features, "on_accelerator", lambda: False)
     monkeypatch.setattr(features, "onednn", lambda: onednn)
+    monkeypatch.setattr(features, "onednn_avx512", lambda: avx512)
     keras_vgg = load_vgg19("random")
     image = tf.constant(np.random.default_rng(0).uniform(0, 255, (1, 32, 32, 3)), tf.float32)
 
@@ -267,12 +269,13 @@ def test_float32_layers_on_cpu_take_the_faster_kernels_and_match_keras(
 
     convs = [layer for layer in extractor.layers if isinstance(layer, features.Conv2D)]
     deep = [c for c in convs if c.kernel.shape[2] >= features.TRANSPOSED_FORWARD_CHANNELS]
+    transposed = (len(deep) if avx512 else len(convs)) if onednn else 0
     forward, both = _forward_ops(extractor), _forward_and_gradient_ops(extractor)
-    transposed_forward = len(deep) if onednn else 0
-    assert deep and forward.count("Conv2DBackpropInput") == transposed_forward
-    assert forward.count("Conv2D") == len(convs) - transposed_forward
-    assert both.count("Conv2DBackpropInput") == (len(convs) + len(deep) if onednn else 0)
-    assert both.count("Conv2D") == (len(convs) - len(deep) if onednn else 2 * len(convs))
+    assert 0 < len(deep) < len(convs)
+    assert forward.count("Conv2DBackpropInput") == transposed
+    assert forward.count("Conv2D") == len(convs) - transposed
+    assert both.count("Conv2DBackpropInput") == (len(convs) + transposed if onednn else 0)
+    assert both.count("Conv2D") == (len(convs) - transposed if onednn else 2 * len(convs))
 
 
 @pytest.mark.parametrize("precision, accelerator", [("mixed_bfloat16", False), ("float32", True)])
@@ -322,3 +325,16 @@ def test_onednn_says_what_tensorflow_runs(setting):
     assert result.returncode == 0, result.stderr[-2000:]
     said = "oneDNN custom operations are on" in result.stderr
     assert result.stdout.strip() == str(said)
+
+
+@pytest.mark.parametrize(
+    "flags, limit, expected",
+    [({"avx512f"}, None, True), ({"avx512f"}, "AVX512_CORE_AMX", True),
+     ({"avx512f"}, "avx2", False), ({"avx2"}, None, False), ({"avx2"}, "ALL", False)],
+)  # fmt: skip
+def test_onednn_avx512_reads_the_cpu_and_onednn_s_limit(monkeypatch, flags, limit, expected):
+    monkeypatch.setattr(features, "cpu_flags", lambda: frozenset(flags))
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    if limit is not None:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", limit)
+    assert features.onednn_avx512() is expected

@@ -19,8 +19,6 @@ from nst_tf.features import build_extractor
 TITLE = "Convolutions: Conv2D against the transposed form"
 flags.DEFINE_integer("conv_size", 512, "conv: square image size in pixels.")
 FLAGS = flags.FLAGS
-KERNELS = {True: "TensorFlow's CPU kernels through oneDNN",
-           False: "TensorFlow's own CPU kernels (Eigen; oneDNN off)"}  # fmt: skip
 
 
 def run(repeats: int) -> str:
@@ -74,7 +72,7 @@ def run(repeats: int) -> str:
     )
     return (
         f"{size}x{size} image, float32, random weights, "
-        f"{KERNELS[features.onednn()]}; "
+        f"{kernels()}; "
         f"median of {repeats} interleaved rounds after 3 warm-up rounds. Each layer's "
         "forward pass and its input gradient, each by either kernel (TensorFlow's own "
         "gradient is the transposed convolution). nst_tf runs: "
@@ -90,3 +88,11 @@ def _compiled(convolution, x, kernel, by, shape):
     """A compiled call of `convolution` (`nst_tf.features.convolve_same` or
     `transpose_same`) on x and kernel by the kernel `by`, output `shape`."""
     return tf.function(lambda: convolution(x, kernel, by, shape))
+
+
+def kernels() -> str:
+    """Which CPU kernels TensorFlow runs here, and with which vector width."""
+    width = "" if features.onednn_avx512() else ", held to AVX2 or narrower"
+    if features.onednn():
+        return f"TensorFlow's CPU kernels through oneDNN{width}"
+    return f"TensorFlow's own CPU kernels (Eigen, its matrix products by oneDNN{width}; oneDNN off)"
