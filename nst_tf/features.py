@@ -141,8 +141,8 @@ def conv_plan(in_channels: int, dtype: str = "float32") -> tuple[str, str]:
     if dtype != "float32" or on_accelerator():
         return "conv", "transposed"
     if onednn():
-        deep = in_channels >= TRANSPOSED_FORWARD_CHANNELS or not onednn_avx512()
-        return ("transposed" if deep else "conv"), "transposed"
+        transposed = in_channels >= TRANSPOSED_FORWARD_CHANNELS or not onednn_avx512()
+        return ("transposed" if transposed else "conv"), "transposed"
     return "conv", "conv"
 
 

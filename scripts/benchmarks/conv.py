@@ -92,7 +92,7 @@ def _compiled(convolution, x, kernel, by, shape):
 
 def kernels() -> str:
     """Which CPU kernels TensorFlow runs here, and with which vector width."""
-    width = "" if features.onednn_avx512() else ", held to AVX2 or narrower"
+    width = "" if features.onednn_avx512() else ", with AVX2 or narrower"
     if features.onednn():
         return f"TensorFlow's CPU kernels through oneDNN{width}"
     return f"TensorFlow's own CPU kernels (Eigen, its matrix products by oneDNN{width}; oneDNN off)"
