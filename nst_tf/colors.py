@@ -5,6 +5,8 @@ Two ways to keep the photo's colours while taking the painting's strokes:
   covariance, so the style carries no colour of its own.
 - `keep_luminance_only` (after optimising): keep the stylized luminance, put back the
   content's chrominance (YIQ).
+The same transfer the other way round is a start (`init` "recolored"): the photo given the
+painting's colour mean and covariance (`match_statistics`, `mixture_statistics`).
 Both take RGB images [..., H, W, 3] in [0, 255], arrays or tensors, and compute in their
 dtype (float32 for images, float64 for float64 arrays), in TensorFlow so that the served
 graph runs them exactly as the command does.
@@ -74,12 +76,28 @@ def match_colors(source, reference) -> tf.Tensor:
     linear colour transfer of Gatys et al. 2017, section 5.1. Values are clipped to [0, 255].
     """
     source = _float(source)
+    return match_statistics(source, *color_statistics(tf.cast(reference, source.dtype)))
+
+
+def match_statistics(source, mean: tf.Tensor, covariance: tf.Tensor) -> tf.Tensor:
+    """`source` recoloured as by match_colors to the colour `mean` [3] and `covariance`
+    [3, 3], clipped to [0, 255]."""
+    source = _float(source)
     mu_s, cov_s = color_statistics(source)
-    mu_r, cov_r = color_statistics(tf.cast(reference, source.dtype))
     ridge = 1e-6 * tf.eye(3, dtype=source.dtype)
-    transform = _sqrtm(cov_r) @ tf.linalg.inv(_sqrtm(cov_s + ridge))
-    matched = tf.linalg.matvec(transform, source - mu_s) + mu_r
+    transform = _sqrtm(tf.cast(covariance, source.dtype)) @ tf.linalg.inv(_sqrtm(cov_s + ridge))
+    matched = tf.linalg.matvec(transform, source - mu_s) + tf.cast(mean, source.dtype)
     return tf.clip_by_value(matched, 0.0, 255.0)
+
+
+def mixture_statistics(images, weights) -> tuple[tf.Tensor, tf.Tensor]:
+    """Colour mean [3] and covariance [3, 3] of the mixture that draws a pixel from image i
+    with probability weights[i] (weights summing to 1): several paintings' colours blended
+    as their style is."""
+    stats = [color_statistics(image) for image in images]
+    mean = sum(w * m for w, (m, _) in zip(weights, stats))
+    second = sum(w * (c + m[:, None] * m[None, :]) for w, (m, c) in zip(weights, stats))
+    return mean, second - mean[:, None] * mean[None, :]
 
 
 def _sqrtm(matrix: tf.Tensor) -> tf.Tensor:

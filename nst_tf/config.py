@@ -74,7 +74,8 @@ WEIGHT_CHOICES = ("auto", "imagenet", "hed", "random")
 NETWORK_CHOICES = ("auto", *NETWORK_LAYERS)  # auto: VGG16 for the HED weights, else VGG19
 POOLING_CHOICES = ("max", "avg")
 FAST_INIT = "fast"  # the feed-forward network's picture (nst_tf.fast; the fast extra)
-INIT_CHOICES = ("content", "noise", "gray", FAST_INIT)  # or an image file
+RECOLORED_INIT = "recolored"  # the photo in the painting's colour mean and covariance
+INIT_CHOICES = ("content", RECOLORED_INIT, "noise", "gray", FAST_INIT)  # or an image file
 PRESERVE_COLORS_CHOICES = ("none", "luminance", "histogram")
 MULTISCALE_CHOICES = ("auto", "on", "off")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
@@ -190,8 +191,9 @@ class Config:
     )
     init: str = setting(
         "content",
-        "Starting image: content (the photo), noise, gray, fast (the picture of Ghiasi et "
-        "al.'s feed-forward network in the photo's light; the fast extra) or an image file.",
+        "Starting image: content (the photo), recolored (the photo in the painting's colour "
+        "mean and covariance), noise, gray, fast (the picture of Ghiasi et al.'s feed-forward "
+        "network in the photo's light; the fast extra) or an image file.",
     )
     init_noise: float = setting(0.0, "Fraction (0 to 1) of seeded noise mixed into the init.")
     network: str = setting(
@@ -322,7 +324,7 @@ class Config:
         )
         _require(
             self.init in INIT_CHOICES or os.path.isfile(self.init),
-            "init must be content, noise, gray, fast or an image file; "
+            "init must be content, recolored, noise, gray, fast or an image file; "
             f"{self.init!r} is none of these",
         )
         _require(

@@ -152,9 +152,9 @@ class ServingModel:
             return image, targets
 
         finest = tf.size(sizes) - 1
-        start = pyramid.initial_image(
-            c, resize_longest(content, sizes[0]), self.network_start(content, style)
-        )
+        coarsest = resize_longest(content, sizes[0])
+        _, styles = pyramid.scale_inputs(c, coarsest, [style], sizes[0])
+        start = pyramid.initial_image(c, coarsest, self.network_start(content, style), styles)
         _, image = tf.while_loop(
             lambda k, image: k < finest,
             lambda k, image: (k + 1, optimised(k, image)[0]),

@@ -13,8 +13,14 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from nst_tf.colors import keep_luminance_only, match_colors
-from nst_tf.config import MULTISCALE_AUTO_ABOVE, Config
+from nst_tf.colors import (
+    color_statistics,
+    keep_luminance_only,
+    match_colors,
+    match_statistics,
+    mixture_statistics,
+)
+from nst_tf.config import MULTISCALE_AUTO_ABOVE, RECOLORED_INIT, Config
 from nst_tf.images import resize, resize_longest
 
 
@@ -88,16 +94,29 @@ def scale_inputs(
     return content, styles
 
 
-def initial_image(config: Config, content: tf.Tensor, init: tf.Tensor | None = None) -> tf.Tensor:
+def initial_image(
+    config: Config,
+    content: tf.Tensor,
+    init: tf.Tensor | None = None,
+    styles: Sequence[tf.Tensor] = (),
+    blend: Sequence[float] | None = None,
+    content_mask: tf.Tensor | None = None,
+    style_masks: Sequence[tf.Tensor] = (),
+) -> tf.Tensor:
     """The coarsest scale's starting image for content [B, H, W, 3]: `init` (an image or a
-    batch, of any size) when given, else config.init (content, noise or gray), with a
-    fraction config.init_noise of seeded uniform noise blended in. The noise is one image,
-    the same for every image of a batch."""
+    batch, of any size) when given, else config.init (content, recolored, noise or gray),
+    with a fraction config.init_noise of seeded uniform noise blended in. The noise is one
+    image, the same for every image of a batch. "recolored" needs the styles [h, w, 3],
+    their `blend` weights (by default config.style_blend's, else equal) and the masks the
+    run has ([H, W] in [0, 1]): see `recolored`."""
     content = tf.convert_to_tensor(content, tf.float32)
     shape = tf.shape(content)
     noise = tf.random.stateless_uniform(shape[1:], [config.seed, 0], 0.0, 255.0)
     if init is not None:
         start = resize(init, shape[1], shape[2]) * tf.ones_like(content)
+    elif config.init == RECOLORED_INIT:
+        blend = blend or config.normalized_style_blend(len(styles))
+        start = recolored(content, styles, blend, content_mask, style_masks)
     elif config.init == "noise":
         start = noise * tf.ones_like(content)
     elif config.init == "gray":
@@ -105,6 +124,36 @@ def initial_image(config: Config, content: tf.Tensor, init: tf.Tensor | None = N
     else:
         start = content
     return (1.0 - config.init_noise) * start + config.init_noise * noise
+
+
+def recolored(
+    content: tf.Tensor,
+    styles: Sequence[tf.Tensor],
+    blend: Sequence[float],
+    content_mask: tf.Tensor | None = None,
+    style_masks: Sequence[tf.Tensor] = (),
+) -> tf.Tensor:
+    """Each image of content [B, H, W, 3] given by an affine map of its own colours the
+    colour mean and covariance of the styles [h, w, 3] mixed with the `blend` weights
+    (colors.match_statistics): the photo's light and shade in the painting's colours. With
+    style masks [H, W], style i's colours where mask i is white; with a content mask [H, W],
+    the photo's own colours where it is black, as the style does not go there."""
+
+    def recolor(mean: tf.Tensor, covariance: tf.Tensor) -> tf.Tensor:
+        return tf.map_fn(lambda image: match_statistics(image, mean, covariance), content)
+
+    if style_masks:
+        colours = [recolor(*color_statistics(style)) for style in styles]
+        areas = list(style_masks)
+    else:
+        colours = [recolor(*mixture_statistics(styles, blend))]
+        areas = [tf.ones(tf.shape(content)[1:3])]
+    if content_mask is not None:
+        areas = [area * content_mask for area in areas]
+    start = content + sum(
+        area[..., None] * (colour - content) for colour, area in zip(colours, areas)
+    )
+    return tf.clip_by_value(start, 0.0, 255.0)
 
 
 def upsample(image: tf.Tensor, content: tf.Tensor) -> tf.Tensor:

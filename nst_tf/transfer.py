@@ -88,17 +88,17 @@ class StyleTransfer:
         size, steps = self.scales[scale]
         content, styles = pyramid.scale_inputs(c, x.content, x.styles, size)
         height, width = content.shape[1:3]
+        content_mask = None if x.content_mask is None else fit(x.content_mask, height, width)
+        style_masks = [fit(m, height, width) for m in x.style_masks]
         if previous is not None:
             start = pyramid.upsample(previous, content)
         else:
-            start = pyramid.initial_image(c, content, x.init)
+            start = pyramid.initial_image(
+                c, content, x.init, styles, x.blend, content_mask, style_masks
+            )
         objective = for_image(self.objective, height, width, x.masked, self.strategy)
         targets = objective.targets(
-            content,
-            [s[None] for s in styles],
-            x.blend,
-            None if x.content_mask is None else fit(x.content_mask, height, width),
-            [fit(m, height, width) for m in x.style_masks],
+            content, [s[None] for s in styles], x.blend, content_mask, style_masks
         )
         if x.temporal is not None:
             targets = targets._replace(

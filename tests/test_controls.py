@@ -1,9 +1,9 @@
-"""The quality controls: several styles, style scale, colour preservation, init noise, presets."""
+"""The quality controls: several styles, style scale, colour preservation, starts, presets."""
 
 import numpy as np
 import pytest
 
-from nst_tf import colors, pyramid
+from nst_tf import colors, pyramid, quality
 from nst_tf.config import PRESETS, Config, ConfigError
 from nst_tf.pyramid import initial_image
 from tests.conftest import new_transfer
@@ -90,6 +90,54 @@ def test_init_noise_blends_seeded_noise_into_the_start(config, content):
     np.testing.assert_array_equal(
         initial_image(config.replace(init_noise=0.5), content[None]), half
     )
+
+
+def test_mixture_statistics_are_those_of_the_pooled_pixels(content, style):
+    """Weights 1/4 and 3/4 mix as one image beside three copies of another as large would."""
+    other = 255.0 - style[::-1]
+    mean, cov = colors.mixture_statistics([style, other], [0.25, 0.75])
+    pooled = np.concatenate([style, other, other, other])
+    want_mean, want_cov = colors.color_statistics(pooled)
+    np.testing.assert_allclose(mean, want_mean, rtol=1e-5)
+    np.testing.assert_allclose(cov, want_cov, rtol=1e-4)
+
+
+def test_recolored_start_is_the_photo_in_the_paintings_colours(config, content, style):
+    """Each image of a batch is recoloured by its own affine map (match_colors, whose
+    statistics are tested above), which keeps where the photo is light and dark."""
+    batch = np.stack([content, content[:, ::-1] * 0.5])
+    start = initial_image(config.replace(init="recolored"), batch, styles=[style]).numpy()
+    for image, photo in zip(start, batch):
+        np.testing.assert_allclose(image, colors.match_colors(photo, style), atol=1e-3)
+    np.testing.assert_allclose(start[1], start[0][:, ::-1], atol=1e-3)  # the same colours
+    light = np.corrcoef((start[0] @ quality.LUMA).ravel(), (content @ quality.LUMA).ravel())
+    assert light[0, 1] > 0.5
+
+
+def test_recolored_start_takes_the_blend_of_several_paintings(config, content, style):
+    other = content[::-1].copy()
+    blended = config.replace(init="recolored", style_blend=(1.0, 3.0))
+    start = initial_image(blended, content[None], styles=[style, other])
+    want = colors.match_statistics(
+        content, *colors.mixture_statistics([style, other], [0.25, 0.75])
+    )
+    np.testing.assert_allclose(start[0], want, atol=1e-3)
+
+
+def test_recolored_start_follows_the_masks(config, content, style):
+    """The style masks say whose colours go where; where the content mask is black, where
+    no style goes, the photo keeps its own."""
+    other = content[::-1].copy()
+    left = np.zeros(content.shape[:2], np.float32)
+    left[:, :32] = 1.0
+    everywhere = np.ones_like(left)
+    start = initial_image(
+        config.replace(init="recolored"), content[None], styles=[style, other],
+        content_mask=left, style_masks=[everywhere, 1.0 - everywhere],
+    )[0].numpy()  # fmt: skip
+    in_style = colors.match_colors(content, style).numpy()
+    np.testing.assert_allclose(start[:, :32], in_style[:, :32], atol=1e-3)
+    np.testing.assert_allclose(start[:, 32:], content[:, 32:], atol=1e-3)
 
 
 @pytest.mark.parametrize("name", list(PRESETS))

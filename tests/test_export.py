@@ -392,10 +392,10 @@ def test_the_served_signatures_compute_nothing_in_float64(export_path):
     "extra",
     [
         ["--average=0.5", *(["--init=fast"] if FAST else [])],
-        ["--style_loss=gram"],
+        ["--style_loss=gram", "--init=recolored"],
         ["--style_loss=sliced_w2"],
     ],
-    ids=["gaussian_averaged", "gram", "sliced"],
+    ids=["gaussian_averaged", "gram_recolored", "sliced"],
 )
 def test_the_served_model_gives_what_the_command_gives(tmp_path, served_settings_paths, extra):
     """The same settings given to both commands; the request asks for the command's size.
@@ -403,8 +403,8 @@ def test_the_served_model_gives_what_the_command_gives(tmp_path, served_settings
     Coarse to fine over three scales, with noise in the start and the content's colours put
     back: everything the exported graph computes in place of the command's Python loop,
     with the default style loss, iterate averaging and (with the fast extra) the network's
-    start; and again with each other loss. Each export takes a while, so the default loss's
-    run has every option at once."""
+    start; and again with each other loss, the Gram one from the recoloured photo. Each
+    export takes a while, so the default loss's run has every option at once."""
     from tests.test_cli import nst_tf_here as nst_tf_command
 
     content_path, style_path, settings = served_settings_paths
