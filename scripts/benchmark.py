@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import sys
 import time
 from types import ModuleType
@@ -122,8 +123,10 @@ def main(argv):
         raise app.UsageError(
             f"unknown suite {', '.join(sorted(unknown))}; choose from {', '.join(SUITES)}"
         )
-    settings = [f"{name}={os.environ[name]} " for name in RUNTIME_SETTINGS if name in os.environ]
-    command = f"{''.join(settings)}python scripts/benchmark.py {' '.join(sys.argv[1:])}"
+    # quoted as a shell needs it: a setting with spaces stays one argument when rerun
+    settings = [f"{name}={shlex.quote(os.environ[name])} " for name in RUNTIME_SETTINGS
+                if name in os.environ]  # fmt: skip
+    command = f"{''.join(settings)}python scripts/benchmark.py {shlex.join(sys.argv[1:])}"
     # The large suite first: its child processes need the memory that the other suites
     # leave held by this process.
     for name in sorted(FLAGS.suite, key=lambda name: name != "large"):

@@ -71,12 +71,15 @@ def test_record_adds_a_new_suite_after_the_others_and_rewrites_links_for_docs(tm
 def test_a_suite_runs_from_the_command(tmp_path):
     result = subprocess.run(
         [sys.executable, os.path.join(SCRIPTS, "benchmark.py"), "--suite=batch",
-         "--batch_size_px=32", "--batch_count=2", "--repeats=1"],
+         "--batch_size_px=32", "--batch_count=2", "--repeats=1",
+         "--quickstart_settings=--init=recolored --steps=200"],  # another suite's, unused
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("### Batch against one image at a time\n\nDate: ")
     assert "| batch of 2 |" in result.stdout
+    # the command as a shell reruns it: the setting with a space is quoted
+    assert "--repeats=1 '--quickstart_settings=--init=recolored --steps=200'`" in result.stdout
 
 
 def test_settled_is_the_first_snapshot_near_the_last_at_every_depth():
