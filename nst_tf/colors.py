@@ -84,8 +84,7 @@ def match_statistics(source, mean: tf.Tensor, covariance: tf.Tensor) -> tf.Tenso
     [3, 3], clipped to [0, 255]."""
     source = _float(source)
     mu_s, cov_s = color_statistics(source)
-    ridge = 1e-6 * tf.eye(3, dtype=source.dtype)
-    transform = _sqrtm(tf.cast(covariance, source.dtype)) @ tf.linalg.inv(_sqrtm(cov_s + ridge))
+    transform = _sqrtm(tf.cast(covariance, source.dtype)) @ _inverse_sqrtm(cov_s)
     matched = tf.linalg.matvec(transform, source - mu_s) + tf.cast(mean, source.dtype)
     return tf.clip_by_value(matched, 0.0, 255.0)
 
@@ -104,3 +103,16 @@ def _sqrtm(matrix: tf.Tensor) -> tf.Tensor:
     """Square root of a symmetric positive semi-definite matrix."""
     values, vectors = tf.linalg.eigh(matrix)
     return (vectors * tf.sqrt(tf.maximum(values, 0.0))) @ tf.transpose(vectors)
+
+
+def _inverse_sqrtm(matrix: tf.Tensor) -> tf.Tensor:
+    """Inverse square root of a symmetric positive semi-definite matrix, each eigenvalue
+    raised to at least EIGEN_FLOOR times the largest (plus 1e-6): a grey image's colour
+    covariance has two zero eigenvalues, which float32 rounds to about +-1e-3, and the
+    directions they belong to, where the image does not vary, must not be scaled up."""
+    values, vectors = tf.linalg.eigh(matrix)
+    floor = EIGEN_FLOOR * tf.reduce_max(values) + 1e-6
+    return (vectors * tf.math.rsqrt(tf.maximum(values, floor))) @ tf.transpose(vectors)
+
+
+EIGEN_FLOOR = 1e-5  # above float32's rounding of a covariance's zero eigenvalues

@@ -73,6 +73,21 @@ def test_histogram_matching_gives_the_reference_mean_and_covariance(content, sty
     np.testing.assert_allclose(cov, want_cov, rtol=0.05, atol=5)
 
 
+def test_a_grey_image_is_recoloured_in_float32_as_in_float64(content, style):
+    """A grey photo (or a grey painting under preserve_colors "histogram") has two zero
+    colour variances, which float32 rounds to either side of 0: the map must not scale
+    up the directions where the image does not vary."""
+    grey = np.repeat(content @ quality.LUMA, 3).reshape(content.shape)
+    wide = colors.match_colors(grey.astype(np.float64), style.astype(np.float64)).numpy()
+    narrow = colors.match_colors(grey.astype(np.float32), style).numpy()
+    assert np.isfinite(narrow).all()
+    np.testing.assert_allclose(narrow, wide, atol=1.0)
+    flat = colors.match_colors(np.full_like(content, 90.0), style)  # one colour: the mean
+    np.testing.assert_allclose(
+        flat, np.broadcast_to(colors.color_statistics(style)[0], content.shape), atol=1e-3
+    )
+
+
 def test_histogram_option_recolours_the_style_before_optimising(extractor, config, content, style):
     transfer = new_transfer(content, style, config.replace(preserve_colors="histogram"), extractor)
     np.testing.assert_allclose(
