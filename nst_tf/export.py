@@ -84,7 +84,7 @@ def served_config(config: Config) -> Config:
     if config.init not in INIT_CHOICES:
         raise ConfigError(
             f"init={config.init} cannot be served: a served model starts from the content, "
-            "noise, gray or the fast network's picture, not from a file"
+            "the content recolored, noise, gray or the fast network's picture, not from a file"
         )
     if config.init == FAST_INIT and not fast.available():
         raise ConfigError(
