@@ -60,6 +60,10 @@ CONTENT_WEIGHT = 2.0
 STYLE_WEIGHT = 30.0
 TV_WEIGHT = 0.03
 TEMPORAL_WEIGHT = 0.5
+# L-BFGS moves the colours of the picture's large areas this much farther than its detail
+# (Config.precondition): the colours come in the quick start's steps (QUALITY.md, the
+# optimizer's preconditioner).
+PRECONDITION = 30.0
 # Video: steps of each frame after the first, which starts close to its answer (BENCHMARKS.md).
 FRAME_STEPS = 20
 # How deep the style reaches by default (Config.style_depth, block_weight): the painting's
@@ -215,6 +219,12 @@ class Config:
     multiscale: str = setting("auto", "Coarse to fine; auto: on above 256 px.", MULTISCALE_CHOICES)
     min_size: int = setting(256, "Longest side of the coarsest scale, in pixels.")
     lbfgs_history: int = setting(10, "Curvature pairs L-BFGS remembers.")
+    precondition: float = setting(
+        PRECONDITION,
+        "How much farther L-BFGS moves the colours of the picture's large areas than its "
+        "fine detail: changes of colour smooth over a 32nd of the image go 1 + precondition "
+        "times as far, of light 1 + precondition / 30; 0 turns it off.",
+    )
     lbfgs_history_dtype: str = setting(
         "auto",
         "Number format of the L-BFGS history: bfloat16 halves its memory, the most an image "
@@ -339,6 +349,7 @@ class Config:
             f"pooling must be max or avg, got {self.pooling!r}",
         )
         _require(self.lbfgs_history >= 1, "lbfgs_history must be at least 1")
+        _require_non_negative("precondition", self.precondition)
         _require(
             self.lbfgs_history_dtype in HISTORY_DTYPES,
             "lbfgs_history_dtype must be auto, float32 or bfloat16, "

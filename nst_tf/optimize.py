@@ -15,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
+import numpy as np
 import tensorflow as tf
 
+from nst_tf.colors import RGB_TO_YIQ
 from nst_tf.config import Config
 from nst_tf.features import computes_in_bfloat16
 
@@ -151,11 +153,19 @@ class LBFGS:
     fixed-size history, so the graph has static shapes and no data-dependent loops. The
     history is a ring per image: its accepted pair number k goes into slot k % history.
     Given tf.Variables as state (the interactive loop) the slot is written in place, so a
-    step writes one image-sized pair rather than copying the whole history. With no
-    curvature known yet, the direction is the gradient scaled by 1/max|g|, so the step moves
+    step writes one image-sized pair rather than copying the whole history. The recursion
+    starts from gamma P, gamma = s . y / y . y of the newest pair and P = I + `precondition`
+    `smooth_colours`, for RGB images: a change of colour smooth over a 32nd of the image
+    goes (1 + precondition) times as far as the curvature pairs alone would send it, a
+    smooth change of light (1 + LIGHT_SHARE precondition) times, finer detail as far.
+    Gradient steps on pixels move an image's large areas, their colours most, far more
+    slowly than its detail, and ten pairs do not learn that (QUALITY.md, the optimizer's
+    preconditioner). With no curvature known yet, the direction is P g scaled by 1/max|P g|,
+    so the step moves
     the most sensitive pixel by one grey level. (torch's 1/|g|_1 moves a 512x512 image by
-    ~1e-6 levels: float32 rounding then swamps the first curvature pair.) A curvature pair
-    with s . y <= 0 is not used, which keeps the direction a descent one. Each image of a
+    ~1e-6 levels: float32 rounding then swamps the first curvature pair.) P is symmetric
+    positive definite and a curvature pair with s . y <= 0 is not used, which keeps the
+    direction a descent one. Each image of a
     batch [B, H, W, C] has its own history, line search and dot products, so a batch takes
     exactly the steps its images would take one at a time; `loss` is per image, [B].
 
@@ -170,11 +180,13 @@ class LBFGS:
         history: int = 10,
         history_dtype: str = "float32",
         line_search: bool = True,
+        precondition: float = 0.0,
     ):
         self.learning_rate = learning_rate
         self.history = history
         self.history_dtype = tf.as_dtype(history_dtype)
         self.line_search = line_search
+        self.precondition = precondition
 
     def init(self, image: tf.Tensor) -> LBFGSState:
         zeros = tf.zeros_like(image)
@@ -270,12 +282,62 @@ class LBFGS:
             alpha = rho * _dot(_read(state.s, k, after=q), q)
             q = q - alpha * _read(state.y, k, after=alpha)
             alphas.append(alpha)
-        largest = tf.reduce_max(tf.abs(grad), axis=[1, 2, 3], keepdims=True)
-        r = q * tf.where(state.gamma > 0.0, state.gamma, 1.0 / tf.maximum(largest, 1e-30))
+        r = q + self.precondition * smooth_colours(q) if self.precondition else q
+        largest = tf.reduce_max(tf.abs(r), axis=[1, 2, 3], keepdims=True)  # with no pairs
+        r *= tf.where(state.gamma > 0.0, state.gamma, 1.0 / tf.maximum(largest, 1e-30))
         for k, rho, alpha in reversed(list(zip(slots, rhos, alphas))):
             beta = rho * _dot(_read(state.y, k, after=r), r)
             r = r + (alpha - beta) * _read(state.s, k, after=beta)
         return r
+
+
+def smooth_colours(x: tf.Tensor) -> tf.Tensor:
+    """`smooth` of RGB images x [B, H, W, 3], its part along the luminance (Rec. 601 luma)
+    taken LIGHT_SHARE times: K (x) (I - (1 - LIGHT_SHARE) l l^T) for the unit luma
+    direction l, symmetric and positive semidefinite like K."""
+    smoothed = smooth(x)
+    luma = tf.constant(RGB_TO_YIQ[0] / np.linalg.norm(RGB_TO_YIQ[0]), tf.float32)
+    light = tf.reduce_sum(smoothed * luma, axis=-1, keepdims=True) * luma
+    return smoothed - (1.0 - LIGHT_SHARE) * light
+
+
+# The preconditioner moves large areas' light this share as much farther as their colour:
+# light moved as far as colour takes the photo's light layout with it (QUALITY.md, the
+# optimizer's preconditioner).
+LIGHT_SHARE = 1 / 30
+
+
+def smooth(x: tf.Tensor) -> tf.Tensor:
+    """K x for images x [B, H, W, C]: x resampled with linear (triangle) weights onto a grid
+    of about SMOOTH_CELLS cells along the image's longer side, and back by the transpose.
+
+    K = Kh (x) Kw, each Bᵀ B for a resampling B [cells, n] whose rows sum to one, times
+    n / cells: symmetric and positive semidefinite, about the identity on what is smooth
+    over a cell (a constant field's interior is unchanged) and zero on finer detail. Two
+    small matrix products per axis, so it costs a few hundred flops a pixel at any size.
+    """
+    shape = tf.shape(x)
+    longest = tf.maximum(shape[1], shape[2])
+    rows, columns = _resampling(shape[1], longest), _resampling(shape[2], longest)
+    low = tf.einsum("ih,bhwc,jw->bijc", rows, x, columns)
+    return tf.einsum("ih,bijc,jw->bhwc", rows, low, columns)
+
+
+def _resampling(n: tf.Tensor, longest: tf.Tensor) -> tf.Tensor:
+    """B [cells, n] times sqrt(n / cells): cells = n * SMOOTH_CELLS / longest, at least one
+    and at most n (an image of up to SMOOTH_CELLS pixels has K = I), each a triangle two
+    cells wide centred on the cell, its row summing to one."""
+    n = tf.cast(n, tf.float32)
+    cells = tf.round(n * SMOOTH_CELLS / tf.cast(longest, tf.float32))
+    cells = tf.clip_by_value(cells, 1.0, n)
+    width = n / cells
+    centres = (tf.range(cells) + 0.5) * width - 0.5
+    weights = tf.nn.relu(1.0 - tf.abs(tf.range(n)[None, :] - centres[:, None]) / width)
+    return weights / tf.reduce_sum(weights, axis=1, keepdims=True) * tf.sqrt(width)
+
+
+# The grid `smooth` resamples onto: this many cells along the image's longer side.
+SMOOTH_CELLS = 32
 
 
 def _slots(count: tf.Tensor, history: int) -> tf.Tensor:
@@ -403,6 +465,7 @@ def make_optimizer(config: Config) -> Optimizer:
         config.lbfgs_history,
         history_dtype(config),
         line_search=config.style_loss != "sliced_w2",
+        precondition=config.precondition,
     )
 
 

@@ -4,7 +4,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst_tf.optimize import LBFGS, MAX_BACKTRACKS, Adam, project, update_variables
+from nst_tf.optimize import (
+    LBFGS,
+    LIGHT_SHARE,
+    MAX_BACKTRACKS,
+    SMOOTH_CELLS,
+    Adam,
+    project,
+    smooth,
+    smooth_colours,
+    update_variables,
+)
+from nst_tf.quality import LUMA
 
 rng = np.random.default_rng(0)
 
@@ -38,10 +49,12 @@ def test_updates_keep_pixels_in_range():
     np.testing.assert_array_equal(project(tf.constant([-3.0, 9.0, 300.0])), [0.0, 9.0, 255.0])
 
 
-def dense_lbfgs_direction(g, pairs):
-    """H g with H built explicitly by the BFGS update over the pairs (oldest first)."""
+def dense_lbfgs_direction(g, pairs, start=None):
+    """H g with H built explicitly by the BFGS update over the pairs (oldest first), from
+    gamma times `start` (default I)."""
     s_new, y_new = pairs[-1]
-    h = np.eye(len(g)) * (s_new @ y_new) / (y_new @ y_new)
+    start = np.eye(len(g)) if start is None else start
+    h = start * (s_new @ y_new) / (y_new @ y_new)
     for s, y in pairs:
         rho = 1.0 / (y @ s)
         left = np.eye(len(g)) - rho * np.outer(s, y)
@@ -49,8 +62,69 @@ def dense_lbfgs_direction(g, pairs):
     return h @ g
 
 
-def test_two_loop_recursion_equals_dense_bfgs_inverse_hessian():
-    n, history = 6, 4
+def dense(linear, shape):
+    """A linear function of images of `shape` [1, H, W, C] as a matrix."""
+    basis = np.eye(np.prod(shape), dtype=np.float32).reshape(-1, *shape[1:])
+    return linear(tf.constant(basis)).numpy().reshape(len(basis), -1).T.astype(np.float64)
+
+
+# A colour with no luminance, and the grey of unit luminance direction.
+CHROMA = np.cross(LUMA, [0.0, 0.0, 1.0]) / np.linalg.norm(np.cross(LUMA, [0.0, 0.0, 1.0]))
+LIGHT = LUMA / np.linalg.norm(LUMA)
+
+
+def test_smooth_is_symmetric_positive_semidefinite_and_keeps_only_large_areas():
+    """K: symmetric with no negative eigenvalue (so P = I + c K is positive definite and
+    L-BFGS's direction a descent one); a field smooth over cells passes, to within the
+    ripple of resampling by cells 2.25 px wide, and pixel-sized detail does not."""
+    k = dense(smooth, [1, 40, 72, 1])
+    np.testing.assert_allclose(k, k.T, atol=1e-6)
+    assert np.linalg.eigvalsh(k).min() > -1e-5
+    y, x = np.mgrid[:40, :72]
+    inside = (slice(4, -4), slice(4, -4))
+    for field in (np.ones((40, 72)), np.cos(2 * np.pi * x / 72) + np.sin(2 * np.pi * y / 80)):
+        kept = (k @ field.ravel()).reshape(40, 72)
+        np.testing.assert_allclose(kept[inside], field[inside], atol=0.1)
+    checkers = (-1.0) ** (x + y)
+    assert np.abs(k @ checkers.ravel()).max() < 0.05
+
+
+def test_smooth_colours_moves_light_a_share_as_far_as_colour():
+    """K (x) (I - (1 - LIGHT_SHARE) l l^T): symmetric, positive semidefinite; a smooth field
+    of a colour without luminance passes as `smooth` passes it, one of light LIGHT_SHARE
+    as much."""
+    k = dense(smooth_colours, [1, 6, 40, 3])
+    np.testing.assert_allclose(k, k.T, atol=1e-6)
+    assert np.linalg.eigvalsh(k).min() > -1e-5
+    field = np.cos(2 * np.pi * np.arange(40) / 40)[None, None, :, None] * np.ones((1, 6, 1, 1))
+    for colour, share in [(CHROMA, 1.0), (LIGHT, LIGHT_SHARE)]:
+        image = tf.constant(field * colour, tf.float32)
+        np.testing.assert_allclose(smooth_colours(image), share * smooth(image), atol=1e-6)
+
+
+def test_smooth_works_on_each_image_and_channel_at_any_size():
+    """Each image and channel apart; SMOOTH_CELLS cells along the longer side whatever the
+    size, so 10 px bands are kept at 40 px and removed at 640 px; K = I up to 32 px."""
+    images = rng.normal(size=(2, 20, 30, 3)).astype(np.float32)
+    together = smooth(tf.constant(images)).numpy()
+    np.testing.assert_allclose(together, images, rtol=1e-5, atol=1e-5)  # 30 <= SMOOTH_CELLS
+    images = rng.normal(size=(2, 40, 70, 3)).astype(np.float32)
+    together = smooth(tf.constant(images)).numpy()
+    for b, c in [(0, 0), (1, 2)]:
+        alone = smooth(tf.constant(images[b : b + 1, :, :, c : c + 1])).numpy()
+        np.testing.assert_allclose(together[b, :, :, c], alone[0, :, :, 0], rtol=1e-5, atol=1e-5)
+    for side, kept in [(40, True), (20 * SMOOTH_CELLS, False)]:
+        bands = np.where(np.arange(side) // 10 % 2, 1.0, -1.0)
+        image = tf.constant(np.tile(bands, (8, 1))[None, :, :, None].astype(np.float32))
+        left = np.abs(smooth(image).numpy()[0, 4, side // 4 : -side // 4]).mean()
+        assert (left > 0.5) == kept, (side, left)
+
+
+@pytest.mark.parametrize("precondition, width", [(0.0, 6), (2.0, 40)])
+def test_two_loop_recursion_equals_dense_bfgs_inverse_hessian(precondition, width):
+    """From gamma I, and preconditioned from gamma (I + c `smooth_colours`) (not a multiple
+    of the identity on a 40 px row)."""
+    history, n = 4, 3 * width
     a = rng.normal(size=(n, n))
     hessian = a @ a.T + n * np.eye(n)
     pairs = []
@@ -67,9 +141,9 @@ def test_two_loop_recursion_equals_dense_bfgs_inverse_hessian():
         s_hist[slot], y_hist[slot], rho[slot] = s, y, 1.0 / (s @ y)
     s_last, y_last = pairs[-1]
     g = rng.normal(size=n)
-    as_image = lambda a: tf.reshape(tf.constant(a, tf.float32), [1, -1, 1, n, 1])  # noqa: E731
+    as_image = lambda a: tf.reshape(tf.constant(a, tf.float32), [1, -1, 1, width, 3])  # noqa: E731
     per_image = lambda a: tf.reshape(tf.constant(a, tf.float32), [1, -1, 1, 1, 1])  # noqa: E731
-    lbfgs = LBFGS(history=history)
+    lbfgs = LBFGS(history=history, precondition=precondition)
     state = lbfgs.init(as_image(g)[0])._replace(
         s=as_image(s_hist),
         y=as_image(y_hist),
@@ -78,7 +152,8 @@ def test_two_loop_recursion_equals_dense_bfgs_inverse_hessian():
         pairs=per_image([6.0])[:, 0],
     )
     got = lbfgs.two_loop(as_image(g)[:, 0], state)
-    expected = dense_lbfgs_direction(g, pairs)
+    start = np.eye(n) + precondition * dense(smooth_colours, [1, 1, width, 3])
+    expected = dense_lbfgs_direction(g, pairs, start)
     np.testing.assert_allclose(got.numpy().ravel(), expected, rtol=1e-4, atol=1e-5)
 
 
@@ -307,6 +382,28 @@ def test_lbfgs_drops_its_history_after_too_many_rejections():
     assert np.all(state.rho.numpy() == 0.0) and np.all(state.gamma.numpy() == 0.0)
     expected = accepted - grad / tf.reduce_max(tf.abs(grad))
     np.testing.assert_allclose(x.numpy(), expected.numpy(), rtol=1e-6)
+
+
+def test_a_preconditioned_first_step_moves_large_areas_farther():
+    """With no pairs yet the trial is P g scaled to move the most moved pixel by one grey
+    level, P = I + c `smooth_colours`: a gradient that is one smooth field of colour plus
+    pixel noise steps along the field about (1 + c) times as far, relative to the noise, as
+    without."""
+    x = np.arange(192)[None, None, :, None]
+    field = np.cos(2 * np.pi * x / 192) * np.ones((1, 32, 1, 1)) * CHROMA
+    noise = rng.normal(0, 0.3, field.shape)
+    grad = tf.constant(field + noise, tf.float32)
+    start = tf.fill(grad.shape, 128.0)
+    moved = {}
+    for c in (0.0, 4.0):
+        lbfgs = LBFGS(precondition=c)
+        trial, _ = lbfgs.update(start, grad, tf.constant([1.0]), lbfgs.init(start))
+        step = (start - trial).numpy()
+        direction = grad + c * smooth_colours(grad)
+        np.testing.assert_allclose(step, direction / tf.reduce_max(tf.abs(direction)), atol=1e-4)
+        along = np.sum(step * field) / np.sum(field * field)
+        moved[c] = along / np.std(step - along * field)
+    assert 3.0 < moved[4.0] / moved[0.0] < 6.0, moved
 
 
 def test_the_loss_never_rises_from_one_accepted_image_to_the_next():
