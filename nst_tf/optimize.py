@@ -319,8 +319,10 @@ def smooth(x: tf.Tensor) -> tf.Tensor:
     shape = tf.shape(x)
     longest = tf.maximum(shape[1], shape[2])
     rows, columns = _resampling(shape[1], longest), _resampling(shape[2], longest)
-    low = tf.einsum("ih,bhwc,jw->bijc", rows, x, columns)
-    return tf.einsum("ih,bijc,jw->bhwc", rows, low, columns)
+    # One axis at a time, in this order, so a graph of unknown shapes (the served one)
+    # rounds as the command's does.
+    low = tf.einsum("bhwc,jw->bhjc", tf.einsum("ih,bhwc->biwc", rows, x), columns)
+    return tf.einsum("bijc,jw->biwc", tf.einsum("ih,bijc->bhjc", rows, low), columns)
 
 
 def _resampling(n: tf.Tensor, longest: tf.Tensor) -> tf.Tensor:
@@ -457,15 +459,17 @@ def update_variables(
 
 def make_optimizer(config: Config) -> Optimizer:
     """The optimizer a config names, with its learning rate; L-BFGS searches along its
-    steps unless the loss is sliced_w2, a different random function at each evaluation."""
+    steps, and is preconditioned, unless the loss is sliced_w2, a different random function
+    at each evaluation: without a line search nothing would check the bolder steps."""
     if config.optimizer == "adam":
         return Adam(config.step_size)
+    line_search = config.style_loss != "sliced_w2"
     return LBFGS(
         config.step_size,
         config.lbfgs_history,
         history_dtype(config),
-        line_search=config.style_loss != "sliced_w2",
-        precondition=config.precondition,
+        line_search=line_search,
+        precondition=config.precondition if line_search else 0.0,
     )
 
 
