@@ -392,7 +392,7 @@ def test_the_served_signatures_compute_nothing_in_float64(export_path):
     "extra",
     [
         ["--average=0.5", *(["--init=fast"] if FAST else [])],
-        ["--style_loss=gram", "--init=recolored"],
+        ["--style_loss=gram", "--init=recolored", "--precondition=30"],
         ["--style_loss=sliced_w2"],
     ],
     ids=["gaussian_averaged", "gram_recolored", "sliced"],
@@ -403,7 +403,9 @@ def test_the_served_model_gives_what_the_command_gives(tmp_path, served_settings
     Coarse to fine over three scales, with noise in the start and the content's colours put
     back: everything the exported graph computes in place of the command's Python loop,
     with the default style loss, iterate averaging and (with the fast extra) the network's
-    start; and again with each other loss, the Gram one from the recoloured photo. Each
+    start; and again with each other loss, the Gram one from the recoloured photo with
+    L-BFGS preconditioned (carried into the graph; with one step a scale its effect is
+    under a grey level, so test_optimize checks the smoothing of unknown sizes). Each
     export takes a while, so the default loss's run has every option at once."""
     from tests.test_cli import nst_tf_here as nst_tf_command
 
@@ -438,6 +440,7 @@ def test_the_served_model_gives_what_the_command_gives(tmp_path, served_settings
     with open(root / "nst" / "1" / "assets.extra" / "nst_tf_config.json") as f:
         recorded = json.load(f)["config"]
     assert recorded["multiscale"] == "on" and recorded["tile_size"] == 0
+    assert recorded["precondition"] == (30.0 if "--precondition=30" in extra else 0.0)
     assert recorded["preserve_colors"] == "luminance" and recorded["precision"] == "float32"
 
 

@@ -102,6 +102,16 @@ def test_smooth_colours_moves_light_a_share_as_far_as_colour():
         np.testing.assert_allclose(smooth_colours(image), share * smooth(image), atol=1e-6)
 
 
+def test_smooth_colours_in_a_graph_of_unknown_sizes_equals_eager():
+    """As the served graph runs it (shapes known only per request) and as XLA does."""
+    unknown = tf.function(smooth_colours, input_signature=[tf.TensorSpec([None, None, None, 3])])
+    compiled = tf.function(smooth_colours, jit_compile=True)
+    for shape in ([1, 45, 64, 3], [2, 90, 37, 3]):
+        x = tf.constant(rng.normal(size=shape).astype(np.float32))
+        np.testing.assert_allclose(unknown(x), smooth_colours(x), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(compiled(x), smooth_colours(x), rtol=1e-5, atol=1e-5)
+
+
 def test_smooth_works_on_each_image_and_channel_at_any_size():
     """Each image and channel apart; SMOOTH_CELLS cells along the longer side whatever the
     size, so 10 px bands are kept at 40 px and removed at 640 px; K = I up to 32 px."""
