@@ -161,13 +161,12 @@ class LBFGS:
     Gradient steps on pixels move an image's large areas, their colours most, far more
     slowly than its detail, and ten pairs do not learn that (QUALITY.md, the optimizer's
     preconditioner). With no curvature known yet, the direction is P g scaled by 1/max|P g|,
-    so the step moves
-    the most sensitive pixel by one grey level. (torch's 1/|g|_1 moves a 512x512 image by
-    ~1e-6 levels: float32 rounding then swamps the first curvature pair.) P is symmetric
-    positive definite and a curvature pair with s . y <= 0 is not used, which keeps the
-    direction a descent one. Each image of a
-    batch [B, H, W, C] has its own history, line search and dot products, so a batch takes
-    exactly the steps its images would take one at a time; `loss` is per image, [B].
+    so the step moves the most sensitive pixel by one grey level. (torch's 1/|g|_1 moves a
+    512x512 image by ~1e-6 levels: float32 rounding then swamps the first curvature pair.)
+    P is symmetric positive definite and a curvature pair with s . y <= 0 is not used, which
+    keeps the direction a descent one. Each image of a batch [B, H, W, C] has its own
+    history, line search and dot products, so a batch takes exactly the steps its images
+    would take one at a time; `loss` is per image, [B].
 
     `line_search=False` accepts every finite trial: for a loss that is itself random
     (style_loss sliced_w2 draws new directions at each evaluation), whose values at two
