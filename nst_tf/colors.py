@@ -22,6 +22,7 @@ RGB_TO_YIQ = np.array(
     [[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]]
 )
 YIQ_TO_RGB = np.linalg.inv(RGB_TO_YIQ)
+LUMA = RGB_TO_YIQ[0]  # the luminance row (Rec. 601 luma)
 
 
 def _float(image) -> tf.Tensor:

@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from nst_tf import pyramid
-from nst_tf.colors import RGB_TO_YIQ
+from nst_tf.colors import LUMA
 from nst_tf.features import WeightsError
 
 STYLE_SIZE = 256  # the predictor's input side, in pixels
@@ -368,7 +368,7 @@ def frame_start(carried, network, trusted):
 def _coarse_luma(images: tf.Tensor) -> tf.Tensor:
     """The luma (Rec. 601) of images [B, H, W, 3] area-averaged down to START_LIGHT pixels on
     the long side and bilinearly back: [B, H, W, 1]."""
-    luma = tf.tensordot(images, tf.constant(RGB_TO_YIQ[0], tf.float32), 1)[..., None]
+    luma = tf.tensordot(images, tf.constant(LUMA, tf.float32), 1)[..., None]
     size = tf.shape(images)[1:3]
     scale = START_LIGHT / tf.cast(tf.reduce_max(size), tf.float32)
     small = tf.maximum(1, tf.cast(tf.round(tf.cast(size, tf.float32) * scale), tf.int32))

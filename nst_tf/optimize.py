@@ -18,7 +18,7 @@ from typing import NamedTuple, Protocol
 import numpy as np
 import tensorflow as tf
 
-from nst_tf.colors import RGB_TO_YIQ
+from nst_tf.colors import LUMA
 from nst_tf.config import Config
 from nst_tf.features import computes_in_bfloat16
 
@@ -295,7 +295,7 @@ def smooth_colours(x: tf.Tensor) -> tf.Tensor:
     taken LIGHT_SHARE times: K (x) (I - (1 - LIGHT_SHARE) l l^T) for the unit luma
     direction l, symmetric and positive semidefinite like K."""
     smoothed = smooth(x)
-    luma = tf.constant(RGB_TO_YIQ[0] / np.linalg.norm(RGB_TO_YIQ[0]), tf.float32)
+    luma = tf.constant(LUMA / np.linalg.norm(LUMA), tf.float32)
     light = tf.reduce_sum(smoothed * luma, axis=-1, keepdims=True) * luma
     return smoothed - (1.0 - LIGHT_SHARE) * light
 

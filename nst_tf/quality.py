@@ -40,7 +40,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from nst_tf.colors import RGB_TO_YIQ
+from nst_tf.colors import LUMA
 from nst_tf.features import build_extractor
 
 # The last convolution of each VGG16 block, shallow to deep: the judge's layers, one per depth.
@@ -48,7 +48,6 @@ MEASURE_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3"
 DEPTHS = tuple(f"block{n}" for n in range(1, len(MEASURE_LAYERS) + 1))
 PROJECTIONS = 64
 SAMPLES = 4096  # positions drawn from each layer, so the measure costs little at any size
-LUMA = RGB_TO_YIQ[0]  # the luminance row of colour preservation's YIQ (Rec. 601)
 LIGHT_SIZE = 32  # long side, in pixels, of the luma compared by light_layout
 EDGE_SIZE = 256  # long side, in pixels, at most, of the images whose edges are compared
 
