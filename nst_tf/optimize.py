@@ -109,7 +109,7 @@ class LBFGSState(NamedTuple):
     s: tf.Tensor  # [B, history, H, W, C] position differences, a ring per image (see LBFGS)
     y: tf.Tensor  # [B, history, H, W, C] gradient differences, the same ring
     rho: tf.Tensor  # [B, history, 1, 1, 1] 1 / (s . y); 0 marks an empty slot
-    gamma: tf.Tensor  # [B, 1, 1, 1] (s . y) / (y . y) of the newest pair kept; 0 before one
+    gamma: tf.Tensor  # [B, 1, 1, 1] (s . y) / (y . P y) of the newest pair kept; 0 before one
     prev_image: tf.Tensor  # the last accepted image
     prev_grad: tf.Tensor  # the gradient there
     prev_loss: tf.Tensor  # [B, 1, 1, 1] the loss there; +inf before the first evaluation
@@ -154,10 +154,11 @@ class LBFGS:
     history is a ring per image: its accepted pair number k goes into slot k % history.
     Given tf.Variables as state (the interactive loop) the slot is written in place, so a
     step writes one image-sized pair rather than copying the whole history. The recursion
-    starts from gamma P, gamma = s . y / y . y of the newest pair and P = I + `precondition`
-    `smooth_colours`, for RGB images: a change of colour smooth over a 32nd of the image
-    goes (1 + precondition) times as far as the curvature pairs alone would send it, a
-    smooth change of light (1 + LIGHT_SHARE precondition) times, finer detail as far.
+    starts from gamma P, P = I + `precondition` `smooth_colours` for RGB images and
+    gamma = s . y / y . P y of the newest pair (the preconditioned scaling, Nocedal & Wright
+    7.20, with P in place of I): a change of colour smooth over SMOOTH_PIXELS goes
+    (1 + precondition) times as far, relative to finer detail, as the curvature pairs
+    alone would send it, a smooth change of light (1 + LIGHT_SHARE precondition) times.
     Gradient steps on pixels move an image's large areas, their colours most, far more
     slowly than its detail, and ten pairs do not learn that (QUALITY.md, the optimizer's
     preconditioner). With no curvature known yet, the direction is P g scaled by 1/max|P g|,
@@ -229,11 +230,12 @@ class LBFGS:
         safe = lambda x: tf.where(use, x, 1.0)  # noqa: E731
         slots = _slots(state.pairs, self.history)
         rho = tf.where(reset[:, None], 0.0, state.rho)  # a reset empties every slot
+        gamma = tf.where(reset, 0.0, state.gamma)
         state = state._replace(
             s=_write(state.s, slots, s_new, use),
             y=_write(state.y, slots, y_new, use),
             rho=_write(rho, slots, 1.0 / safe(sy), use),
-            gamma=tf.where(use, sy / safe(_dot(y_new, y_new)), tf.where(reset, 0.0, state.gamma)),
+            gamma=tf.where(use, sy / safe(_dot(y_new, self._preconditioned(y_new))), gamma),
             pairs=state.pairs + tf.cast(use, tf.float32),
         )
         # Accepted: the quasi-Newton step from here. Reset: a gradient step from the last
@@ -270,6 +272,10 @@ class LBFGS:
         """`pair` rounded to the history's dtype (float32 again, for the arithmetic)."""
         return tf.cast(tf.cast(pair, self.history_dtype), pair.dtype)
 
+    def _preconditioned(self, x: tf.Tensor) -> tf.Tensor:
+        """P x = x + precondition smooth_colours(x) (P = I for 0)."""
+        return x + self.precondition * smooth_colours(x) if self.precondition else x
+
     def two_loop(self, grad: tf.Tensor, state: LBFGSState) -> tf.Tensor:
         """H @ grad for the L-BFGS inverse Hessian H of each image's pairs in the ring
         (state.pairs of them written so far); empty slots (rho 0) contribute nothing."""
@@ -281,7 +287,7 @@ class LBFGS:
             alpha = rho * _dot(_read(state.s, k, after=q), q)
             q = q - alpha * _read(state.y, k, after=alpha)
             alphas.append(alpha)
-        r = q + self.precondition * smooth_colours(q) if self.precondition else q
+        r = self._preconditioned(q)
         largest = tf.reduce_max(tf.abs(r), axis=[1, 2, 3], keepdims=True)  # with no pairs
         r *= tf.where(state.gamma > 0.0, state.gamma, 1.0 / tf.maximum(largest, 1e-30))
         for k, rho, alpha in reversed(list(zip(slots, rhos, alphas))):
@@ -308,37 +314,38 @@ LIGHT_SHARE = 1 / 30
 
 def smooth(x: tf.Tensor) -> tf.Tensor:
     """K x for images x [B, H, W, C]: x resampled with linear (triangle) weights onto a grid
-    of about SMOOTH_CELLS cells along the image's longer side, and back by the transpose.
+    of cells about SMOOTH_PIXELS wide, and back by the transpose.
 
     K = Kh (x) Kw, each Bᵀ B for a resampling B [cells, n] whose rows sum to one, times
     n / cells: symmetric and positive semidefinite, about the identity on what is smooth
     over a cell (a constant field's interior is unchanged) and zero on finer detail. Two
-    small matrix products per axis, so it costs a few hundred flops a pixel at any size.
+    small matrix products per axis, about 4 n / SMOOTH_PIXELS flops a pixel in all (n the
+    longer side): 256 at 512 px, 0.3% of a VGG step's at 8192 px.
     """
     shape = tf.shape(x)
-    longest = tf.maximum(shape[1], shape[2])
-    rows, columns = _resampling(shape[1], longest), _resampling(shape[2], longest)
+    rows, columns = _resampling(shape[1]), _resampling(shape[2])
     # One axis at a time, in this order, so a graph of unknown shapes (the served one)
     # rounds as the command's does.
     low = tf.einsum("bhwc,jw->bhjc", tf.einsum("ih,bhwc->biwc", rows, x), columns)
     return tf.einsum("bijc,jw->biwc", tf.einsum("ih,bijc->bhjc", rows, low), columns)
 
 
-def _resampling(n: tf.Tensor, longest: tf.Tensor) -> tf.Tensor:
-    """B [cells, n] times sqrt(n / cells): cells = n * SMOOTH_CELLS / longest, at least one
-    and at most n (an image of up to SMOOTH_CELLS pixels has K = I), each a triangle two
-    cells wide centred on the cell, its row summing to one."""
+def _resampling(n: tf.Tensor) -> tf.Tensor:
+    """B [cells, n] times sqrt(n / cells): cells = n / SMOOTH_PIXELS rounded, at least one,
+    each a triangle two cells wide centred on the cell, its row summing to one."""
     n = tf.cast(n, tf.float32)
-    cells = tf.round(n * SMOOTH_CELLS / tf.cast(longest, tf.float32))
-    cells = tf.clip_by_value(cells, 1.0, n)
+    cells = tf.maximum(tf.round(n / SMOOTH_PIXELS), 1.0)
     width = n / cells
     centres = (tf.range(cells) + 0.5) * width - 0.5
     weights = tf.nn.relu(1.0 - tf.abs(tf.range(n)[None, :] - centres[:, None]) / width)
     return weights / tf.reduce_sum(weights, axis=1, keepdims=True) * tf.sqrt(width)
 
 
-# The grid `smooth` resamples onto: this many cells along the image's longer side.
-SMOOTH_CELLS = 32
+# The width of `smooth`'s cells, in pixels: the size of the changes the preconditioner
+# moves farther, the same in pixels at every scale of a run, as VGG's features are (a
+# 32nd of the image at the coarsest scale's 256 px; a 32nd at every size slowed runs below
+# 256 px, QUALITY.md, the optimizer's preconditioner).
+SMOOTH_PIXELS = 8
 
 
 def _slots(count: tf.Tensor, history: int) -> tf.Tensor:
