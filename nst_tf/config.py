@@ -61,9 +61,9 @@ STYLE_WEIGHT = 30.0
 TV_WEIGHT = 0.03
 TEMPORAL_WEIGHT = 0.5
 # L-BFGS moves the colours of the picture's large areas this much farther than its detail
-# (Config.precondition): off by default while it slows runs below 256 px (QUALITY.md, the
-# optimizer's preconditioner).
-PRECONDITION = 0.0
+# (Config.precondition): the painting's colours in the quick start's steps, at every size
+# (QUALITY.md, the optimizer's preconditioner).
+PRECONDITION = 20.0
 # Video: steps of each frame after the first, which starts close to its answer (BENCHMARKS.md).
 FRAME_STEPS = 20
 # How deep the style reaches by default (Config.style_depth, block_weight): the painting's
@@ -222,9 +222,8 @@ class Config:
     precondition: float = setting(
         PRECONDITION,
         "How much farther L-BFGS moves the colours of the picture's large areas than its "
-        "fine detail: changes of colour smooth over a 32nd of the image go 1 + precondition "
-        "times as far, of light 1 + precondition / 30; 0: off; 30 brings the painting's "
-        "colours in the quick start's steps, at 256 px and above. Not with style_loss "
+        "fine detail: changes of colour smooth over 8 px go 1 + precondition times as "
+        "far, of light 1 + precondition / 30; 0: plain L-BFGS. Not with style_loss "
         "sliced_w2, which L-BFGS takes without a line search.",
     )
     lbfgs_history_dtype: str = setting(

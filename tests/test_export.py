@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from nst_tf.config import PRECONDITION
 from nst_tf.export import ServingModel
 from tests.conftest import MAX_PIXELS, MAX_STEPS, new_transfer, run_module
 
@@ -440,7 +441,7 @@ def test_the_served_model_gives_what_the_command_gives(tmp_path, served_settings
     with open(root / "nst" / "1" / "assets.extra" / "nst_tf_config.json") as f:
         recorded = json.load(f)["config"]
     assert recorded["multiscale"] == "on" and recorded["tile_size"] == 0
-    assert recorded["precondition"] == (30.0 if "--precondition=30" in extra else 0.0)
+    assert recorded["precondition"] == (30.0 if "--precondition=30" in extra else PRECONDITION)
     assert recorded["preserve_colors"] == "luminance" and recorded["precision"] == "float32"
 
 
