@@ -161,9 +161,13 @@ class LBFGS:
     alone would send it, a smooth change of light (1 + LIGHT_SHARE precondition) times.
     Gradient steps on pixels move an image's large areas, their colours most, far more
     slowly than its detail, and ten pairs do not learn that (QUALITY.md, the optimizer's
-    preconditioner). With no curvature known yet, the direction is P g scaled by 1/max|P g|,
-    so the step moves the most sensitive pixel by one grey level. (torch's 1/|g|_1 moves a
-    512x512 image by ~1e-6 levels: float32 rounding then swamps the first curvature pair.)
+    preconditioner). With no curvature known yet, the direction is P g scaled by 1/max|g|:
+    the gradient step that moves the most sensitive pixel by one grey level, with large
+    areas' colours moved up to 1 + precondition times as far. (torch's 1/|g|_1 moves a
+    512x512 image by ~1e-6 levels: float32 rounding then swamps the first curvature pair.
+    Scaled by 1/max|P g| instead, the first step moved detail by a fraction of a level, and
+    two ways of computing the same second step, XLA's and the plain graph's, differed 57
+    times as much: QUALITY.md, the preconditioner at every size.)
     P is symmetric positive definite and a curvature pair with s . y <= 0 is not used, which
     keeps the direction a descent one. Each image of a batch [B, H, W, C] has its own
     history, line search and dot products, so a batch takes exactly the steps its images
@@ -288,7 +292,7 @@ class LBFGS:
             q = q - alpha * _read(state.y, k, after=alpha)
             alphas.append(alpha)
         r = self._preconditioned(q)
-        largest = tf.reduce_max(tf.abs(r), axis=[1, 2, 3], keepdims=True)  # with no pairs
+        largest = tf.reduce_max(tf.abs(grad), axis=[1, 2, 3], keepdims=True)  # with no pairs
         r *= tf.where(state.gamma > 0.0, state.gamma, 1.0 / tf.maximum(largest, 1e-30))
         for k, rho, alpha in reversed(list(zip(slots, rhos, alphas))):
             beta = rho * _dot(_read(state.y, k, after=r), r)
