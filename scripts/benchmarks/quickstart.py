@@ -54,9 +54,8 @@ def run(repeats: int) -> str:
                     )  # fmt: skip
                     runs.append((seconds, rss))
                 times = sorted(seconds for seconds, _ in runs)
-                span = (
-                    f"{times[0]:.0f}" if len(times) == 1 else f"{times[0]:.0f} to {times[-1]:.0f}"
-                )
+                fastest, slowest = f"{times[0]:.0f}", f"{times[-1]:.0f}"
+                span = fastest if fastest == slowest else f"{fastest} to {slowest}"
                 peak = max(rss for _, rss in runs)
                 name = setting or "the defaults"
                 row = f"| {precision} | {name} | {len(runs)} | {span} | {peak:.2f} |"
