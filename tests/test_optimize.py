@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from nst_tf.colors import LUMA
 from nst_tf.optimize import (
     LBFGS,
     LIGHT_SHARE,
@@ -15,7 +16,6 @@ from nst_tf.optimize import (
     smooth_colours,
     update_variables,
 )
-from nst_tf.quality import LUMA
 
 rng = np.random.default_rng(0)
 
@@ -51,10 +51,10 @@ def test_updates_keep_pixels_in_range():
 
 def dense_lbfgs_direction(g, pairs, start=None):
     """H g with H built explicitly by the BFGS update over the pairs (oldest first), from
-    gamma times `start` (default I)."""
+    gamma P, P = `start` (default I) and gamma = s . y / y . P y of the newest pair."""
     s_new, y_new = pairs[-1]
     start = np.eye(len(g)) if start is None else start
-    h = start * (s_new @ y_new) / (y_new @ y_new)
+    h = start * (s_new @ y_new) / (y_new @ start @ y_new)
     for s, y in pairs:
         rho = 1.0 / (y @ s)
         left = np.eye(len(g)) - rho * np.outer(s, y)
@@ -148,6 +148,7 @@ def test_two_loop_recursion_equals_dense_bfgs_inverse_hessian(precondition, widt
     for slot, (s, y) in zip(slots, pairs):
         s_hist[slot], y_hist[slot], rho[slot] = s, y, 1.0 / (s @ y)
     s_last, y_last = pairs[-1]
+    start = np.eye(n) + precondition * dense(smooth_colours, [1, 1, width, 3])
     g = rng.normal(size=n)
     as_image = lambda a: tf.reshape(tf.constant(a, tf.float32), [1, -1, 1, width, 3])  # noqa: E731
     per_image = lambda a: tf.reshape(tf.constant(a, tf.float32), [1, -1, 1, 1, 1])  # noqa: E731
@@ -156,11 +157,10 @@ def test_two_loop_recursion_equals_dense_bfgs_inverse_hessian(precondition, widt
         s=as_image(s_hist),
         y=as_image(y_hist),
         rho=per_image(rho),
-        gamma=per_image([(s_last @ y_last) / (y_last @ y_last)])[:, 0],
+        gamma=per_image([(s_last @ y_last) / (y_last @ start @ y_last)])[:, 0],
         pairs=per_image([6.0])[:, 0],
     )
     got = lbfgs.two_loop(as_image(g)[:, 0], state)
-    start = np.eye(n) + precondition * dense(smooth_colours, [1, 1, width, 3])
     expected = dense_lbfgs_direction(g, pairs, start)
     np.testing.assert_allclose(got.numpy().ravel(), expected, rtol=1e-4, atol=1e-5)
 
