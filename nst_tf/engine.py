@@ -84,7 +84,9 @@ class Stage:
         pixels = int(np.prod(start.shape[:3]))
         tiled = isinstance(objective, TiledObjective)
         self._update = tf.function(
-            self._guarded_update, jit_compile=use_xla_update(config, pixels, tiled)
+            self._guarded_update,
+            jit_compile=use_xla_update(config, pixels, tiled),
+            autograph=False,
         )
 
     def restart(

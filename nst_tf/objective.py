@@ -155,8 +155,8 @@ class Objective:
         self.layer_weights = config.normalized_style_layer_weights
         self.products = gram_products(config)
         jit = use_xla(config)
-        self.terms = tf.function(self._terms, jit_compile=jit)
-        self.evaluate = tf.function(self._evaluate, jit_compile=jit)
+        self.terms = tf.function(self._terms, jit_compile=jit, autograph=False)
+        self.evaluate = tf.function(self._evaluate, jit_compile=jit, autograph=False)
 
     def targets(
         self,

@@ -118,8 +118,8 @@ class TiledObjective:
         self.tile_size = tile_size
         self.strategy = strategy
         self.strides, self.halo = layer_geometry(objective.extractor)
-        self._features = tf.function(objective.extractor)
-        self._tile_gradient = tf.function(self._tile_surrogate_gradient)
+        self._features = tf.function(objective.extractor, autograph=False)
+        self._tile_gradient = tf.function(self._tile_surrogate_gradient, autograph=False)
 
     def targets(self, content, styles, blend=None, content_mask=None, style_masks=()) -> Targets:
         """Objective.targets, each image run tile by tile (masks are refused on construction)."""
