@@ -230,8 +230,7 @@ def polar(left: tf.Tensor, right: tf.Tensor) -> tf.Tensor:
     only, two per step, about ten steps where the condition number is 1e4.
     """
     matrix = tf.matmul(left, right, transpose_a=True)
-    channels = tf.shape(matrix)[-1]
-    eye = tf.eye(channels, batch_shape=tf.shape(right)[:-2])
+    eye = tf.eye(tf.shape(matrix)[-1], batch_shape=tf.shape(right)[:-2])
     inverse_t = tf.linalg.triangular_solve(  # A^-T = left^-1 right^-T
         left, tf.linalg.matrix_transpose(tf.linalg.triangular_solve(right, eye))
     )
@@ -241,16 +240,14 @@ def polar(left: tf.Tensor, right: tf.Tensor) -> tf.Tensor:
     x_norm = norm(x)
     x /= x_norm
     # every singular value of x is >= 1 / |x|_F before the division, up to rounding
-    lower = POLAR_MARGIN / x_norm  # [N, 1, 1]: each matrix steps as it would alone
+    lower = POLAR_MARGIN / x_norm  # [N, 1, 1]: each matrix scaled for its own interval
 
     def step(x, lower):
+        # a x (3 I - a^2 x^T x) / 2; a matrix of a batch done before the others has a = 1
+        # (to 1e-6) from then on: the unscaled step, which keeps an orthogonal matrix as it is
         a = tf.sqrt(3.0 / (1.0 + lower + lower * lower))
-        stepped = tf.matmul(
-            x, 1.5 * a * tf.eye(channels) - (0.5 * a**3) * tf.matmul(x, x, transpose_a=True)
-        )
-        done = lower >= 1.0 - POLAR_TOLERANCE
-        return (tf.where(done, x, stepped),
-                tf.where(done, lower, a * lower * (3.0 - a * a * lower * lower) / 2))  # fmt: skip
+        stepped = (1.5 * a) * x - (0.5 * a**3) * tf.matmul(x, tf.matmul(x, x, transpose_a=True))
+        return stepped, a * lower * (3.0 - a * a * lower * lower) / 2
 
     x, _ = tf.while_loop(
         lambda x, lower: tf.reduce_any(lower < 1.0 - POLAR_TOLERANCE), step, (x, lower),

@@ -312,6 +312,20 @@ def test_polar_factor_is_orthogonal_and_leaves_a_symmetric_positive_factor():
     assert np.linalg.eigvalsh((h + h.T) / 2).min() > 0
 
 
+def test_polar_factors_of_a_batch_are_each_matrix_alone():
+    """Matrices that need different numbers of steps (condition numbers 1e2 and 1e4), in
+    one batch: each gets the factor it gets alone, the one done first kept orthogonal."""
+    lefts, rights = (
+        np.stack([np.linalg.cholesky(ill_conditioned(64, spread, seed + k)) for k, spread in
+                  enumerate((1e2, 1e4))]).astype(np.float32)
+        for seed in (4, 6)
+    )  # fmt: skip
+    together = losses.polar(tf.constant(lefts), tf.constant(rights)).numpy()
+    for k in range(2):
+        alone = losses.polar(tf.constant(lefts[k : k + 1]), tf.constant(rights[k : k + 1]))
+        np.testing.assert_allclose(together[k], alone.numpy()[0], atol=1e-6)
+
+
 def test_gaussian_w2_matches_numpy():
     f, s = relu_features((1, 9, 7, 6)), relu_features((1, 11, 5, 6), 2.0, 0.5)
     ours = tf_gaussian_w2(tf.constant(f), tf.constant(s)).numpy()
