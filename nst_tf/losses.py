@@ -243,11 +243,13 @@ def polar(left: tf.Tensor, right: tf.Tensor) -> tf.Tensor:
     lower = POLAR_MARGIN / x_norm  # [N, 1, 1]: each matrix scaled for its own interval
 
     def step(x, lower):
-        # a x (3 I - a^2 x^T x) / 2; a matrix of a batch done before the others has a = 1
-        # (to 1e-6) from then on: the unscaled step, which keeps an orthogonal matrix as it is
+        # a x (3 I - a^2 x^T x) / 2, the identity's multiple added to the diagonal alone; a
+        # matrix of a batch done before the others has a = 1 (to 1e-6) from then on: the
+        # unscaled step, which keeps an orthogonal matrix as it is
         a = tf.sqrt(3.0 / (1.0 + lower + lower * lower))
-        stepped = (1.5 * a) * x - (0.5 * a**3) * tf.matmul(x, tf.matmul(x, x, transpose_a=True))
-        return stepped, a * lower * (3.0 - a * a * lower * lower) / 2
+        inner = (-0.5 * a**3) * tf.matmul(x, x, transpose_a=True)
+        inner = tf.linalg.set_diag(inner, tf.linalg.diag_part(inner) + 1.5 * a[..., 0])
+        return tf.matmul(x, inner), a * lower * (3.0 - a * a * lower * lower) / 2
 
     x, _ = tf.while_loop(
         lambda x, lower: tf.reduce_any(lower < 1.0 - POLAR_TOLERANCE), step, (x, lower),
