@@ -6,12 +6,14 @@ in each precision and size."""
 from __future__ import annotations
 
 import sys
+import time
 
 import tensorflow as tf
 from absl import flags
 
 from benchmarks.timing import (
     bare_network,
+    block,
     new_transfer,
     random_images,
     rounds_for,
@@ -29,20 +31,20 @@ FLAGS = flags.FLAGS
 
 def run(repeats: int) -> str:
     lines = [
-        "| precision | size | step (s) | forward | backward | style statistics "
+        "| precision | size | first step (s) | step (s) | forward | backward | style statistics "
         "| matrix functions | the rest | step / bare network |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for precision in FLAGS.breakdown_precisions:
         for size in (int(s) for s in FLAGS.breakdown_sizes):
             print(f"breakdown: {precision} {size}x{size} ...", file=sys.stderr)
-            r = _rounds(precision, size, rounds_for(repeats, size))
+            r, first = _rounds(precision, size, rounds_for(repeats, size))
             step = r["step"]
             backward = r["network"] - r["forward"]
             rest = step - r["network"] - r["statistics"] - r["matrix"]
             shares = [r["forward"], backward, r["statistics"], r["matrix"], rest]
             lines.append(
-                f"| {precision} | {size}x{size} | {step:.3f} | "
+                f"| {precision} | {size}x{size} | {first:.2f} | {step:.3f} | "
                 + " | ".join(f"{s:.3f} ({s / step:.0%})" for s in shares)
                 + f" | {r.ratio_with_quartiles('step', 'network')} |"
             )
@@ -50,6 +52,9 @@ def run(repeats: int) -> str:
         "VGG19, random weights, the default settings at one scale (`gaussian_w2`, L-BFGS), "
         f"median seconds of interleaved rounds ({repeats} up to 512 px, a quarter as many per "
         "doubling, at least 3) after 3 warm-up rounds, and each part's share of the step. "
+        "First step: the step's first call, before the rounds, which traces the loss and "
+        "gradient's graph and traces and compiles the update (the first row's in a process "
+        "that has traced nothing else). "
         "Forward: the truncated network's forward pass alone. Backward: its forward and "
         "input gradient with a trivial loss (the bare network) less the forward pass. Style "
         "statistics: each style layer's mean and Gram matrix and their gradient, from "
@@ -112,4 +117,7 @@ def _rounds(precision: str, size: int, repeats: int):
         "matrix": matrix,
         "step": transfer.stage.step,
     }
-    return seconds_per_call(fns, repeats)
+    start = time.perf_counter()
+    block(transfer.stage.step())
+    first = time.perf_counter() - start
+    return seconds_per_call(fns, repeats), first
