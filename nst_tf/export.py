@@ -401,8 +401,10 @@ class ServingModel:
 
     def _step_input_spec(self) -> dict[str, tf.TensorSpec]:
         """Named specs of the step's inputs, shapes from tracing init_state and targets."""
-        state = tf.function(self.optimizer.init).get_concrete_function(IMAGE_SPEC)
-        targets = tf.function(self.targets).get_concrete_function(IMAGE_SPEC, IMAGE_SPEC)
+        state = tf.function(self.optimizer.init, autograph=False).get_concrete_function(IMAGE_SPEC)
+        targets = tf.function(self.targets, autograph=False).get_concrete_function(
+            IMAGE_SPEC, IMAGE_SPEC
+        )
         tensors = {
             "image": IMAGE_SPEC,
             **self.state_dict(state.structured_outputs),
