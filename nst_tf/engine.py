@@ -83,6 +83,8 @@ class Stage:
                                      for t in Average.start(start, config.average)))  # fmt: skip
         pixels = int(np.prod(start.shape[:3]))
         tiled = isinstance(objective, TiledObjective)
+        if not tiled:
+            objective.trace_any_size(self.image, targets)
         self._update = tf.function(
             self._guarded_update,
             jit_compile=use_xla_update(config, pixels, tiled),
@@ -109,7 +111,7 @@ class Stage:
         """One loss evaluation and, if finite, one update; returns the terms at the image
         evaluated."""
         terms, loss, grad = self.objective.evaluate(
-            self.image, self.targets, None, self.steps_taken
+            self.image.value(), self.targets, None, self.steps_taken.value()
         )
         self._update(terms, loss, grad)
         return terms

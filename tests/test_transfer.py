@@ -12,7 +12,7 @@ from nst_tf.config import ConfigError
 from nst_tf.inputs import prepare
 from nst_tf.objective import Objective
 from nst_tf.transfer import NumericError, StyleTransfer
-from tests.conftest import new_transfer
+from tests.conftest import assert_same_gradient, new_transfer
 
 
 def test_total_loss_gradient_matches_finite_differences(extractor, config, content, style):
@@ -181,3 +181,19 @@ def test_restart_reuses_the_stage_and_paints_what_a_new_run_paints(
     np.testing.assert_array_equal(again, fresh)
     with pytest.raises(ValueError, match="the settings the run was made with"):
         first.restart(prepare(config.replace(steps=3), moved, style))
+
+
+def test_a_coarse_to_fine_run_traces_its_loss_once(extractor, config, content, style):
+    """Every scale runs one graph of the loss and gradient, traced for any image size, and
+    it computes what a graph traced for one size computes, to float32's rounding (kernels
+    chosen for unknown sizes may add in another order)."""
+    c = config.replace(size=64, min_size=32, multiscale="on", steps=2)
+    transfer = new_transfer(content, style, c, extractor)
+    assert [size for size, _ in transfer.scales] == [32, 45, 64]
+    transfer.run()
+    evaluate = transfer.objective.evaluate
+    assert evaluate.experimental_get_tracing_count() == 1
+    stage = transfer.stage
+    args = stage.image.value(), stage.targets, None, tf.constant(0, tf.int64)
+    one_size = tf.function(transfer.objective._evaluate, autograph=False)
+    assert_same_gradient(evaluate(*args).gradient, one_size(*args).gradient)
