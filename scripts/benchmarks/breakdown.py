@@ -52,9 +52,9 @@ def run(repeats: int) -> str:
         "VGG19, random weights, the default settings at one scale (`gaussian_w2`, L-BFGS), "
         f"median seconds of interleaved rounds ({repeats} up to 512 px, a quarter as many per "
         "doubling, at least 3) after 3 warm-up rounds, and each part's share of the step. "
-        "First step: the step's first call, before the rounds, which traces the loss and "
-        "gradient's graph and traces and compiles the update (the first row's in a process "
-        "that has traced nothing else). "
+        "First step: making the run (its targets and its stage, which traces the loss and "
+        "gradient's graph) and the step's first call (which traces and compiles the update), "
+        "before the rounds (the first row's in a process that has traced nothing else). "
         "Forward: the truncated network's forward pass alone. Backward: its forward and "
         "input gradient with a trivial loss (the bare network) less the forward pass. Style "
         "statistics: each style layer's mean and Gram matrix and their gradient, from "
@@ -77,7 +77,10 @@ def _rounds(precision: str, size: int, repeats: int):
         config.content_layers + config.style_layers, weights="random", precision=precision
     )
     image = tf.constant(content[None])
+    start = time.perf_counter()
     transfer = new_transfer(content, style, config, extractor)
+    block(transfer.stage.step())
+    first = time.perf_counter() - start
     targets = transfer.stage.targets
     features = {name: extractor(image)[name] for name in config.style_layers}
     products = gram_products(config)
@@ -117,7 +120,4 @@ def _rounds(precision: str, size: int, repeats: int):
         "matrix": matrix,
         "step": transfer.stage.step,
     }
-    start = time.perf_counter()
-    block(transfer.stage.step())
-    first = time.perf_counter() - start
     return seconds_per_call(fns, repeats), first
