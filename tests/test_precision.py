@@ -1,5 +1,6 @@
 """Mixed precision and XLA: the same losses and steps as float32 without XLA, within rounding."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -43,10 +44,17 @@ def test_mixed_precision_losses_and_gradient_are_close_to_float32(
     assert np.linalg.norm(mixed_grad - exact_grad) < 0.2 * np.linalg.norm(exact_grad)
 
 
-def test_the_network_computes_in_16_bits_and_returns_float32():
-    extractor = build_extractor(["block1_conv1"], weights="random", precision="mixed_bfloat16")
-    conv = extractor.get_layer("block1_conv1")
-    assert conv.compute_dtype == "bfloat16" and conv.kernel.dtype == "float32"
+@pytest.mark.parametrize("precision", MIXED)
+def test_the_network_computes_in_16_bits_and_returns_float32(precision):
+    """Under a mixed policy the frozen network keeps its weights in the compute dtype, the
+    float32 weights rounded once: what a mixed layer's cast on each call would give."""
+    extractor = build_extractor(["block1_conv1"], weights="random", precision=precision)
+    exact = build_extractor(["block1_conv1"], weights="random", precision="float32")
+    conv, float_conv = extractor.get_layer("block1_conv1"), exact.get_layer("block1_conv1")
+    half = keras.DTypePolicy(precision).compute_dtype
+    assert conv.compute_dtype == half and conv.kernel.dtype == half
+    np.testing.assert_array_equal(conv.kernel, tf.cast(float_conv.kernel, half))
+    np.testing.assert_array_equal(conv.bias, tf.cast(float_conv.bias, half))
     assert extractor(tf.zeros((1, 16, 16, 3)))["block1_conv1"].dtype == tf.float32
 
 
