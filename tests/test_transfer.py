@@ -195,5 +195,5 @@ def test_a_coarse_to_fine_run_traces_its_loss_once(extractor, config, content, s
     assert evaluate.experimental_get_tracing_count() == 1
     stage = transfer.stage
     args = stage.image.value(), stage.targets, None, tf.constant(0, tf.int64)
-    one_size = tf.function(transfer.objective._evaluate, autograph=False)
+    one_size = tf.function(evaluate.python_function, autograph=False)
     assert_same_gradient(evaluate(*args).gradient, one_size(*args).gradient)
