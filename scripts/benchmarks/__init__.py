@@ -18,6 +18,9 @@ Suites, in the order of SUITES:
   breakdown  where a default step's time goes: the network's forward and backward passes,
            the style statistics and the style loss's matrix functions, in each precision
            (--breakdown_precisions) and size (--breakdown_sizes).
+  phases   where a coarse-to-fine run's time goes: making the run, and each scale's
+           first, median and last step (--phases_size, --phases_precision); alone in its
+           process (--suite=phases), as a run of the command is.
   conv     milliseconds of each distinct VGG19 convolution's forward pass as TensorFlow's
            Conv2D and as the transposed convolution nst_tf runs instead, and of the whole
            truncated network's forward and input-gradient with Keras's layers and ours
