@@ -229,10 +229,10 @@ def build_extractor(
     pooling: "max" as trained, or "avg" (Gatys et al. report smoother results).
     precision: "float32", or a Keras mixed policy ("mixed_bfloat16", "mixed_float16") under
     which the network computes in 16 bits, its convolutions' weights kept in 16 bits
-    (`frozen_policy`); the activations it returns
-    are always float32, so the losses are computed in float32 (the Gram matrices' products in
-    the network's bfloat16 under mixed_bfloat16: nst_tf.losses.gram). "auto" is
-    bfloat16 where the hardware runs it fast (`fast_bfloat16`), float32 elsewhere.
+    (`frozen_policy`); the activations it returns are always float32, so the losses are
+    computed in float32 (the Gram matrices' products in the network's bfloat16 under
+    mixed_bfloat16: nst_tf.losses.gram). "auto" is bfloat16 where the hardware runs it
+    fast (`fast_bfloat16`), float32 elsewhere.
     """
     precision = resolve_precision(precision)
     wanted = list(dict.fromkeys(layers))
