@@ -73,7 +73,18 @@ class Conv2D(keras.layers.Conv2D):
     own (Eigen) kernels are the other way round: the transposed convolution is about half
     as fast as the convolution at every layer. Values and gradients are the convolution's,
     to float rounding (tests/test_features.py).
+
+    Under a mixed dtype policy ("mixed_bfloat16") its weights are kept in the compute
+    dtype ("bfloat16"). The networks it serves are never trained, so float32 copies serve
+    nothing, and a mixed layer casts its kernel to the compute dtype on every call (about
+    4% of a 256 px evaluation of the loss and gradient under mixed_bfloat16, on the Intel
+    Xeon with AMX): the same rounding, done once.
     """
+
+    def __init__(self, *args, dtype=None, **kwargs):
+        if dtype is not None:
+            dtype = keras.DTypePolicy(keras.dtype_policies.get(dtype).compute_dtype)
+        super().__init__(*args, dtype=dtype, **kwargs)
 
     def convolution_op(self, inputs, kernel):
         if (
@@ -229,7 +240,7 @@ def build_extractor(
     pooling: "max" as trained, or "avg" (Gatys et al. report smoother results).
     precision: "float32", or a Keras mixed policy ("mixed_bfloat16", "mixed_float16") under
     which the network computes in 16 bits, its convolutions' weights kept in 16 bits
-    (`frozen_policy`); the activations it returns are always float32, so the losses are
+    (`Conv2D`); the activations it returns are always float32, so the losses are
     computed in float32 (the Gram matrices' products in the network's bfloat16 under
     mixed_bfloat16: nst_tf.losses.gram). "auto" is bfloat16 where the hardware runs it
     fast (`fast_bfloat16`), float32 elsewhere.
@@ -252,7 +263,7 @@ def build_extractor(
         if pooling == "avg" and isinstance(layer, keras.layers.MaxPooling2D):
             layer = keras.layers.AveragePooling2D(2, name=layer.name)
         if isinstance(layer, keras.layers.Conv2D):
-            layer = _as_our_conv(layer, frozen_policy(precision))
+            layer = _as_our_conv(layer, precision)
         else:
             layer.dtype_policy = keras.DTypePolicy(precision)
         x = layer(x)
@@ -293,20 +304,10 @@ def squeezenet_weights(weights: str, seed: int = 0) -> tuple[squeezenet.Weights,
         ) from None
 
 
-def frozen_policy(precision: str) -> keras.DTypePolicy:
-    """The dtype policy of a frozen network's layers under `precision`: a mixed policy's
-    compute dtype for its weights as well ("mixed_bfloat16": "bfloat16"). The weights are
-    never trained, so float32 copies serve nothing, and a mixed layer casts its kernel to
-    the compute dtype on every call (about 4% of a 256 px evaluation of the loss and
-    gradient under mixed_bfloat16, on the Intel Xeon with AMX): the same rounding, done
-    once."""
-    return keras.DTypePolicy(keras.DTypePolicy(precision).compute_dtype)
-
-
-def _as_our_conv(layer: keras.layers.Conv2D, policy: keras.DTypePolicy) -> Conv2D:
-    """`layer` as nst_tf's Conv2D under `policy`, with its weights (rounded to the
-    policy's variable dtype)."""
-    conv = Conv2D.from_config({**layer.get_config(), "dtype": policy})
+def _as_our_conv(layer: keras.layers.Conv2D, precision: str) -> Conv2D:
+    """`layer` as nst_tf's Conv2D under the dtype policy `precision`, with its weights
+    (rounded to the compute dtype under a mixed policy)."""
+    conv = Conv2D.from_config({**layer.get_config(), "dtype": precision})
     conv.build((None, None, None, layer.kernel.shape[2]))
     conv.set_weights(layer.get_weights())
     return conv

@@ -83,10 +83,9 @@ def extractor(
     `layers`, through `preprocess` and the network cut after the deepest of them. `conv`
     makes the convolutions (nst_tf.features passes its own); `pooling` is "max" as
     trained, or "avg"; the network computes under the Keras dtype policy `precision` and
-    the activations come out float32, the convolutions' weights kept in the compute dtype
-    (as nst_tf.features.frozen_policy says: the network is never trained)."""
+    the activations come out float32 (nst_tf.features.Conv2D keeps its weights in the
+    compute dtype)."""
     policy = keras.DTypePolicy(precision)
-    frozen = keras.DTypePolicy(policy.compute_dtype)
     order = _module_order()
     deepest = max(order.index(_module(name)) for name in layers)
     image = keras.Input((None, None, 3), name="image")
@@ -102,7 +101,7 @@ def extractor(
     def convolution(name, value, padding="same", strides=1):
         kernel, bias = weights[name]
         layer = conv(kernel.shape[-1], kernel.shape[:2], strides=strides, padding=padding,
-                     activation="relu", name=name, dtype=frozen)  # fmt: skip
+                     activation="relu", name=name, dtype=policy)  # fmt: skip
         layer.build((None, None, None, kernel.shape[2]))
         layer.set_weights([kernel, bias])
         return keep(name, layer(value))
