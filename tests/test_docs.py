@@ -20,7 +20,7 @@ PROGRAMS = [
     ["-m", "nst_tf.beam_cli"],
     *(
         [os.path.join(ROOT, "scripts", name)]
-        for name in ("serving_client.py", "gallery.py", "benchmark.py")
+        for name in ("serving_client.py", "gallery.py", "benchmark.py", "imagenet_vgg19.py")
     ),
 ]
 # Flags of other programs the docs show, by program.
@@ -29,6 +29,7 @@ OTHERS = {
     "tensorflow_model_server": {"model_config_file", "rest_api_timeout_in_ms", "enable_batching"},
     "saved_model_cli": {"dir", "all"},
     "ruff format": {"check"},
+    "pip download": {"no"},  # --no-deps
 }
 FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9_]*)")
 HELP_FLAG = re.compile(r"--(?:\[no\])?([a-z][a-z0-9_]*)")  # absl's help: --[no]name for a bool
