@@ -45,7 +45,6 @@ MOBILENET_BLOCKS = (
 EXPANSION = 6
 INSTANCE_NORM_EPSILON = 1e-5
 RESIDUAL_BLOCKS = 5
-FILTER_BLOCK = 8  # the transformer's convolutions compute filters in blocks of this many
 START_LIGHT = 32  # long side, in pixels, of the photo's light that a warm `start` keeps
 
 
@@ -92,8 +91,8 @@ def transformer() -> keras.Model:
         x = keras.layers.Add()([x, _style_norm(y, code, f"{scope}/conv2")])
     for n, channels in ((1, 16), (2, 8)):
         scope = f"transformer/expand/conv{n}/conv"
-        x = keras.layers.UpSampling2D(2, interpolation="nearest")(x)
-        x = keras.layers.ReLU()(_style_norm(_padded_conv(x, channels, 3, 1, scope), code, scope))
+        x = UpsampledConv2D(channels, name=name(scope))(x)
+        x = keras.layers.ReLU()(_style_norm(x, code, scope))
     scope = "transformer/expand/conv3/conv"
     x = _style_norm(_padded_conv(x, 3, 9, 1, scope), code, scope)
     x = keras.layers.Activation("sigmoid")(x)
@@ -131,20 +130,85 @@ class ConditionalInstanceNorm(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="nst_tf")
-class BlockConv2D(keras.layers.Conv2D):
-    """A Conv2D that computes its filters in whole blocks of FILTER_BLOCK, the extra ones
-    zero and cut off, with the same weights: oneDNN's CPU kernels work on blocks of 8
-    output channels and run a narrower convolution slower than a full block (the
-    transformer's last, 9 x 9 to 3 channels, 125 ms at 512 x 512 on 2 AVX2 cores, against
-    75 ms as 8; docs/fast.md)."""
+class PhaseConv2D(keras.layers.Conv2D):
+    """A Conv2D with a square kernel of odd size K, stride 1 and no padding, computed on the
+    input's cells of 2 x 2 pixels: the input space_to_depth by 2 (4x the channels at half
+    the size) convolved with a kernel of K // 2 + 1 taps that gives the four output phases'
+    filters (4x as many), then depth_to_space back. The same products and sums as the plain
+    convolution, as a matrix product 4x wider on a quarter of the positions: for the few
+    channels of the transformer's 9 x 9 convolutions at full size (3 to 8 and 8 to 3), 1.5
+    and 1.7 times faster at 512 px with TensorFlow's own kernels (its default on CPUs with
+    AVX2 only); with oneDNN's, the last 1.6 times faster and the first 0.86 times as fast
+    (BENCHMARKS.md, the feed-forward network against onnxruntime)."""
 
     def convolution_op(self, inputs, kernel):
-        extra = -self.filters % FILTER_BLOCK
-        # zeros concatenated, not a Pad: oneDNN's graph rewrite fuses a Pad that feeds a
-        # convolution as the input's padding, whichever input it feeds
-        zeros = keras.ops.zeros((*kernel.shape[:3], extra), kernel.dtype)
-        kernel = keras.ops.concatenate([kernel, zeros], axis=-1)
-        return super().convolution_op(inputs, kernel)[..., : self.filters]
+        size = self.kernel_size[0]
+        taps = size // 2 + 1
+        shape = tf.shape(inputs)
+        height, width = shape[1] - size + 1, shape[2] - size + 1
+        # zeros below and right, to cover every output phase's taps with whole 2 x 2 cells
+        pad = [[0, 0], [0, 2 * ((height + 1) // 2 + taps - 1) - shape[1]]]
+        pad += [[0, 2 * ((width + 1) // 2 + taps - 1) - shape[2]], [0, 0]]
+        cells = tf.nn.space_to_depth(tf.pad(inputs, pad), 2)
+        phases = tf.nn.conv2d(cells, _phase_kernel(kernel, _cell_taps(size)), 1, "VALID")
+        return tf.nn.depth_to_space(phases, 2)[:, :height, :width]
+
+
+@keras.saving.register_keras_serializable(package="nst_tf")
+class UpsampledConv2D(keras.layers.Conv2D):
+    """Nearest upsampling by 2, reflection padding by 1 and a 3 x 3 convolution, computed
+    on the small input: each output phase's 3 x 3 window covers at most 2 x 2 input pixels,
+    so one 3 x 3 convolution of the input (its edge pixels repeated once, SYMMETRIC) gives
+    the four phases' filters, and depth_to_space puts them in place. The same picture as
+    upsampling and then convolving, without the upsampled and padded copies at full size:
+    1.4 to 1.8 times faster at 512 px with either kernels (BENCHMARKS.md)."""
+
+    def __init__(self, filters: int, **kwargs):
+        super().__init__(filters, 3, use_bias=False, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["kernel_size"], config["use_bias"]
+        return config
+
+    def convolution_op(self, inputs, kernel):
+        padded = tf.pad(inputs, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
+        phases = tf.nn.conv2d(padded, _phase_kernel(kernel, UPSAMPLED_TAPS), 1, "VALID")
+        return tf.nn.depth_to_space(phases, 2)
+
+    def compute_output_shape(self, input_shape):
+        doubled = [None if s is None else 2 * s for s in input_shape[1:3]]
+        return (input_shape[0], *doubled, self.filters)
+
+
+def _cell_taps(size: int) -> np.ndarray:
+    """[2, T, 2, size]: 1 where output phase r's tap t of the kernel falls on row a of the
+    2 x 2 cell u rows below (2 u + a = r + t), T = size // 2 + 1 (PhaseConv2D)."""
+    taps = np.zeros((2, size // 2 + 1, 2, size), np.float32)
+    for r, u, a in np.ndindex(2, size // 2 + 1, 2):
+        if 0 <= 2 * u + a - r < size:
+            taps[r, u, a, 2 * u + a - r] = 1
+    return taps
+
+
+# [2, 3, 1, 3]: the taps of a 3 x 3 kernel on the upsampled, reflection-padded rows that fall
+# on each of the three input rows (SYMMETRIC-padded) around output row 2 y + r
+# (UpsampledConv2D): for r = 0, taps 0 | 1 and 2 | none; for r = 1, none | 0 and 1 | 2.
+UPSAMPLED_TAPS = np.array(
+    [[[[1, 0, 0]], [[0, 1, 1]], [[0, 0, 0]]], [[[0, 0, 0]], [[1, 1, 0]], [[0, 0, 1]]]], np.float32
+)
+
+
+def _phase_kernel(kernel, taps: np.ndarray):
+    """A kernel [h, w, I, O] as the kernel [T, T, A A I, 4 O] of its four output phases (r, c)
+    on cells of A x A input pixels (a, b): taps [2, T, A, h] says which kernel row each
+    (phase, cell row, pixel row) takes, for rows and columns alike."""
+    _, cells, pixels, _ = taps.shape
+    taps = tf.constant(taps, kernel.dtype)
+    phases = tf.einsum("ruat,cvbs,tsio->uvabirco", taps, taps, kernel)
+    return tf.reshape(
+        phases, [cells, cells, pixels * pixels * kernel.shape[2], 4 * kernel.shape[3]]
+    )
 
 
 def _conv(x, channels: int, kernel: int, stride: int, scope: str, activation=None):
@@ -160,8 +224,10 @@ def _depthwise(x, stride: int, scope: str):
 
 
 def _padded_conv(x, channels: int, kernel: int, stride: int, scope: str, bias: bool = False):
+    """Reflection padding and a convolution; the 9 x 9 ones at full size in phases."""
     x = ReflectionPadding(kernel // 2, name=name(f"{scope}/pad"))(x)
-    return BlockConv2D(channels, kernel, stride, use_bias=bias, name=name(scope))(x)
+    conv = PhaseConv2D if kernel > 3 else keras.layers.Conv2D
+    return conv(channels, kernel, stride, use_bias=bias, name=name(scope))(x)
 
 
 def _style_norm(x, code, scope: str):

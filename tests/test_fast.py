@@ -106,6 +106,32 @@ def test_every_layer_of_the_transformer_agrees_with_the_onnx_graph(models, image
     assert max(errors.values()) < 1e-4, errors
 
 
+@pytest.mark.parametrize("kernel, height, width", [(9, 20, 31), (3, 7, 6), (5, 10, 10)])
+def test_a_convolution_in_phases_is_the_plain_convolution(kernel, height, width):
+    rng = np.random.default_rng(kernel)
+    x = tf.constant(rng.normal(size=(2, height, width, 3)), tf.float32)
+    layer = fast.PhaseConv2D(4, kernel)
+    layer.build(x.shape)
+    layer.set_weights([rng.normal(size=(kernel, kernel, 3, 4)), rng.normal(size=4)])
+    plain = tf.nn.conv2d(x, layer.kernel, 1, "VALID") + layer.bias
+    assert layer(x).shape == plain.shape == (2, height - kernel + 1, width - kernel + 1, 4)
+    np.testing.assert_allclose(layer(x), plain, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("height, width", [(5, 8), (1, 3)])
+def test_an_upsampled_convolution_is_upsampling_padding_and_convolving(height, width):
+    rng = np.random.default_rng(height)
+    x = tf.constant(rng.normal(size=(2, height, width, 3)), tf.float32)
+    layer = fast.UpsampledConv2D(4)
+    layer.build(x.shape)
+    layer.set_weights([rng.normal(size=(3, 3, 3, 4))])
+    upsampled = np.repeat(np.repeat(x.numpy(), 2, axis=1), 2, axis=2)
+    padded = np.pad(upsampled, [(0, 0), (1, 1), (1, 1), (0, 0)], mode="reflect")
+    plain = tf.nn.conv2d(padded, layer.kernel, 1, "VALID")
+    assert layer(x).shape == plain.shape == (2, 2 * height, 2 * width, 4)
+    np.testing.assert_allclose(layer(x), plain, rtol=1e-5, atol=1e-4)
+
+
 def test_the_quantised_graph_paints_the_same_style(models, images):
     """onnxruntime on the int8 file against our float model: not the same numbers (every
     activation is rounded to 256 levels there), but the same picture in the large: the coarse

@@ -5,9 +5,11 @@ are apart."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
+import keras
 import numpy as np
 import tensorflow as tf
 from absl import flags
@@ -33,6 +35,11 @@ def run(repeats: int) -> str:
         "| largest difference from float (grey levels) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    layer_lines = [
+        "| size | layer | input | plain form (ms) | in phases (ms) | plain / phases "
+        "| largest difference |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
     for size in (int(s) for s in FLAGS.fast_sizes):
         print(f"fast: {size} px ...", file=sys.stderr)
         photo, painting = (load_image(os.path.join(SAMPLES, n), size) for n in FLAGS.fast_pair)
@@ -47,6 +54,7 @@ def run(repeats: int) -> str:
             f"{r.ratio_with_quartiles('tf', 'float')} | {r.ratio_with_quartiles('xla', 'int8')} "
             f"| {np.abs(ours - int8).mean():.1f} | {np.abs(ours - float32).max():.4f} |"
         )
+        layer_lines += _phase_layer_rows(photo, painting, repeats)
     return (
         f"{FLAGS.fast_pair[0]} in the style of {FLAGS.fast_pair[1]}: the painting squeezed to "
         "256 x 256 and its style code predicted, then the photo painted, both each time; "
@@ -58,8 +66,54 @@ def run(repeats: int) -> str:
         "dequantised and the activations' rounding taken out, the arithmetic of our models); "
         "TensorFlow runs nst_tf.fast's models in float32 with the same weights dequantised, "
         "as a tf.function, and XLA-compiled. The differences are between TensorFlow's "
-        "picture and each of onnxruntime's, in grey levels of 0 to 255.\n\n" + "\n".join(lines)
+        "picture and each of onnxruntime's, in grey levels of 0 to 255.\n\n"
+        + "\n".join(lines)
+        + "\n\nThe transformer's layers computed in phases (`fast.PhaseConv2D`, "
+        "`fast.UpsampledConv2D`) against the plain form of the same sums (a Conv2D; "
+        "nearest upsampling, reflection padding and a Conv2D), on their inputs in that "
+        "picture, with their weights; median milliseconds of the same rounds, "
+        "and the largest difference between the two forms' outputs.\n\n" + "\n".join(layer_lines)
     )
+
+
+def _phase_layer_rows(photo: np.ndarray, painting: np.ndarray, repeats: int) -> list[str]:
+    """A row per layer of the transformer computed in phases, on its input in the picture:
+    its time against the plain form's, and the largest difference."""
+    predictor, transformer = fast.network()
+    layers = [
+        layer
+        for layer in transformer.layers
+        if isinstance(layer, (fast.PhaseConv2D, fast.UpsampledConv2D))
+    ]
+    probe = keras.Model(transformer.inputs, [layer.input for layer in layers])
+    style = tf.image.resize(painting[None], (fast.STYLE_SIZE, fast.STYLE_SIZE))
+    inputs = probe([tf.constant(photo[None]), predictor(style)])
+    rows = []
+    for layer, x in zip(layers, inputs):
+        fns = {"plain": tf.function(_plain_form(layer)), "phases": tf.function(layer)}
+        r = seconds_per_call({n: functools.partial(f, x) for n, f in fns.items()}, repeats)
+        difference = np.abs(fns["plain"](x).numpy() - fns["phases"](x).numpy()).max()
+        rows.append(
+            f"| {photo.shape[1]}x{photo.shape[0]} | {layer.name} | "
+            f"{x.shape[2]}x{x.shape[1]}x{x.shape[3]} | {r['plain'] * 1e3:.1f} | "
+            f"{r['phases'] * 1e3:.1f} | {r.ratio_with_quartiles('plain', 'phases')} | "
+            f"{difference:.1e} |"
+        )
+    return rows
+
+
+def _plain_form(layer):
+    """The layer's sums as TensorFlow's plain ops compute them."""
+    if isinstance(layer, fast.UpsampledConv2D):
+
+        def upsampled(x):
+            x = tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2)  # nearest, by 2
+            x = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")
+            return tf.nn.conv2d(x, layer.kernel, 1, "VALID")
+
+        return upsampled
+    bias = layer.bias if layer.use_bias else 0.0
+    return lambda x: tf.nn.conv2d(x, layer.kernel, 1, "VALID") + bias
 
 
 def _painters(photo: np.ndarray, painting: np.ndarray) -> dict:
