@@ -562,7 +562,10 @@ def export_saved_model(
     }
     tmp = tempfile.mkdtemp(dir=os.path.dirname(path), prefix=f".{version}-")
     try:
-        tf.saved_model.save(saved, tmp, signatures=functions)
+        # The signatures differentiate inside their own graphs and nothing differentiates
+        # through a loaded one, so the custom gradients' functions are not traced and saved.
+        options = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
+        tf.saved_model.save(saved, tmp, signatures=functions, options=options)
         extra = os.path.join(tmp, "assets.extra")
         os.makedirs(extra, exist_ok=True)
         with open(os.path.join(extra, "nst_tf_config.json"), "w") as f:
