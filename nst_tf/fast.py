@@ -138,7 +138,7 @@ class PhaseConv2D(keras.layers.Conv2D):
     convolution, as a matrix product 4x wider on a quarter of the positions: for the few
     channels of the transformer's 9 x 9 convolutions at full size (3 to 8 and 8 to 3), 1.5
     and 1.7 times faster at 512 px with TensorFlow's own kernels (its default on CPUs with
-    AVX2 only); with oneDNN's, the last 1.6 times faster and the first 0.86 times as fast
+    AVX2 only); with oneDNN's, the last 1.6 times faster and the first 0.85 times as fast
     (BENCHMARKS.md, the feed-forward network against onnxruntime)."""
 
     def convolution_op(self, inputs, kernel):
@@ -161,7 +161,7 @@ class UpsampledConv2D(keras.layers.Conv2D):
     so one 3 x 3 convolution of the input (its edge pixels repeated once, SYMMETRIC) gives
     the four phases' filters, and depth_to_space puts them in place. The same picture as
     upsampling and then convolving, without the upsampled and padded copies at full size:
-    1.4 to 1.8 times faster at 512 px with either kernels (BENCHMARKS.md)."""
+    1.3 to 1.8 times faster at 512 px with either kernels (BENCHMARKS.md)."""
 
     def __init__(self, filters: int, **kwargs):
         super().__init__(filters, 3, use_bias=False, **kwargs)
