@@ -121,12 +121,22 @@ class ReflectionPadding(keras.layers.Layer):
 class ConditionalInstanceNorm(keras.layers.Layer):
     """Instance normalisation with a per-image scale and shift: gamma (x - mean) /
     sqrt(variance + 1e-5) + beta, the mean and (biased) variance over each image's positions
-    per channel, gamma and beta [B, C] from the style code."""
+    per channel, gamma and beta [B, C] from the style code.
+
+    Computed as TensorFlow's fused batch norm of one image whose channels are the batch's
+    (image, channel) pairs: one op for the statistics and the normalisation, where
+    tf.nn.moments and the arithmetic take several passes over x. The images are moved into
+    the channels by transposes, which cost nothing for one image."""
 
     def call(self, x, beta, gamma):
-        mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)
-        scale = gamma[:, None, None, :] * tf.math.rsqrt(variance + INSTANCE_NORM_EPSILON)
-        return (x - mean) * scale + beta[:, None, None, :]
+        shape = tf.shape(x)
+        pairs = tf.reshape(tf.transpose(x, [1, 2, 0, 3]), [1, shape[1], shape[2], -1])
+        normalized, _, _ = tf.compat.v1.nn.fused_batch_norm(
+            pairs, tf.reshape(gamma, [-1]), tf.reshape(beta, [-1]),
+            epsilon=INSTANCE_NORM_EPSILON, is_training=True,
+        )  # fmt: skip
+        normalized = tf.reshape(normalized, tf.stack([shape[1], shape[2], shape[0], shape[3]]))
+        return tf.transpose(normalized, [2, 0, 1, 3])
 
 
 @keras.saving.register_keras_serializable(package="nst_tf")

@@ -132,6 +132,18 @@ def test_an_upsampled_convolution_is_upsampling_padding_and_convolving(height, w
     np.testing.assert_allclose(layer(x), plain, rtol=1e-5, atol=1e-4)
 
 
+def test_the_conditional_instance_norm_normalises_each_image_and_channel_alone():
+    """Against NumPy in float64, for a batch whose images differ in scale and offset."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 5, 7, 4)) * rng.uniform(0.1, 10, (3, 1, 1, 4))
+    x += rng.normal(size=(3, 1, 1, 4)) * 5
+    beta, gamma = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+    mean, variance = x.mean(axis=(1, 2), keepdims=True), x.var(axis=(1, 2), keepdims=True)
+    expected = gamma[:, None, None] * (x - mean) / np.sqrt(variance + 1e-5) + beta[:, None, None]
+    ours = fast.ConditionalInstanceNorm()(*(tf.constant(v, tf.float32) for v in (x, beta, gamma)))
+    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-4)
+
+
 def test_the_quantised_graph_paints_the_same_style(models, images):
     """onnxruntime on the int8 file against our float model: not the same numbers (every
     activation is rounded to 256 levels there), but the same picture in the large: the coarse
