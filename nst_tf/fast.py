@@ -183,7 +183,7 @@ class UpsampledConv2D(keras.layers.Conv2D):
 
     def convolution_op(self, inputs, kernel):
         padded = tf.pad(inputs, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
-        phases = tf.nn.conv2d(padded, _phase_kernel(kernel, UPSAMPLED_TAPS), 1, "VALID")
+        phases = tf.nn.conv2d(padded, _phase_kernel(kernel, _upsampled_taps()), 1, "VALID")
         return tf.nn.depth_to_space(phases, 2)
 
     def compute_output_shape(self, input_shape):
@@ -201,12 +201,14 @@ def _cell_taps(size: int) -> np.ndarray:
     return taps
 
 
-# [2, 3, 1, 3]: the taps of a 3 x 3 kernel on the upsampled, reflection-padded rows that fall
-# on each of the three input rows (SYMMETRIC-padded) around output row 2 y + r
-# (UpsampledConv2D): for r = 0, taps 0 | 1 and 2 | none; for r = 1, none | 0 and 1 | 2.
-UPSAMPLED_TAPS = np.array(
-    [[[[1, 0, 0]], [[0, 1, 1]], [[0, 0, 0]]], [[[0, 0, 0]], [[1, 1, 0]], [[0, 0, 1]]]], np.float32
-)
+def _upsampled_taps() -> np.ndarray:
+    """[2, 3, 1, 3]: 1 where output phase r's tap t of a 3 x 3 kernel, on the upsampled and
+    reflection-padded rows, falls on the small input's row u (SYMMETRIC-padded by 1): upsampled
+    padded row 2 y + r + t is small padded row y + (r + t + 1) // 2 (UpsampledConv2D)."""
+    taps = np.zeros((2, 3, 1, 3), np.float32)
+    for r, t in np.ndindex(2, 3):
+        taps[r, (r + t + 1) // 2, 0, t] = 1
+    return taps
 
 
 def _phase_kernel(kernel, taps: np.ndarray):
