@@ -22,6 +22,7 @@ from types import ModuleType
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import as_avx2  # noqa: E402  (scripts/as_avx2.py, beside this file)
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 from benchmarks import (  # noqa: E402  (scripts/benchmarks/, beside this file)
@@ -81,9 +82,11 @@ FLAGS = flags.FLAGS
 
 
 def title(suite: ModuleType) -> str:
-    """The suite's heading: its TITLE, and the variant its flags chose, if any."""
+    """The suite's heading: its TITLE, the variant its flags chose, if any, and whether it
+    runs under scripts/as_avx2.py."""
     variant = suite.variant() if hasattr(suite, "variant") else ""
-    return f"{suite.TITLE}: {variant}" if variant else suite.TITLE
+    name = f"{suite.TITLE}: {variant}" if variant else suite.TITLE
+    return f"{name}, as an AVX2-only CPU" if as_avx2.active() else name
 
 
 def machine() -> str:
@@ -93,8 +96,9 @@ def machine() -> str:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
+    shown = " as scripts/as_avx2.py shows it" if as_avx2.active() else ""
     return (
-        f"{cpu} ({vector_extensions()}), {os.cpu_count()} cores, "
+        f"{cpu} ({vector_extensions()}{shown}), {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, TensorFlow {tf.__version__}"
     )
 
@@ -128,7 +132,9 @@ def main(argv):
     # quoted as a shell needs it: a setting with spaces stays one argument when rerun
     settings = [f"{name}={shlex.quote(os.environ[name])} " for name in RUNTIME_SETTINGS
                 if name in os.environ]  # fmt: skip
-    command = f"{''.join(settings)}python scripts/benchmark.py {shlex.join(sys.argv[1:])}"
+    wrapper = "python scripts/as_avx2.py " if as_avx2.active() else ""
+    arguments = shlex.join(sys.argv[1:])
+    command = f"{''.join(settings)}{wrapper}python scripts/benchmark.py {arguments}"
     # The large suite first: its child processes need the memory that the other suites
     # leave held by this process.
     for name in sorted(FLAGS.suite, key=lambda name: name != "large"):

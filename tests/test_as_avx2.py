@@ -1,0 +1,86 @@
+"""scripts/as_avx2.py: a command's processes see an AVX2-only CPU, through cpuid and
+/proc/cpuinfo alike, and fail as they would without it."""
+
+import ctypes
+import mmap
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from nst_tf.features import cpu_flags
+
+SCRIPTS = os.path.join(os.path.dirname(__file__), "..", "scripts")
+AS_AVX2 = os.path.join(SCRIPTS, "as_avx2.py")
+
+pytestmark = pytest.mark.skipif(
+    platform.system() != "Linux"
+    or platform.machine() != "x86_64"
+    or not {"avx512f", "cpuid_fault"} <= cpu_flags(),
+    reason="needs x86-64 Linux on a CPU with AVX-512 whose cpuid the kernel can trap",
+)
+
+# cpuid leaf 7, sub-leaf 0, as executed by the CPU: ebx, whose bit 5 is AVX2 and 16 AVX-512F
+# (push rbx; mov eax, 7; xor ecx, ecx; cpuid; mov eax, ebx; pop rbx; ret)
+LEAF7_EBX = bytes.fromhex("53 b8 07 00 00 00 31 c9 0f a2 89 d8 5b c3")
+PROBE = f"""
+import ctypes, mmap
+from nst_tf.features import cpu_flags
+code = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+code.write(bytes.fromhex("{LEAF7_EBX.hex()}"))
+ebx = ctypes.CFUNCTYPE(ctypes.c_uint32)(ctypes.addressof(ctypes.c_char.from_buffer(code)))()
+print(ebx >> 5 & 1, ebx >> 16 & 1, *sorted(f for f in cpu_flags() if f.startswith(("avx", "amx"))))
+"""
+
+
+def as_avx2(*command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, AS_AVX2, *command], capture_output=True, text=True, timeout=60
+    )
+
+
+def leaf7_ebx() -> int:
+    code = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    code.write(LEAF7_EBX)
+    address = ctypes.addressof(ctypes.c_char.from_buffer(code))
+    return ctypes.CFUNCTYPE(ctypes.c_uint32)(address)()
+
+
+def test_cpuid_and_cpuinfo_show_avx2_and_nothing_wider():
+    ebx = leaf7_ebx()
+    assert (ebx >> 5 & 1, ebx >> 16 & 1) == (1, 1)  # here, without it: AVX2 and AVX-512F
+    result = as_avx2(sys.executable, "-c", PROBE)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "0", "avx", "avx2"]
+
+
+def test_a_real_fault_reaches_the_program_s_handler_and_kills_it():
+    crash = "import ctypes; ctypes.string_at(0)"
+    result = as_avx2(sys.executable, "-X", "faulthandler", "-c", crash)
+    assert result.returncode == -11
+    assert "Fatal Python error: Segmentation fault" in result.stderr
+
+
+def test_without_a_command_or_with_a_missing_one_it_says_so():
+    assert as_avx2().returncode == 2
+    result = as_avx2("no-such-program-here")
+    assert result.returncode == 127
+    assert result.stderr.strip() == (
+        "as_avx2: cannot run no-such-program-here: No such file or directory"
+    )
+
+
+def test_the_library_goes_first_in_ld_preload_and_marks_the_process(monkeypatch):
+    sys.path.insert(0, SCRIPTS)
+    try:
+        import as_avx2
+    finally:
+        sys.path.remove(SCRIPTS)
+    env = as_avx2.environment({"LD_PRELOAD": "libother.so"})
+    assert env["LD_PRELOAD"] == f"{as_avx2.library()} libother.so"
+    monkeypatch.setenv("LD_PRELOAD", env["LD_PRELOAD"])
+    assert as_avx2.active()
+    monkeypatch.setenv("LD_PRELOAD", "libother.so")
+    assert not as_avx2.active()
