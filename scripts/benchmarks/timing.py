@@ -61,8 +61,8 @@ def seconds_per_call(
 
     With `settle`, each timed call follows an untimed call of the same function: for
     functions of different libraries, whose worker threads go on spinning for a while
-    after a call (onnxruntime's for over 10 ms) and would take the cores from the start of
-    the next library's call. Each is then timed as it runs when called again and again.
+    after a call (onnxruntime's do) and would take the cores from the start of the next
+    library's call. Each is then timed as it runs when called again and again.
     """
     times = {name: [] for name in fns}
     for round_ in range(warmup + repeats):
