@@ -124,7 +124,9 @@ def test_recolored_start_is_the_photo_in_the_paintings_colours(config, content, 
     start = initial_image(config.replace(init="recolored"), batch, styles=[style]).numpy()
     for image, photo in zip(start, batch):
         np.testing.assert_allclose(image, colors.match_colors(photo, style), atol=1e-3)
-    np.testing.assert_allclose(start[1], start[0][:, ::-1], atol=1e-3)  # the same colours
+    # the same colours, to float32 rounding of the 3 x 3 matrix roots (up to 0.002 grey
+    # levels with AVX2's arithmetic)
+    np.testing.assert_allclose(start[1], start[0][:, ::-1], atol=1e-2)
     light = np.corrcoef((start[0] @ quality.LUMA).ravel(), (content @ quality.LUMA).ravel())
     assert light[0, 1] > 0.5
 
