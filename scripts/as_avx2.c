@@ -52,10 +52,12 @@ static void on_segv(int sig, siginfo_t *info, void *context) {
   greg_t *r = ((ucontext_t *)context)->uc_mcontext.gregs;
   const uint8_t *ip = (const uint8_t *)r[REG_RIP];
   if (ip[0] != 0x0f || ip[1] != 0xa2) {  // a real fault: the program's handler, or the default
-    if (program.sa_flags & SA_SIGINFO) {
-      program.sa_sigaction(sig, info, context);
-    } else if (program.sa_handler != SIG_DFL && program.sa_handler != SIG_IGN) {
-      program.sa_handler(sig);
+    struct sigaction handler = program;
+    if (handler.sa_flags & SA_RESETHAND) program = (struct sigaction){.sa_handler = SIG_DFL};
+    if (handler.sa_flags & SA_SIGINFO) {
+      handler.sa_sigaction(sig, info, context);
+    } else if (handler.sa_handler != SIG_DFL && handler.sa_handler != SIG_IGN) {
+      handler.sa_handler(sig);
     } else {
       struct sigaction dfl = {.sa_handler = SIG_DFL};
       real_sigaction(SIGSEGV, &dfl, 0);
@@ -81,9 +83,14 @@ int sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
 }
 
 sighandler_t signal(int sig, sighandler_t handler) {
-  struct sigaction act = {.sa_handler = handler}, old;
-  if (sigaction(sig, &act, &old) < 0) return SIG_ERR;
-  return old.sa_handler;
+  if (sig != SIGSEGV) {
+    static sighandler_t (*real)(int, sighandler_t);
+    if (!real) real = (sighandler_t(*)(int, sighandler_t))dlsym(RTLD_NEXT, "signal");
+    return real(sig, handler);
+  }
+  sighandler_t old = program.sa_handler;
+  program = (struct sigaction){.sa_handler = handler, .sa_flags = SA_RESTART};
+  return old;
 }
 
 // /proc/cpuinfo, with the masked features' words taken out of its "flags" lines.
@@ -170,7 +177,9 @@ FOPEN(fopen64)
 
 __attribute__((constructor)) static void start(void) {
   real_sigaction = (sigaction_fn *)dlsym(RTLD_NEXT, "sigaction");
-  struct sigaction act = {.sa_sigaction = on_segv, .sa_flags = SA_SIGINFO | SA_NODEFER};
+  // on the program's alternate stack, if it sets one up (for a fault of stack overflow)
+  struct sigaction act = {.sa_sigaction = on_segv,
+                          .sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK};
   real_sigaction(SIGSEGV, &act, 0);
   if (trap_cpuid(1) != 0) {
     static const char why[] =
