@@ -25,23 +25,23 @@ pytestmark = pytest.mark.skipif(
 # cpuid leaf 7, sub-leaf 0, as executed by the CPU: ebx, whose bit 5 is AVX2 and 16 AVX-512F
 # (push rbx; mov eax, 7; xor ecx, ecx; cpuid; mov eax, ebx; pop rbx; ret)
 LEAF7_EBX = bytes.fromhex("53 b8 07 00 00 00 31 c9 0f a2 89 d8 5b c3")
-PROBE = f"""
-import ctypes, mmap
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+PROBE = """
 from nst_tf.features import cpu_flags
-code = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
-code.write(bytes.fromhex("{LEAF7_EBX.hex()}"))
-ebx = ctypes.CFUNCTYPE(ctypes.c_uint32)(ctypes.addressof(ctypes.c_char.from_buffer(code)))()
+from tests.test_as_avx2 import leaf7_ebx
+ebx = leaf7_ebx()
 print(ebx >> 5 & 1, ebx >> 16 & 1, *sorted(f for f in cpu_flags() if f.startswith(("avx", "amx"))))
 """
 
 
-def as_avx2(*command: str) -> subprocess.CompletedProcess:
+def as_avx2(*command: str, cwd: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, AS_AVX2, *command], capture_output=True, text=True, timeout=60
+        [sys.executable, AS_AVX2, *command], capture_output=True, text=True, timeout=60, cwd=cwd
     )
 
 
 def leaf7_ebx() -> int:
+    """What this process's CPU answers to cpuid leaf 7, sub-leaf 0, in ebx."""
     code = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
     code.write(LEAF7_EBX)
     address = ctypes.addressof(ctypes.c_char.from_buffer(code))
@@ -51,7 +51,7 @@ def leaf7_ebx() -> int:
 def test_cpuid_and_cpuinfo_show_avx2_and_nothing_wider():
     ebx = leaf7_ebx()
     assert (ebx >> 5 & 1, ebx >> 16 & 1) == (1, 1)  # here, without it: AVX2 and AVX-512F
-    result = as_avx2(sys.executable, "-c", PROBE)
+    result = as_avx2(sys.executable, "-c", PROBE, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1", "0", "avx", "avx2"]
 
