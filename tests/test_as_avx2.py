@@ -5,6 +5,7 @@ import ctypes
 import mmap
 import os
 import platform
+import shutil
 import subprocess
 import sys
 
@@ -18,8 +19,10 @@ AS_AVX2 = os.path.join(SCRIPTS, "as_avx2.py")
 pytestmark = pytest.mark.skipif(
     platform.system() != "Linux"
     or platform.machine() != "x86_64"
-    or not {"avx512f", "cpuid_fault"} <= cpu_flags(),
-    reason="needs x86-64 Linux on a CPU with AVX-512 whose cpuid the kernel can trap",
+    or not {"avx512f", "cpuid_fault"} <= cpu_flags()
+    or not (os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")),
+    reason="needs x86-64 Linux on a CPU with AVX-512 whose cpuid the kernel can trap, and a "
+    "C compiler",
 )
 
 # cpuid leaf 7, sub-leaf 0, as executed by the CPU: ebx, whose bit 5 is AVX2 and 16 AVX-512F
