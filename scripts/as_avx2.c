@@ -5,7 +5,7 @@
 // each exec). The SIGSEGV handler runs the real cpuid and clears the bits of AVX-512, AMX
 // and the VNNI extensions before the program reads them, and /proc/cpuinfo is read with
 // the same features left out of its flags. Libraries that choose their kernels at run time
-// (oneDNN, onnxruntime's MLAS, XLA's LLVM, Eigen's and libjpeg's dispatch) then choose
+// (oneDNN, onnxruntime's MLAS, XLA's LLVM, libjpeg-turbo's SIMD) then choose
 // their AVX2 ones.
 #define _GNU_SOURCE
 #include <asm/prctl.h>
