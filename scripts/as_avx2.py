@@ -27,6 +27,7 @@ import sys
 import tempfile
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "as_avx2.c")
+PREFIX = "nst_tf-as_avx2-"  # the built library's name: PREFIX, the source's digest, .so
 
 
 class Unavailable(RuntimeError):
@@ -35,15 +36,15 @@ class Unavailable(RuntimeError):
 
 def library() -> str:
     """The path of the built as_avx2.c, built if this version of it is not yet."""
-    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
+    if platform.system() != "Linux" or platform.machine() != "x86_64":
         raise Unavailable(f"as_avx2 needs x86-64 Linux, not {platform.system()} on "
                           f"{platform.machine()}")  # fmt: skip
     with open(SOURCE, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()[:16]
-    path = os.path.join(tempfile.gettempdir(), f"nst_tf-as_avx2-{digest}.so")
+    path = os.path.join(tempfile.gettempdir(), f"{PREFIX}{digest}.so")
     if os.path.exists(path):
         return path
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    compiler = c_compiler()
     if not compiler:
         raise Unavailable("as_avx2 needs a C compiler (set CC, or install gcc)")
     partial = f"{path}.{os.getpid()}"
@@ -58,6 +59,11 @@ def library() -> str:
     return path
 
 
+def c_compiler() -> str | None:
+    """The C compiler to build the library with: $CC, else cc or gcc on the PATH."""
+    return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+
+
 def environment(env: dict[str, str] | None = None) -> dict[str, str]:
     """`env` (by default this process's) with as_avx2 preloaded in every process."""
     env = dict(os.environ if env is None else env)
@@ -67,7 +73,7 @@ def environment(env: dict[str, str] | None = None) -> dict[str, str]:
 
 def active() -> bool:
     """Whether this process runs under as_avx2."""
-    return "nst_tf-as_avx2-" in os.environ.get("LD_PRELOAD", "")
+    return PREFIX in os.environ.get("LD_PRELOAD", "")
 
 
 def main(argv: list[str]) -> int:

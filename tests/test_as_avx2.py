@@ -5,7 +5,6 @@ import ctypes
 import mmap
 import os
 import platform
-import shutil
 import subprocess
 import sys
 
@@ -15,12 +14,15 @@ from nst_tf.features import cpu_flags
 
 SCRIPTS = os.path.join(os.path.dirname(__file__), "..", "scripts")
 AS_AVX2 = os.path.join(SCRIPTS, "as_avx2.py")
+sys.path.insert(0, SCRIPTS)
+
+import as_avx2  # noqa: E402  (scripts/as_avx2.py)
 
 pytestmark = pytest.mark.skipif(
     platform.system() != "Linux"
     or platform.machine() != "x86_64"
     or not {"avx512f", "cpuid_fault"} <= cpu_flags()
-    or not (os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")),
+    or not as_avx2.c_compiler(),
     reason="needs x86-64 Linux on a CPU with AVX-512 whose cpuid the kernel can trap, and a "
     "C compiler",
 )
@@ -37,7 +39,7 @@ print(ebx >> 5 & 1, ebx >> 16 & 1, *sorted(f for f in cpu_flags() if f.startswit
 """
 
 
-def as_avx2(*command: str, cwd: str | None = None) -> subprocess.CompletedProcess:
+def run(*command: str, cwd: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, AS_AVX2, *command], capture_output=True, text=True, timeout=60, cwd=cwd
     )
@@ -54,21 +56,21 @@ def leaf7_ebx() -> int:
 def test_cpuid_and_cpuinfo_show_avx2_and_nothing_wider():
     ebx = leaf7_ebx()
     assert (ebx >> 5 & 1, ebx >> 16 & 1) == (1, 1)  # here, without it: AVX2 and AVX-512F
-    result = as_avx2(sys.executable, "-c", PROBE, cwd=ROOT)
+    result = run(sys.executable, "-c", PROBE, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1", "0", "avx", "avx2"]
 
 
 def test_a_real_fault_reaches_the_program_s_handler_and_kills_it():
     crash = "import ctypes; ctypes.string_at(0)"
-    result = as_avx2(sys.executable, "-X", "faulthandler", "-c", crash)
+    result = run(sys.executable, "-X", "faulthandler", "-c", crash)
     assert result.returncode == -11
     assert "Fatal Python error: Segmentation fault" in result.stderr
 
 
 def test_without_a_command_or_with_a_missing_one_it_says_so():
-    assert as_avx2().returncode == 2
-    result = as_avx2("no-such-program-here")
+    assert run().returncode == 2
+    result = run("no-such-program-here")
     assert result.returncode == 127
     assert result.stderr.strip() == (
         "as_avx2: cannot run no-such-program-here: No such file or directory"
@@ -76,11 +78,6 @@ def test_without_a_command_or_with_a_missing_one_it_says_so():
 
 
 def test_the_library_goes_first_in_ld_preload_and_marks_the_process(monkeypatch):
-    sys.path.insert(0, SCRIPTS)
-    try:
-        import as_avx2
-    finally:
-        sys.path.remove(SCRIPTS)
     env = as_avx2.environment({"LD_PRELOAD": "libother.so"})
     assert env["LD_PRELOAD"] == f"{as_avx2.library()} libother.so"
     monkeypatch.setenv("LD_PRELOAD", env["LD_PRELOAD"])
